@@ -1,0 +1,140 @@
+/**
+ * The wire contract: request and response shapes of the HTTP API. The server validates
+ * with these and documents them in /openapi.json; the SDK takes its types from them.
+ */
+import { z } from "zod";
+
+const email = z
+  .string()
+  .trim()
+  .max(254)
+  .pipe(z.email({ message: "must be an email address" }));
+// Length rules are checked by the account service, so that the message names the rule.
+const password = z.string().min(1).max(1024);
+
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    request_id: z.string(),
+    details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    required: z.array(z.string()).optional(),
+    retry_after: z.number().optional(),
+    mfa_token: z.string().optional(),
+  }),
+});
+
+export const User = z.object({
+  id: z.string(),
+  email: z.string(),
+  role: z.enum(["owner", "member", "viewer"]),
+  staff: z.boolean(),
+  plan: z.enum(["free", "pro", "team", "enterprise"]),
+  disabled: z.boolean(),
+  created_at: z.string(),
+});
+
+export const SignupBody = z.strictObject({ email, password });
+export const SignupResponse = z.object({ user: User });
+
+const totpCode = z
+  .string()
+  .trim()
+  .regex(/^[0-9]{6}$/, "must be 6 digits");
+const backupCode = z.string().trim().min(8).max(32);
+
+export const LoginBody = z.strictObject({
+  email,
+  password,
+  code: totpCode.optional(),
+  backup_code: backupCode.optional(),
+});
+export const MfaLoginBody = z.strictObject({
+  mfa_token: z.string().min(1).max(200),
+  code: totpCode.optional(),
+  backup_code: backupCode.optional(),
+});
+
+export const TokenPair = z.object({
+  access_token: z.string(),
+  refresh_token: z.string(),
+  token_type: z.literal("Bearer"),
+  expires_in: z.number(),
+});
+
+export const RefreshBody = z.strictObject({ refresh_token: z.string().min(1).max(200) });
+
+export const Session = z.object({
+  id: z.string(),
+  created_at: z.string(),
+  last_used_at: z.string(),
+  expires_at: z.string(),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  amr: z.array(z.string()),
+  current: z.boolean(),
+});
+export const SessionList = z.object({ sessions: z.array(Session) });
+export const IdParams = z.strictObject({ id: z.string().min(1).max(100) });
+
+export const Whoami = z.object({
+  user_id: z.string(),
+  email: z.string(),
+  role: z.string(),
+  staff: z.boolean(),
+  plan: z.string(),
+  credential_type: z.enum(["session", "api_key"]),
+  session_id: z.string().nullable(),
+  key_id: z.string().nullable(),
+  environment: z.enum(["live", "test"]).nullable(),
+  project_id: z.string().nullable(),
+  amr: z.array(z.string()),
+  scopes: z.array(z.string()),
+});
+
+export const AuditEntry = z.object({
+  id: z.number(),
+  at: z.string(),
+  event: z.string(),
+  user_id: z.string().nullable(),
+  actor: z.string().nullable(),
+  ip: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+});
+export const AuditQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  before: z.coerce.number().int().positive().optional(),
+  event: z.string().max(64).optional(),
+  all: z.enum(["true", "false"]).optional(),
+});
+export const AuditList = z.object({
+  events: z.array(AuditEntry),
+  next_before: z.number().nullable(),
+});
+
+export const AdminUserPatch = z
+  .strictObject({
+    plan: z.enum(["free", "pro", "team", "enterprise"]).optional(),
+    role: z.enum(["owner", "member", "viewer"]).optional(),
+    staff: z.boolean().optional(),
+    disabled: z.boolean().optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, {
+    message: "name at least one of plan, role, staff, disabled",
+  });
+export const AdminUserList = z.object({ users: z.array(User) });
+export const PageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export const NoContent = z.null().describe("No content");
+
+export const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
+
+export type UserT = z.infer<typeof User>;
+export type TokenPairT = z.infer<typeof TokenPair>;
+export type SessionT = z.infer<typeof Session>;
+export type WhoamiT = z.infer<typeof Whoami>;
+export type AuditEntryT = z.infer<typeof AuditEntry>;
+export type ErrorBodyT = z.infer<typeof ErrorBody>;

@@ -1,0 +1,131 @@
+import { resolve } from "node:path";
+import { z } from "zod";
+import { parseDuration } from "./core/durations.js";
+import { DEFAULT_CATALOGUE, ROLES } from "./core/scopes.js";
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === null) {
+        ctx.addIssue({ code: "custom", message: `not a duration: ${text}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const ENV = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default("127.0.0.1"),
+  LATCHKEY_DATA_DIR: z.string().default("./.latchkey"),
+  DATABASE_URL: z.string().optional(),
+  REDIS_URL: z.string().optional(),
+  LATCHKEY_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/)
+    .default("latchkey:"),
+  LATCHKEY_MASTER_KEY: z.string().optional(),
+  LATCHKEY_SIGNING_KEY: z.string().optional(),
+  LATCHKEY_KEY_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{0,15}$/, "lowercase letters and digits, starting with a letter")
+    .default("lk"),
+  LATCHKEY_ISSUER: z.string().optional(),
+  LATCHKEY_PUBLIC_URL: z.string().optional(),
+  LATCHKEY_TOTP_ISSUER: z.string().default("Latchkey"),
+  LATCHKEY_SCOPES: z.string().optional(),
+  LATCHKEY_DEFAULT_ROLE: z.enum(ROLES).default("owner"),
+  LATCHKEY_DEFAULT_PLAN: z.enum(["free", "pro", "team", "enterprise"]).default("free"),
+  LATCHKEY_RATE_LIMIT_LIVE: int(1000),
+  LATCHKEY_RATE_LIMIT_TEST: int(10000),
+  LATCHKEY_ACCESS_TTL: duration("1h"),
+  LATCHKEY_REFRESH_TTL: duration("30d"),
+  LATCHKEY_LOGIN_MAX_FAILURES: int(10),
+  LATCHKEY_LOGIN_MAX_FAILURES_IP: int(50),
+  LATCHKEY_LOGIN_WINDOW: duration("15m"),
+  LATCHKEY_USAGE_FLUSH_MS: int(500),
+  LATCHKEY_TRUST_PROXY: z.enum(["true", "false"]).default("false"),
+  LATCHKEY_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** SQLite file path or a postgres:// URL. */
+  database: string;
+  redisUrl: string | undefined;
+  /** Namespace of every Redis key and channel, so instances of one cluster share it and others don't. */
+  redisPrefix: string;
+  masterKey: string | undefined;
+  signingKey: string | undefined;
+  keyBrand: string;
+  issuer: string;
+  publicUrl: string;
+  totpIssuer: string;
+  scopes: readonly string[];
+  defaultRole: (typeof ROLES)[number];
+  defaultPlan: "free" | "pro" | "team" | "enterprise";
+  rateLimits: { live: number; test: number };
+  accessTtlMs: number;
+  refreshTtlMs: number;
+  login: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowMs: number };
+  usageFlushMs: number;
+  trustProxy: boolean;
+  secureCookies: "true" | "false" | "auto";
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Environment → typed config, validated once at start. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = ENV.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.LATCHKEY_DATA_DIR);
+  const publicUrl =
+    e.LATCHKEY_PUBLIC_URL ?? `http://${e.HOST.includes(":") ? `[${e.HOST}]` : e.HOST}:${e.PORT}`;
+  const scopes = e.LATCHKEY_SCOPES
+    ? e.LATCHKEY_SCOPES.split(/[\s,]+/).filter(Boolean)
+    : [...DEFAULT_CATALOGUE];
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir,
+    database: e.DATABASE_URL ?? resolve(dataDir, "latchkey.db"),
+    redisUrl: e.REDIS_URL || undefined,
+    redisPrefix: e.LATCHKEY_REDIS_PREFIX,
+    masterKey: e.LATCHKEY_MASTER_KEY,
+    signingKey: e.LATCHKEY_SIGNING_KEY,
+    keyBrand: e.LATCHKEY_KEY_PREFIX,
+    issuer: e.LATCHKEY_ISSUER ?? "latchkey",
+    publicUrl,
+    totpIssuer: e.LATCHKEY_TOTP_ISSUER,
+    scopes,
+    defaultRole: e.LATCHKEY_DEFAULT_ROLE,
+    defaultPlan: e.LATCHKEY_DEFAULT_PLAN,
+    rateLimits: { live: e.LATCHKEY_RATE_LIMIT_LIVE, test: e.LATCHKEY_RATE_LIMIT_TEST },
+    accessTtlMs: e.LATCHKEY_ACCESS_TTL,
+    refreshTtlMs: e.LATCHKEY_REFRESH_TTL,
+    login: {
+      maxFailuresPerAccount: e.LATCHKEY_LOGIN_MAX_FAILURES,
+      maxFailuresPerIp: e.LATCHKEY_LOGIN_MAX_FAILURES_IP,
+      windowMs: e.LATCHKEY_LOGIN_WINDOW,
+    },
+    usageFlushMs: e.LATCHKEY_USAGE_FLUSH_MS,
+    trustProxy: e.LATCHKEY_TRUST_PROXY === "true",
+    secureCookies: e.LATCHKEY_SECURE_COOKIES,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,54 @@
+/** The spec's error codes (SPEC §5), each with its HTTP status and CLI exit code. */
+export const ERRORS = {
+  invalid_request: { status: 400, exit: 2 },
+  unauthenticated: { status: 401, exit: 3 },
+  invalid_credentials: { status: 401, exit: 3 },
+  mfa_required: { status: 401, exit: 3 },
+  invalid_mfa_code: { status: 401, exit: 3 },
+  token_expired: { status: 401, exit: 3 },
+  token_invalid: { status: 401, exit: 3 },
+  refresh_token_reused: { status: 401, exit: 3 },
+  key_revoked: { status: 401, exit: 3 },
+  key_expired: { status: 401, exit: 3 },
+  key_invalid: { status: 401, exit: 3 },
+  scope_insufficient: { status: 403, exit: 1 },
+  scope_not_grantable: { status: 403, exit: 1 },
+  scope_expansion_not_allowed: { status: 403, exit: 1 },
+  forbidden: { status: 403, exit: 1 },
+  plan_limit_reached: { status: 403, exit: 1 },
+  ip_not_allowed: { status: 403, exit: 1 },
+  project_mismatch: { status: 403, exit: 1 },
+  not_found: { status: 404, exit: 1 },
+  conflict: { status: 409, exit: 1 },
+  payload_too_large: { status: 413, exit: 1 },
+  rate_limited: { status: 429, exit: 1 },
+  too_many_attempts: { status: 429, exit: 1 },
+  internal: { status: 500, exit: 1 },
+} as const satisfies Record<string, { status: number; exit: number }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(ERRORS, value);
+}
+
+/** Extra fields carried in the error body beside code, message and request_id. */
+export type ErrorExtras = Record<string, unknown>;
+
+/** The one error a request aborts with; the HTTP layer turns it into SPEC §5 JSON. */
+export class LatchkeyError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly extras: ErrorExtras;
+  /** Seconds, sent as Retry-After when set. */
+  readonly retryAfter: number | undefined;
+
+  constructor(code: ErrorCode, message: string, extras: ErrorExtras = {}, retryAfter?: number) {
+    super(message);
+    this.name = "LatchkeyError";
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.extras = extras;
+    this.retryAfter = retryAfter;
+  }
+}

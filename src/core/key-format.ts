@@ -1,0 +1,91 @@
+/**
+ * API key format (SPEC §4): `<brand>_<live|test>_` + 43 base62 characters (32 random
+ * bytes) + a 6-character base62 CRC-32 (IEEE) of everything before it.
+ * Pure: randomness and CRC come from the caller-independent helpers below.
+ */
+export type Environment = "live" | "test";
+
+const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+export const BODY_LENGTH = 43;
+export const CHECKSUM_LENGTH = 6;
+export const DISPLAY_PREFIX_LENGTH = 12;
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (IEEE 802.3, as zlib computes it) of the UTF-8 bytes of `text`. */
+export function crc32(text: string): number {
+  const bytes = new TextEncoder().encode(text);
+  let crc = 0xffffffff;
+  for (const byte of bytes) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** Big-endian base62 of an unsigned integer, left-padded with `0` to `width`. */
+export function base62(value: number | bigint, width: number): string {
+  let n = BigInt(value);
+  let out = "";
+  while (n > 0n) {
+    out = ALPHABET[Number(n % 62n)] + out;
+    n /= 62n;
+  }
+  return out.padStart(width, "0");
+}
+
+/** 32 bytes as exactly 43 base62 characters. */
+export function encodeBody(bytes: Uint8Array): string {
+  if (bytes.length !== 32) throw new TypeError("key body needs exactly 32 random bytes");
+  let n = 0n;
+  for (const byte of bytes) n = (n << 8n) | BigInt(byte);
+  return base62(n, BODY_LENGTH);
+}
+
+export function checksum(text: string): string {
+  return base62(crc32(text), CHECKSUM_LENGTH);
+}
+
+export function formatKey(brand: string, environment: Environment, random: Uint8Array): string {
+  const head = `${brand}_${environment}_${encodeBody(random)}`;
+  return head + checksum(head);
+}
+
+export interface ParsedKey {
+  brand: string;
+  environment: Environment;
+}
+
+const BRAND = /^[a-z][a-z0-9]{0,15}$/;
+const BASE62 = /^[0-9A-Za-z]+$/;
+
+/**
+ * Checks a string is a well-formed key whose checksum matches, offline — what a leak
+ * scanner needs. Returns null for anything else. `brand` restricts the accepted brand.
+ */
+export function parseKey(candidate: string, brand?: string): ParsedKey | null {
+  if (typeof candidate !== "string" || candidate.length > 128) return null;
+  const parts = candidate.split("_");
+  if (parts.length !== 3) return null;
+  const [keyBrand, environment, tail] = parts as [string, string, string];
+  if (!BRAND.test(keyBrand) || (brand !== undefined && keyBrand !== brand)) return null;
+  if (environment !== "live" && environment !== "test") return null;
+  if (tail.length !== BODY_LENGTH + CHECKSUM_LENGTH || !BASE62.test(tail)) return null;
+  const head = candidate.slice(0, candidate.length - CHECKSUM_LENGTH);
+  if (checksum(head) !== candidate.slice(-CHECKSUM_LENGTH)) return null;
+  return { brand: keyBrand, environment };
+}
+
+/** True when `candidate` is a real-looking key of any brand (valid checksum). */
+export function isWellFormedKey(candidate: string, brand?: string): boolean {
+  return parseKey(candidate, brand) !== null;
+}
+
+export function displayPrefix(key: string): string {
+  return key.slice(0, DISPLAY_PREFIX_LENGTH);
+}

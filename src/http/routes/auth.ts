@@ -1,0 +1,164 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import {
+  ErrorBody,
+  IdParams,
+  Jwks,
+  LoginBody,
+  NoContent,
+  RefreshBody,
+  SessionList,
+  SignupBody,
+  SignupResponse,
+  TokenPair,
+  Whoami,
+} from "../../api/schemas.js";
+import { LatchkeyError } from "../../core/errors.js";
+import type { RequestMeta } from "../../services/accounts.js";
+import type { Services } from "../../services/index.js";
+import { principalOf } from "../auth.js";
+
+export function requestMeta(request: FastifyRequest): RequestMeta {
+  const agent = request.headers["user-agent"];
+  return { ip: request.ip ?? null, userAgent: typeof agent === "string" ? agent : null };
+}
+
+const bearer = [{ bearer: [] }];
+
+export function authRoutes(base: FastifyInstance, services: Services): void {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+
+  app.post(
+    "/v1/auth/signup",
+    {
+      schema: {
+        tags: ["auth"],
+        body: SignupBody,
+        response: { 201: SignupResponse, 400: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const user = await services.accounts.signup(request.body, requestMeta(request));
+      return reply.status(201).send({ user });
+    },
+  );
+
+  app.post(
+    "/v1/auth/login",
+    {
+      schema: {
+        tags: ["auth"],
+        body: LoginBody,
+        response: { 200: TokenPair, 401: ErrorBody, 429: ErrorBody },
+      },
+    },
+    async (request) => {
+      const { email, password, code, backup_code } = request.body;
+      return services.accounts.login(
+        { email, password, code, backupCode: backup_code },
+        requestMeta(request),
+      );
+    },
+  );
+
+  app.post(
+    "/v1/auth/refresh",
+    { schema: { tags: ["auth"], body: RefreshBody, response: { 200: TokenPair, 401: ErrorBody } } },
+    async (request) => services.sessions.refresh(request.body.refresh_token, request.ip),
+  );
+
+  app.post(
+    "/v1/auth/logout",
+    {
+      config: { auth: "session" },
+      schema: { tags: ["auth"], security: bearer, response: { 204: NoContent, 401: ErrorBody } },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      await services.sessions.end(principal.sessionId!, "logout");
+      await services.audit.record({
+        event: "logout",
+        userId: principal.user.id,
+        actor: `session:${principal.sessionId}`,
+        ip: request.ip,
+      });
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    "/v1/auth/sessions",
+    {
+      config: { auth: "session" },
+      schema: { tags: ["auth"], security: bearer, response: { 200: SessionList, 401: ErrorBody } },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      return { sessions: await services.sessions.list(principal.user.id, principal.sessionId) };
+    },
+  );
+
+  app.delete(
+    "/v1/auth/sessions/:id",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags: ["auth"],
+        security: bearer,
+        params: IdParams,
+        response: { 204: NoContent, 404: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const ended = await services.sessions.endOwn(
+        principal.user.id,
+        request.params.id,
+        "ended_by_user",
+      );
+      if (!ended) throw new LatchkeyError("not_found", "session not found");
+      await services.audit.record({
+        event: "session_ended",
+        userId: principal.user.id,
+        actor: `session:${principal.sessionId}`,
+        ip: request.ip,
+        details: { session_id: request.params.id },
+      });
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    "/v1/auth/whoami",
+    {
+      config: { auth: "any" },
+      schema: { tags: ["auth"], security: bearer, response: { 200: Whoami, 401: ErrorBody } },
+    },
+    async (request) => {
+      const p = principalOf(request);
+      return {
+        user_id: p.user.id,
+        email: p.user.email,
+        role: p.user.role,
+        staff: p.user.isStaff,
+        plan: p.user.plan,
+        credential_type: p.type,
+        session_id: p.sessionId,
+        key_id: p.key?.id ?? null,
+        environment: p.key?.environment ?? null,
+        project_id: p.key?.projectId ?? null,
+        amr: p.amr,
+        scopes: [...p.scopes].sort(),
+      };
+    },
+  );
+
+  app.get(
+    "/.well-known/jwks.json",
+    { schema: { tags: ["auth"], response: { 200: Jwks } } },
+    async (_request, reply) => {
+      reply.header("cache-control", "public, max-age=300");
+      return services.ctx.tokens.jwks();
+    },
+  );
+}

@@ -1,0 +1,96 @@
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import { ScopeCatalogue } from "../core/scopes.js";
+import { migrate, openDb } from "../store/db.js";
+import { Accounts } from "./accounts.js";
+import { ApiKeys } from "./api-keys.js";
+import { AuditLog } from "./audit.js";
+import { LocalBus, RedisBus, type Bus } from "./bus.js";
+import type { Context } from "./context.js";
+import { MemoryLimiter, RedisLimiter, type Limiter } from "./limiter.js";
+import { loadSecrets, SecretBox } from "./secrets.js";
+import { Sessions } from "./sessions.js";
+import { AccessTokens } from "./tokens.js";
+import { Users } from "./users.js";
+
+export interface Services {
+  ctx: Context;
+  audit: AuditLog;
+  users: Users;
+  sessions: Sessions;
+  accounts: Accounts;
+  apiKeys: ApiKeys;
+  /** Flushes buffers and closes connections; safe to call once. */
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  config: Config;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** config → store → services: everything a server (or a test) needs, built once. */
+export async function createServices({
+  config,
+  logger,
+  now = Date.now,
+}: ServiceOptions): Promise<Services> {
+  const store = openDb(config.database);
+  await migrate(store);
+  const secrets = await loadSecrets(config);
+
+  let redis: Redis | undefined;
+  let limiter: Limiter;
+  let bus: Bus;
+  if (config.redisUrl) {
+    redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true });
+    redis.on("error", (error: Error) => logger.warn({ err: error.message }, "redis error"));
+    await redis.connect();
+    limiter = new RedisLimiter(redis, `${config.redisPrefix}rl:`);
+    bus = await RedisBus.connect(redis, config.redisPrefix);
+  } else {
+    limiter = new MemoryLimiter(now);
+    bus = new LocalBus();
+  }
+
+  const ctx: Context = {
+    config,
+    store,
+    db: store.db,
+    now,
+    logger,
+    catalogue: new ScopeCatalogue(config.scopes),
+    limiter,
+    bus,
+    secrets,
+    box: new SecretBox(secrets.masterKey),
+    tokens: new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
+    redis,
+  };
+
+  const audit = new AuditLog(ctx);
+  const users = new Users(ctx, audit);
+  const sessions = new Sessions(ctx, audit);
+  const accounts = new Accounts(ctx, sessions, audit);
+  const apiKeys = new ApiKeys(ctx, users);
+
+  let closed = false;
+  return {
+    ctx,
+    audit,
+    users,
+    sessions,
+    accounts,
+    apiKeys,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await limiter.close();
+      await bus.close();
+      redis?.disconnect();
+      await store.close();
+    },
+  };
+}

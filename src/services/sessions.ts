@@ -1,0 +1,244 @@
+import { LatchkeyError } from "../core/errors.js";
+import type { AuditLog } from "./audit.js";
+import type { Context } from "./context.js";
+import { newId, newSecret } from "./ids.js";
+import { sha256 } from "./secrets.js";
+
+export interface TokenPair {
+  access_token: string;
+  refresh_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+}
+
+export interface SessionView {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  expires_at: string;
+  ip: string | null;
+  user_agent: string | null;
+  amr: string[];
+  current: boolean;
+}
+
+interface SessionState {
+  userId: string;
+  active: boolean;
+}
+
+const CACHE_LIMIT = 50_000;
+
+/**
+ * Sessions are refresh-token families. Refresh tokens are opaque, stored as SHA-256,
+ * single use; presenting a spent one ends the whole family (SPEC §2).
+ */
+export class Sessions {
+  private readonly cache = new Map<string, SessionState>();
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly audit: AuditLog,
+  ) {
+    ctx.bus.subscribe((event) => {
+      if (event.type === "session_ended") this.cache.delete(event.sessionId);
+    });
+  }
+
+  async start(input: {
+    userId: string;
+    amr: string[];
+    ip: string | null;
+    userAgent: string | null;
+  }): Promise<TokenPair> {
+    const now = this.ctx.now();
+    const sessionId = newId("ses");
+    const refreshToken = newSecret("lkr");
+    await this.ctx.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("sessions")
+        .values({
+          id: sessionId,
+          user_id: input.userId,
+          amr: JSON.stringify(input.amr),
+          ip: input.ip,
+          user_agent: input.userAgent?.slice(0, 256) ?? null,
+          created_at: now,
+          last_used_at: now,
+          expires_at: now + this.ctx.config.refreshTtlMs,
+          ended_at: null,
+          end_reason: null,
+        })
+        .execute();
+      await trx
+        .insertInto("refresh_tokens")
+        .values({
+          token_hash: sha256(refreshToken),
+          session_id: sessionId,
+          created_at: now,
+          expires_at: now + this.ctx.config.refreshTtlMs,
+          spent_at: null,
+        })
+        .execute();
+    });
+    return this.pair(input.userId, sessionId, input.amr, refreshToken);
+  }
+
+  private async pair(
+    userId: string,
+    sessionId: string,
+    amr: string[],
+    refreshToken: string,
+  ): Promise<TokenPair> {
+    const accessToken = await this.ctx.tokens.sign({ userId, sessionId, amr });
+    return {
+      access_token: accessToken,
+      refresh_token: refreshToken,
+      token_type: "Bearer",
+      expires_in: this.ctx.tokens.ttlSeconds,
+    };
+  }
+
+  async refresh(refreshToken: string, ip: string | null): Promise<TokenPair> {
+    const now = this.ctx.now();
+    const tokenHash = sha256(refreshToken);
+    const row = await this.ctx.db
+      .selectFrom("refresh_tokens as t")
+      .innerJoin("sessions as s", "s.id", "t.session_id")
+      .innerJoin("users as u", "u.id", "s.user_id")
+      .select([
+        "t.session_id",
+        "t.spent_at",
+        "t.expires_at",
+        "s.user_id",
+        "s.amr",
+        "s.ended_at",
+        "u.disabled",
+      ])
+      .where("t.token_hash", "=", tokenHash)
+      .executeTakeFirst();
+    if (!row) throw new LatchkeyError("token_invalid", "refresh token is not valid");
+    if (row.spent_at !== null) return this.reused(row.session_id, row.user_id, ip);
+    if (row.ended_at !== null || row.disabled === 1)
+      throw new LatchkeyError("token_invalid", "session has ended");
+    if (row.expires_at <= now)
+      throw new LatchkeyError("token_expired", "refresh token has expired");
+
+    const next = newSecret("lkr");
+    const spent = await this.ctx.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable("refresh_tokens")
+        .set({ spent_at: now })
+        .where("token_hash", "=", tokenHash)
+        .where("spent_at", "is", null)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      await trx
+        .insertInto("refresh_tokens")
+        .values({
+          token_hash: sha256(next),
+          session_id: row.session_id,
+          created_at: now,
+          expires_at: now + this.ctx.config.refreshTtlMs,
+          spent_at: null,
+        })
+        .execute();
+      await trx
+        .updateTable("sessions")
+        .set({ last_used_at: now, expires_at: now + this.ctx.config.refreshTtlMs })
+        .where("id", "=", row.session_id)
+        .execute();
+      return true;
+    });
+    // Lost the race for this token: it was spent a moment ago, so this is a reuse.
+    if (!spent) return this.reused(row.session_id, row.user_id, ip);
+    return this.pair(row.user_id, row.session_id, JSON.parse(row.amr) as string[], next);
+  }
+
+  private async reused(sessionId: string, userId: string, ip: string | null): Promise<never> {
+    await this.end(sessionId, "refresh_token_reused");
+    await this.audit.record({
+      event: "refresh_token_reused",
+      userId,
+      actor: `session:${sessionId}`,
+      ip,
+      details: { session_id: sessionId },
+    });
+    throw new LatchkeyError(
+      "refresh_token_reused",
+      "refresh token was already used; the session has been ended",
+    );
+  }
+
+  /** Ends a session (its whole refresh-token family); access tokens stop working at once. */
+  async end(sessionId: string, reason: string): Promise<boolean> {
+    const now = this.ctx.now();
+    const result = await this.ctx.db
+      .updateTable("sessions")
+      .set({ ended_at: now, end_reason: reason })
+      .where("id", "=", sessionId)
+      .where("ended_at", "is", null)
+      .executeTakeFirst();
+    await this.ctx.db
+      .updateTable("refresh_tokens")
+      .set({ spent_at: now })
+      .where("session_id", "=", sessionId)
+      .where("spent_at", "is", null)
+      .execute();
+    await this.ctx.bus.publish({ type: "session_ended", sessionId });
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Ends one of the user's sessions; false when it is not theirs or already ended. */
+  async endOwn(userId: string, sessionId: string, reason: string): Promise<boolean> {
+    const row = await this.ctx.db
+      .selectFrom("sessions")
+      .select("id")
+      .where("id", "=", sessionId)
+      .where("user_id", "=", userId)
+      .where("ended_at", "is", null)
+      .executeTakeFirst();
+    if (!row) return false;
+    return this.end(sessionId, reason);
+  }
+
+  /** Whether an access token's session is still live (cached; dropped when it ends). */
+  async isActive(sessionId: string, userId: string): Promise<boolean> {
+    const cached = this.cache.get(sessionId);
+    if (cached) return cached.active && cached.userId === userId;
+    const row = await this.ctx.db
+      .selectFrom("sessions")
+      .select(["user_id", "ended_at", "expires_at"])
+      .where("id", "=", sessionId)
+      .executeTakeFirst();
+    const state: SessionState = {
+      userId: row?.user_id ?? "",
+      active: !!row && row.ended_at === null,
+    };
+    if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(sessionId, state);
+    return state.active && state.userId === userId;
+  }
+
+  async list(userId: string, currentSessionId: string | null): Promise<SessionView[]> {
+    const now = this.ctx.now();
+    const rows = await this.ctx.db
+      .selectFrom("sessions")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .where("ended_at", "is", null)
+      .where("expires_at", ">", now)
+      .orderBy("last_used_at", "desc")
+      .execute();
+    return rows.map((row) => ({
+      id: row.id,
+      created_at: new Date(row.created_at).toISOString(),
+      last_used_at: new Date(row.last_used_at).toISOString(),
+      expires_at: new Date(row.expires_at).toISOString(),
+      ip: row.ip,
+      user_agent: row.user_agent,
+      amr: JSON.parse(row.amr) as string[],
+      current: row.id === currentSessionId,
+    }));
+  }
+}

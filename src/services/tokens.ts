@@ -1,0 +1,78 @@
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWK } from "jose";
+import type { SigningKeySet } from "./secrets.js";
+
+export interface AccessClaims {
+  sub: string;
+  sid: string;
+  amr: string[];
+  iat: number;
+  exp: number;
+}
+
+export type AccessCheck =
+  { ok: true; claims: AccessClaims } | { ok: false; code: "token_expired" | "token_invalid" };
+
+/** Signs and verifies access tokens with the instance's key set (newest key signs). */
+export class AccessTokens {
+  constructor(
+    private readonly keys: SigningKeySet,
+    private readonly issuer: string,
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  get ttlSeconds(): number {
+    return Math.floor(this.ttlMs / 1000);
+  }
+
+  async sign(input: { userId: string; sessionId: string; amr: string[] }): Promise<string> {
+    const key = this.keys.keys[0]!;
+    const iat = Math.floor(this.now() / 1000);
+    return new SignJWT({ sid: input.sessionId, amr: input.amr })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
+      .setIssuer(this.issuer)
+      .setSubject(input.userId)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + this.ttlSeconds)
+      .sign(key.privateKey);
+  }
+
+  async verify(token: string): Promise<AccessCheck> {
+    let kid: string | undefined;
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      return { ok: false, code: "token_invalid" };
+    }
+    const key = this.keys.keys.find((k) => k.kid === kid);
+    if (!key) return { ok: false, code: "token_invalid" };
+    try {
+      const { payload } = await jwtVerify(token, key.publicKey, {
+        algorithms: [key.alg],
+        issuer: this.issuer,
+        currentDate: new Date(this.now()),
+        requiredClaims: ["sub", "sid", "exp", "iat"],
+      });
+      const amr = Array.isArray(payload.amr)
+        ? payload.amr.filter((v): v is string => typeof v === "string")
+        : [];
+      if (typeof payload.sid !== "string") return { ok: false, code: "token_invalid" };
+      return {
+        ok: true,
+        claims: { sub: payload.sub!, sid: payload.sid, amr, iat: payload.iat!, exp: payload.exp! },
+      };
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) return { ok: false, code: "token_expired" };
+      return { ok: false, code: "token_invalid" };
+    }
+  }
+
+  jwks(): { keys: JWK[] } {
+    return { keys: this.keys.keys.map((k) => k.publicJwk) };
+  }
+}
+
+/** Whether a bearer credential looks like a JWT (three base64url parts) rather than an API key. */
+export function looksLikeJwt(token: string): boolean {
+  return token.startsWith("eyJ") && token.split(".").length === 3;
+}

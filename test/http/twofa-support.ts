@@ -1,0 +1,66 @@
+/**
+ * Test support for 2FA: an authenticator written independently of src/core/totp.ts
+ * (node:crypto HMAC, RFC 4226 §5.3 by hand), a controllable clock, and enrolment.
+ */
+import { createHmac } from "node:crypto";
+import { expect } from "vitest";
+import { client } from "../helpers/http.js";
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function base32Decode(text: string): Buffer {
+  let bits = "";
+  for (const char of text.replace(/=+$/, "")) {
+    const value = ALPHABET.indexOf(char);
+    if (value < 0) throw new Error(`not base32: ${char}`);
+    bits += value.toString(2).padStart(5, "0");
+  }
+  const bytes: number[] = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** What an authenticator app shows for `secret` at `atMs` (SHA-1, 6 digits, 30 s). */
+export function authenticatorCode(secret: string, atMs: number): string {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(atMs / 30_000)));
+  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1]! & 0x0f;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(value).padStart(6, "0");
+}
+
+/** A clock the server reads through startTestServer({ now }); starts 5 s into a step. */
+export function testClock() {
+  const clock = {
+    ms: 63_333_333 * 30_000 + 5_000,
+    now: () => clock.ms,
+    /** Moves to a later time step (30 s per step). */
+    steps(n = 1) {
+      clock.ms += n * 30_000;
+    },
+    advance(ms: number) {
+      clock.ms += ms;
+    },
+  };
+  return clock;
+}
+
+export function jwtClaims(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8"));
+}
+
+/** Turns 2FA on over HTTP; returns the secret and the backup codes. */
+export async function enableTwoFactor(base: string, accessToken: string, atMs: number) {
+  const api = client(base);
+  const setup = await api.post("/v1/auth/2fa/setup", undefined, { token: accessToken });
+  expect(setup.status).toBe(200);
+  const secret = setup.body.secret as string;
+  const verify = await api.post(
+    "/v1/auth/2fa/verify",
+    { code: authenticatorCode(secret, atMs) },
+    { token: accessToken },
+  );
+  expect(verify.status).toBe(200);
+  return { secret, backupCodes: verify.body.backup_codes as string[] };
+}

@@ -1,0 +1,307 @@
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import {
+  freshPostgres,
+  insertKeys,
+  keyRows,
+  seedOverHttp,
+  startLatchkey,
+  type Seeded,
+  type Store,
+} from "./latchkey.js";
+import { runLoad, type BenchRequest, type Generator } from "./load.js";
+import { startChild, type Child } from "./processes.js";
+import { topSelfTime, type HotFunction } from "./profile.js";
+import type { CaseResult } from "./report.js";
+
+export interface CaseEnv {
+  root: string;
+  work: string;
+  generator: Generator;
+  connections: number;
+  warmupSeconds: number;
+  seconds: number;
+  maxRequests: number;
+  only: Set<string> | null;
+  profile: Set<string>;
+  databaseUrl: string;
+  log: (line: string) => void;
+}
+
+/** Stored keys in the "1 000 keys" cases: the verifier, the HTTP-made key and these. */
+const SMALL = 1_000;
+const LARGE = 1_000_000;
+const SCOPE = "services:read";
+
+const verifyRequests = (seeded: Seeded, keys: string[]): BenchRequest[] =>
+  keys.map((key) => ({
+    method: "POST",
+    path: "/v1/keys/verify",
+    headers: {
+      authorization: `Bearer ${seeded.verifierKey}`,
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ key, scopes: [SCOPE] }),
+  }));
+
+const bearerRequests = (path: string, tokens: string[]): BenchRequest[] =>
+  tokens.map((token) => ({ method: "GET", path, headers: { authorization: `Bearer ${token}` } }));
+
+/** Runs the selected cases in order, keeping results, notes and profile summaries. */
+export class Cases {
+  readonly results: CaseResult[] = [];
+  readonly notes: string[] = [];
+  readonly profiles: Record<string, HotFunction[]> = {};
+  private readonly drops: (() => Promise<void>)[] = [];
+
+  constructor(private readonly env: CaseEnv) {}
+
+  private wants(...ids: string[]): boolean {
+    return this.env.only === null || ids.some((id) => this.env.only!.has(id));
+  }
+
+  /** Checks one request answers 200 (and `accept` holds), warms up, then measures. */
+  async measure(
+    id: string,
+    title: string,
+    url: string,
+    requests: BenchRequest[],
+    accept: (body: any) => boolean = () => true,
+    warmup = this.env.warmupSeconds,
+  ): Promise<CaseResult> {
+    const first = requests[0]!;
+    const response = await fetch(url + first.path, {
+      method: first.method,
+      headers: first.headers,
+      body: first.body,
+    });
+    const text = await response.text();
+    if (response.status !== 200 || !accept(text ? JSON.parse(text) : null))
+      throw new Error(`case ${id}: ${first.method} ${first.path} answered ${response.status}`);
+    const options = {
+      url,
+      requests,
+      connections: this.env.connections,
+      workDir: this.env.work,
+      maxRequests: this.env.maxRequests,
+    };
+    if (warmup > 0) await runLoad(this.env.generator, { ...options, seconds: warmup });
+    const result = await runLoad(this.env.generator, { ...options, seconds: this.env.seconds });
+    const row: CaseResult = { id, title, ...result };
+    this.results.push(row);
+    this.env.log(
+      `${id.padEnd(6)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms  p99 ${result.p99_ms.toFixed(2)} ms  errors ${result.errors}`,
+    );
+    return row;
+  }
+
+  private skip(id: string, title: string, why: string): void {
+    this.results.push({
+      id,
+      title,
+      skipped: why,
+      requests: 0,
+      seconds: 0,
+      rps: 0,
+      p50_ms: 0,
+      p99_ms: 0,
+      max_ms: 0,
+      errors: 0,
+    });
+    this.env.log(`${id.padEnd(6)} skipped: ${why}`);
+  }
+
+  async runAll(): Promise<void> {
+    if (this.wants("a")) await this.bare();
+    if (this.wants("f")) await this.betterAuth();
+    if (this.wants("b", "c", "d", "e", "iso", "b-1m"))
+      await this.latchkey({ kind: "sqlite", dataDir: join(this.env.work, "sqlite") });
+    if (this.wants("pg-1k", "pg-1m")) {
+      const pg = await freshPostgres(this.env.databaseUrl);
+      if (!pg) {
+        this.skip("pg-1k", "verify, PostgreSQL, 1 000 keys", "no PostgreSQL reachable");
+        this.skip("pg-1m", "verify, PostgreSQL, 1 000 000 keys", "no PostgreSQL reachable");
+      } else {
+        this.drops.push(pg.drop);
+        await this.latchkey({ kind: "postgres", url: pg.url });
+      }
+    }
+    for (const id of this.env.profile) await this.profileCase(id);
+  }
+
+  async cleanup(): Promise<void> {
+    for (const drop of this.drops.splice(0)) await drop().catch(() => undefined);
+  }
+
+  private node(script: string, env: NodeJS.ProcessEnv = {}, ipc = false): Promise<Child> {
+    const args = script.endsWith(".ts") ? ["--import", "tsx", script] : [script];
+    return startChild({
+      name: script,
+      command: process.execPath,
+      args,
+      cwd: this.env.root,
+      env,
+      ipc,
+      // A whole line: a chunk boundary must not cut the URL short.
+      ready: /(?:listening (\S+)|logins running)\n/,
+      timeoutMs: 120_000,
+    });
+  }
+
+  private async bare(): Promise<void> {
+    const server = await this.node("bench/servers/bare.ts");
+    await this.measure("a", "bare node:http answering {}", server.url, [
+      { method: "GET", path: "/" },
+    ]);
+    await server.stop();
+  }
+
+  private async betterAuth(): Promise<void> {
+    const server = await this.node(
+      "bench/servers/better-auth.mjs",
+      { BENCH_DIR: this.env.work, BENCH_KEYS: "100" },
+      true,
+    );
+    const { keys } = server.messages[0] as { keys: string[] };
+    await this.measure(
+      "f",
+      "Better Auth 1.7.5 + api-key plugin, SQLite: verify x-api-key",
+      server.url,
+      keys.map((key) => ({ method: "GET", path: "/v1/whoami", headers: { "x-api-key": key } })),
+      (body) => body?.valid === true,
+    );
+    await server.stop();
+  }
+
+  /** Seeds 1 000 keys (2 over HTTP), measures, then grows the table to 1 000 000 and re-measures. */
+  private async latchkey(store: Store): Promise<void> {
+    const pg = store.kind === "postgres";
+    const tag = pg ? "PostgreSQL" : "SQLite";
+    let server = await startLatchkey(this.env.root, store, { name: `latchkey ${tag}` });
+    const seeded = await seedOverHttp(server.url);
+    const keys = [...seeded.keys];
+    const fill = keyRows(seeded.userId, SMALL - 2, SMALL - 2, keys);
+    await insertKeys(store, fill);
+    this.env.log(`${tag}: ${SMALL} keys stored, ${keys.length} presented in turn`);
+    const verify = verifyRequests(seeded, keys);
+    const valid = (body: any) => body?.valid === true;
+    const small = pg ? "pg-1k" : "b";
+    if (this.wants(small))
+      await this.measure(
+        small,
+        `Latchkey POST /v1/keys/verify, ${tag}, 1 000 keys`,
+        server.url,
+        verify,
+        valid,
+      );
+    if (!pg) await this.sqliteOnly(server, seeded, keys, verify);
+    await server.stop();
+
+    const large = pg ? "pg-1m" : "b-1m";
+    if (!this.wants(large)) return;
+    const t0 = Date.now();
+    const added = await insertKeys(store, keyRows(seeded.userId, LARGE - SMALL, 0, [], SMALL));
+    this.env.log(
+      `${tag}: +${added} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s (one transaction)`,
+    );
+    server = await startLatchkey(this.env.root, store, { name: `latchkey ${tag} 1M` });
+    await this.measure(
+      large,
+      `Latchkey POST /v1/keys/verify, ${tag}, 1 000 000 keys`,
+      server.url,
+      verify,
+      valid,
+    );
+    await server.stop();
+  }
+
+  private async sqliteOnly(server: Child, seeded: Seeded, keys: string[], verify: BenchRequest[]) {
+    if (this.wants("c"))
+      await this.measure(
+        "c",
+        "Latchkey GET /v1/auth/whoami, Bearer API key",
+        server.url,
+        bearerRequests("/v1/auth/whoami", keys),
+      );
+    if (this.wants("d"))
+      await this.measure(
+        "d",
+        "Latchkey GET /v1/auth/whoami, Bearer JWT",
+        server.url,
+        bearerRequests("/v1/auth/whoami", [seeded.accessToken]),
+      );
+    if (this.wants("iso")) await this.isolation(server, seeded, verify);
+    if (this.wants("e")) await this.platformApi(server, seeded, keys);
+  }
+
+  private async isolation(server: Child, seeded: Seeded, verify: BenchRequest[]): Promise<void> {
+    const logins = await this.node(
+      "bench/servers/logins.ts",
+      { BENCH_URL: server.url, BENCH_EMAIL: seeded.email, BENCH_PASSWORD: seeded.password },
+      true,
+    );
+    const row = await this.measure(
+      "iso",
+      "b while 20 concurrent argon2id logins run",
+      server.url,
+      verify,
+      (body) => body?.valid === true,
+      1,
+    );
+    await logins.stop();
+    const counts = logins.messages[0] as
+      { ok: number; failed: number; seconds: number } | undefined;
+    if (counts) {
+      row.extra = {
+        logins_ok: counts.ok,
+        logins_failed: counts.failed,
+        logins_per_s: Math.round(counts.ok / counts.seconds),
+      };
+      this.env.log(`iso    logins during the case: ${counts.ok} ok, ${counts.failed} failed`);
+    }
+  }
+
+  private async platformApi(server: Child, seeded: Seeded, keys: string[]): Promise<void> {
+    const title = "SDK Fastify middleware (examples/platform-api) GET /v1/services";
+    const dir = join(this.env.root, "examples/platform-api");
+    if (!existsSync(dir)) return this.skip("e", title, "examples/platform-api does not exist yet");
+    void seeded;
+    void keys;
+    return this.skip("e", title, "not wired yet");
+  }
+
+  /** A dedicated, profiled server for one case: no warm-up, the whole run sampled. */
+  private async profileCase(id: string): Promise<void> {
+    const store: Store = { kind: "sqlite", dataDir: join(this.env.work, `profile-${id}`) };
+    let server = await startLatchkey(this.env.root, store, { name: `profile ${id}` });
+    const seeded = await seedOverHttp(server.url);
+    const keys = [...seeded.keys];
+    await insertKeys(store, keyRows(seeded.userId, SMALL - 2, SMALL - 2, keys));
+    await server.stop();
+    const dir = join(this.env.root, "bench/results");
+    const before = new Set(existsSync(dir) ? readdirSync(dir) : []);
+    server = await startLatchkey(this.env.root, store, { name: `profile ${id}`, profileDir: dir });
+    const requests =
+      id === "c"
+        ? bearerRequests("/v1/auth/whoami", keys)
+        : id === "d"
+          ? bearerRequests("/v1/auth/whoami", [seeded.accessToken])
+          : verifyRequests(seeded, keys);
+    const results = this.results.length;
+    await this.measure(`${id}-profiled`, `${id} under --cpu-prof`, server.url, requests);
+    this.results.splice(results); // profiling overhead: not a result
+    await server.stop();
+    const file = readdirSync(dir)
+      .filter((f) => f.endsWith(".cpuprofile") && !before.has(f))
+      .map((f) => join(dir, f))
+      .sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs)[0];
+    if (!file) return this.env.log(`profile ${id}: no .cpuprofile written`);
+    this.profiles[id] = topSelfTime(file, 25, this.env.root);
+    this.notes.push(
+      `profile of case ${id} (${file.replace(this.env.root + "/", "")}), top self time:\n` +
+        this.profiles[id]
+          .map((h) => `  ${String(h.self_pct).padStart(5)}%  ${h.function}  ${h.where}`)
+          .join("\n"),
+    );
+  }
+}

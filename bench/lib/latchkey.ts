@@ -1,0 +1,263 @@
+/**
+ * Latchkey under test: started from dist/ as its own process, seeded over HTTP (a user,
+ * their token, keys made through POST /v1/api-keys) and, for the scale cases, with rows
+ * written straight into api_keys in one transaction — exactly as the server stores them:
+ * key_hash = SHA-256 hex of the full key string.
+ */
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import pg from "pg";
+import { checksum, displayPrefix, formatKey } from "../../src/core/key-format.js";
+import { pgConfig } from "../../src/store/db.js";
+import { sha256 } from "../../src/services/secrets.js";
+import { startChild, type Child } from "./processes.js";
+
+export type Store = { kind: "sqlite"; dataDir: string } | { kind: "postgres"; url: string };
+
+export function startLatchkey(
+  root: string,
+  store: Store,
+  options: { profileDir?: string; name: string },
+): Promise<Child> {
+  const profile = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : [];
+  return startChild({
+    name: options.name,
+    command: process.execPath,
+    args: [...profile, join(root, "dist/main.js"), "serve"],
+    cwd: root,
+    env: {
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LATCHKEY_DATA_DIR: store.kind === "sqlite" ? store.dataDir : join(root, ".latchkey-bench"),
+      DATABASE_URL: store.kind === "postgres" ? store.url : "",
+      REDIS_URL: "",
+      // Every case must answer 200: a per-key limit far above what one run can send.
+      LATCHKEY_RATE_LIMIT_LIVE: "1000000000",
+      LATCHKEY_RATE_LIMIT_TEST: "1000000000",
+      LOG_LEVEL: "warn",
+    },
+    ready: /listening on (http:\/\/\S+) /,
+  });
+}
+
+export interface Reply {
+  status: number;
+  body: any;
+}
+
+export async function call(
+  url: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(url + path, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+function expect(reply: Reply, status: number, what: string): any {
+  if (reply.status !== status)
+    throw new Error(`${what}: HTTP ${reply.status} ${JSON.stringify(reply.body).slice(0, 300)}`);
+  return reply.body;
+}
+
+export interface Seeded {
+  userId: string;
+  email: string;
+  password: string;
+  accessToken: string;
+  /** A service's key with keys:verify: the caller of POST /v1/keys/verify. */
+  verifierKey: string;
+  /** Keys made over HTTP with services:read. */
+  keys: string[];
+}
+
+/** A user (the first account: staff) with a session and keys created through the API. */
+export async function seedOverHttp(url: string): Promise<Seeded> {
+  const email = `bench-${randomBytes(4).toString("hex")}@example.test`;
+  const password = `bench-${randomBytes(12).toString("base64url")}`;
+  const signup = expect(
+    await call(url, "POST", "/v1/auth/signup", { body: { email, password } }),
+    201,
+    "signup",
+  );
+  const login = expect(
+    await call(url, "POST", "/v1/auth/login", { body: { email, password } }),
+    200,
+    "login",
+  );
+  const token = login.access_token as string;
+  const created = (name: string, scopes: string[]) =>
+    call(url, "POST", "/v1/api-keys", { token, body: { name, scopes } }).then(
+      (reply) => expect(reply, 201, `POST /v1/api-keys (${name})`).key as string,
+    );
+  const verifierKey = await created("bench verifier", ["keys:verify"]);
+  const key = await created("bench client", ["services:read"]);
+  return {
+    userId: signup.user.id,
+    email,
+    password,
+    accessToken: token,
+    verifierKey,
+    keys: [key],
+  };
+}
+
+const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+export interface KeyRow {
+  id: string;
+  owner_id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  environment: string;
+  scopes: string;
+  created_at: number;
+}
+
+/**
+ * `count` more keys for `ownerId`, as rows. The first `presentable` are real keys from
+ * formatKey (returned, to present in the run); the rest only fill the table, with bodies
+ * drawn byte-wise from random bytes (the same length, alphabet and checksum; cheaper than
+ * formatKey's big-integer encoding, which matters at a million rows).
+ */
+export function* keyRows(
+  ownerId: string,
+  count: number,
+  presentable: number,
+  out: string[],
+  startIndex = 0,
+): Generator<KeyRow> {
+  const now = Date.now();
+  const filler = randomBytes(43 * 4096);
+  let offset = filler.length;
+  for (let i = 0; i < count; i++) {
+    let key: string;
+    if (i < presentable) {
+      key = formatKey("lk", "live", randomBytes(32));
+      out.push(key);
+    } else {
+      if (offset + 43 > filler.length) {
+        randomBytes(filler.length).copy(filler);
+        offset = 0;
+      }
+      let body = "lk_live_";
+      for (let j = 0; j < 43; j++) body += BASE62[filler[offset + j]! % 62];
+      offset += 43;
+      key = body + checksum(body);
+    }
+    const n = startIndex + i;
+    yield {
+      id: `key_bench${n.toString(36).padStart(12, "0")}`,
+      owner_id: ownerId,
+      name: `bench ${n}`,
+      prefix: displayPrefix(key),
+      key_hash: sha256(key),
+      environment: "live",
+      scopes: '["services:read"]',
+      created_at: now,
+    };
+  }
+}
+
+const COLUMNS = [
+  "id",
+  "owner_id",
+  "name",
+  "prefix",
+  "key_hash",
+  "environment",
+  "scopes",
+  "created_at",
+];
+
+/** Inserts rows in one transaction; the server may be running (SQLite WAL, busy timeout). */
+export async function insertKeys(store: Store, rows: Iterable<KeyRow>): Promise<number> {
+  let inserted = 0;
+  if (store.kind === "sqlite") {
+    const db = new Database(join(store.dataDir, "latchkey.db"));
+    db.pragma("busy_timeout = 10000");
+    const insert = db.prepare(
+      `insert into api_keys (${COLUMNS.join(", ")}, usage_count) values (${COLUMNS.map((c) => "@" + c).join(", ")}, 0)`,
+    );
+    db.transaction(() => {
+      for (const row of rows) {
+        insert.run(row);
+        inserted++;
+      }
+    })();
+    db.close();
+    return inserted;
+  }
+  const client = new pg.Client(pgConfig(store.url));
+  await client.connect();
+  try {
+    await client.query("begin");
+    let batch: KeyRow[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      // Column arrays through unnest: one statement per 20 000 rows, no parameter limit.
+      await client.query(
+        `insert into api_keys (${COLUMNS.join(", ")}, usage_count)
+         select *, 0 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::text[], $7::text[], $8::bigint[])`,
+        COLUMNS.map((c) => batch.map((row) => row[c as keyof KeyRow])),
+      );
+      inserted += batch.length;
+      batch = [];
+    };
+    for (const row of rows) {
+      batch.push(row);
+      if (batch.length === 20_000) await flush();
+    }
+    await flush();
+    await client.query("commit");
+  } catch (error) {
+    await client.query("rollback").catch(() => undefined);
+    throw error;
+  } finally {
+    await client.end();
+  }
+  return inserted;
+}
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** A fresh PostgreSQL database for one run, or null when none is reachable. */
+export async function freshPostgres(
+  adminUrl: string,
+): Promise<{ url: string; drop: () => Promise<void> } | null> {
+  const name = `latchkey_bench_${randomBytes(5).toString("hex")}`;
+  const client = new pg.Client({ ...pgConfig(adminUrl), connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query(`create database ${name}`);
+  } catch {
+    return null;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  return {
+    url: withDatabase(adminUrl, name),
+    async drop() {
+      const admin = new pg.Client(pgConfig(adminUrl));
+      await admin.connect();
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}

@@ -10,8 +10,11 @@ import { errorBody, handleError } from "./errors.js";
 import { registerMetrics } from "./metrics.js";
 import { auditRoutes } from "./routes/audit.js";
 import { adminRoutes } from "./routes/admin.js";
+import { apiKeyRoutes } from "./routes/api-keys.js";
 import { authRoutes } from "./routes/auth.js";
+import { projectRoutes } from "./routes/projects.js";
 import { systemRoutes } from "./routes/system.js";
+import { verifyRoutes } from "./routes/verify.js";
 import { twofaRoutes } from "./routes/twofa.js";
 
 export type App = FastifyInstance;
@@ -90,6 +93,9 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   await app.register(async (scoped) => twofaRoutes(scoped, services));
   await app.register(async (scoped) => auditRoutes(scoped, services));
   await app.register(async (scoped) => adminRoutes(scoped, services));
+  await app.register(async (scoped) => apiKeyRoutes(scoped, services));
+  await app.register(async (scoped) => projectRoutes(scoped, services));
+  await app.register(async (scoped) => verifyRoutes(scoped, services));
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { LatchkeyError } from "../core/errors.js";
 import { hasAll } from "../core/scopes.js";
+import type { RateLimitState } from "../services/key-check.js";
 import type { Services } from "../services/index.js";
 import { looksLikeJwt } from "../services/tokens.js";
 import type { UserAccess } from "../services/users.js";
@@ -22,6 +23,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     auth?: AuthMode;
     scopes?: readonly string[];
+    /** false: an API key calling this route does not spend its rate limit (keys:verify services). */
+    keyRateLimit?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -62,29 +65,78 @@ export async function authenticate(
   const token = bearerToken(request);
   if (token === null) return null;
   if (looksLikeJwt(token)) return fromAccessToken(services, token);
-  return services.apiKeys.authenticate(token, {
+  const { principal, ratelimit } = await services.keyVerifier.authenticate(token, {
     ip: request.ip,
-    endpoint: `${request.method} ${request.routeOptions.url ?? request.url}`,
+    endpoint: keyEndpoint(request),
+    spend: request.routeOptions.config.keyRateLimit !== false,
+  });
+  if (ratelimit) keyRateLimits.set(request, ratelimit);
+  return principal;
+}
+
+/** How a call is counted in a key's usage: the route pattern, never the raw URL. */
+function keyEndpoint(request: FastifyRequest): string {
+  return `${request.method} ${request.routeOptions.url ?? "unmatched"}`;
+}
+
+const keyRateLimits = new WeakMap<FastifyRequest, RateLimitState>();
+const keyOutcomes = new WeakMap<FastifyRequest, string>();
+
+/** Counts every call made with an API key (buffered), with its outcome, once it is answered. */
+function registerKeyUsage(app: FastifyInstance, services: Services): void {
+  app.addHook("onError", async (request, _reply, error) => {
+    if (request.principal?.key)
+      keyOutcomes.set(request, error instanceof LatchkeyError ? error.code : "internal");
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    const key = request.principal?.key;
+    if (!key) return;
+    const outcome =
+      keyOutcomes.get(request) ?? (reply.statusCode < 400 ? "ok" : `http_${reply.statusCode}`);
+    services.keyVerifier.record(key.id, keyEndpoint(request), key.projectId, request.ip, outcome);
   });
 }
 
 /** The bearer-auth hook: every route states its mode and scopes in its config. */
 export function registerAuth(app: FastifyInstance, services: Services): void {
   app.decorateRequest("principal", null);
-  app.addHook("onRequest", async (request) => {
+  registerKeyUsage(app, services);
+  app.addHook("onRequest", async (request, reply) => {
     const config = request.routeOptions.config;
     const mode = config.auth ?? "public";
     if (mode === "public") return;
     const principal = await authenticate(services, request);
     if (!principal) throw new LatchkeyError("unauthenticated", "a bearer credential is required");
-    if (mode === "session" && principal.type !== "session") {
-      throw new LatchkeyError("forbidden", "this action needs a signed-in session, not an API key");
+    const ratelimit = keyRateLimits.get(request);
+    if (ratelimit) {
+      reply.header("x-ratelimit-limit", String(ratelimit.limit));
+      reply.header("x-ratelimit-remaining", String(ratelimit.remaining));
+      reply.header("x-ratelimit-reset", String(Math.ceil(ratelimit.reset / 1000)));
     }
-    const required = config.scopes ?? [];
-    if (!hasAll(principal.scopes, required)) {
-      throw new LatchkeyError("scope_insufficient", `this action needs ${required.join(", ")}`, {
-        required: [...required],
-      });
+    try {
+      if (mode === "session" && principal.type !== "session") {
+        throw new LatchkeyError(
+          "forbidden",
+          "this action needs a signed-in session, not an API key",
+        );
+      }
+      const required = config.scopes ?? [];
+      if (!hasAll(principal.scopes, required)) {
+        throw new LatchkeyError("scope_insufficient", `this action needs ${required.join(", ")}`, {
+          required: [...required],
+        });
+      }
+    } catch (error) {
+      // A refused call still counts in the key's usage, with why it was refused.
+      if (principal.key && error instanceof LatchkeyError)
+        services.keyVerifier.record(
+          principal.key.id,
+          keyEndpoint(request),
+          principal.key.projectId,
+          request.ip,
+          error.code,
+        );
+      throw error;
     }
     request.principal = principal;
   });

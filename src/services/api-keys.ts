@@ -1,52 +1,392 @@
+import { randomBytes } from "node:crypto";
+import { sql, type Transaction } from "kysely";
+import type { CreateKeyBodyT, KeyCreatedT, KeyRecordFullT } from "../api/keys.js";
+import { parseDuration } from "../core/durations.js";
 import { LatchkeyError } from "../core/errors.js";
-import { parseKey } from "../core/key-format.js";
-import type { Principal } from "../http/auth.js";
+import { displayPrefix, formatKey, type Environment } from "../core/key-format.js";
+import { PLAN_KEY_LIMITS, type Plan } from "../core/plans.js";
+import type { ApiKeysTable, Database } from "../store/schema.js";
+import type { AuditLog } from "./audit.js";
 import type { Context } from "./context.js";
+import { newId } from "./ids.js";
+import { parseIpAllow } from "./ip-allow.js";
+import { versionKey } from "./key-check.js";
+import { toFullRecord } from "./key-views.js";
+import type { Projects } from "./projects.js";
 import { sha256 } from "./secrets.js";
-import type { Users } from "./users.js";
+import type { UserAccess } from "./users.js";
 
-export interface KeyRequest {
-  ip: string;
-  endpoint: string;
+/** Who is acting: the signed-in user or one of their keys (with that key's effective scopes). */
+export interface Caller {
+  user: UserAccess;
+  /** The caller's effective scopes: a session's full access, or a key's narrowed set. */
+  scopes: ReadonlySet<string>;
+  /** Set when the caller is an API key. */
+  keyId: string | null;
+  /** A project-bound key can only create keys for its own project. */
+  projectId: string | null;
+  actor: string;
+  ip: string | null;
 }
 
-/** API keys as credentials for Latchkey's own routes. */
+const notFound = () => new LatchkeyError("not_found", "API key not found");
+
+/** The lifecycle of API keys: create, edit, revoke, rotate. Verification is in key-check.ts. */
 export class ApiKeys {
   constructor(
     private readonly ctx: Context,
-    private readonly users: Users,
+    private readonly projects: Projects,
+    private readonly audit: AuditLog,
   ) {}
 
-  async authenticate(rawKey: string, _request: KeyRequest): Promise<Principal> {
-    if (!parseKey(rawKey, this.ctx.config.keyBrand))
-      throw new LatchkeyError("key_invalid", "API key is not valid");
+  async create(caller: Caller, input: CreateKeyBodyT): Promise<KeyCreatedT> {
+    const grants = this.checkGrants(caller, input.scopes);
+    const now = this.ctx.now();
+    const expiresAt = expiryOf(input, now);
+    const ipAllow = input.ip_allow ? compileIpAllow(input.ip_allow) : null;
+    const projectId = input.project_id ?? caller.projectId;
+    if (caller.projectId !== null && projectId !== caller.projectId)
+      throw new LatchkeyError("project_mismatch", "this key may only create keys for its project");
+    if (projectId !== null && !(await this.projects.isOwnedBy(projectId, caller.user.id)))
+      throw new LatchkeyError("not_found", "project not found");
+    const { key, row } = newKeyRow({
+      ownerId: caller.user.id,
+      name: input.name,
+      environment: input.environment,
+      grants,
+      projectId,
+      ipAllow,
+      expiresAt,
+      now,
+      brand: this.ctx.config.keyBrand,
+      rotatedFrom: null,
+    });
+    await this.ctx.db.transaction().execute(async (trx) => {
+      const { limit, counted } = await this.planState(trx, caller.user.id, now);
+      if (limit !== null && counted([row]) > limit) throw planLimit(limit);
+      await trx.insertInto("api_keys").values(row).execute();
+    });
+    // Clears a remembered "unknown" for this hash on every instance.
+    await this.ctx.bus.publish({
+      type: "key_changed",
+      keyId: row.id,
+      keyHash: row.key_hash,
+      revoked: false,
+    });
+    await this.audit.record({
+      event: "key_created",
+      userId: caller.user.id,
+      actor: caller.actor,
+      ip: caller.ip,
+      details: {
+        key_id: row.id,
+        name: row.name,
+        prefix: row.prefix,
+        environment: row.environment,
+        scopes: grants,
+        project_id: projectId,
+        expires_at: expiresAt,
+      },
+    });
+    return { ...toFullRecord(row, now), key };
+  }
+
+  async edit(
+    caller: Caller,
+    id: string,
+    patch: { name?: string | undefined; scopes?: string[] | undefined },
+  ): Promise<KeyRecordFullT> {
+    const row = await this.own(caller, id);
+    const now = this.ctx.now();
+    const values: Partial<ApiKeysTable> = {};
+    const changes: Record<string, unknown> = {};
+    if (patch.name !== undefined && patch.name !== row.name) {
+      values.name = changes.name = patch.name;
+    }
+    if (patch.scopes !== undefined) {
+      const next = this.known(patch.scopes);
+      const current = JSON.parse(row.scopes) as string[];
+      if (!this.ctx.catalogue.isNarrowing(current, next))
+        throw new LatchkeyError(
+          "scope_expansion_not_allowed",
+          "a key's scopes can only be narrowed; create a new key for more",
+        );
+      values.scopes = JSON.stringify(next);
+      changes.scopes = next;
+    }
+    if (Object.keys(values).length > 0) {
+      await this.ctx.db.updateTable("api_keys").set(values).where("id", "=", id).execute();
+      await this.changed(row, false);
+      await this.audit.record({
+        event: "key_edited",
+        userId: caller.user.id,
+        actor: caller.actor,
+        ip: caller.ip,
+        details: { key_id: id, ...changes },
+      });
+    }
+    return toFullRecord({ ...row, ...values }, now);
+  }
+
+  /**
+   * Revokes at once: before this returns, this instance's cache entry is gone (the bus runs
+   * handlers synchronously) and, with Redis, the key's change counter tells every other one.
+   */
+  async revoke(caller: Caller, id: string): Promise<KeyRecordFullT> {
+    const row = await this.own(caller, id);
+    const now = this.ctx.now();
+    if (row.revoked_at !== null) return toFullRecord(row, now);
+    await this.ctx.db
+      .updateTable("api_keys")
+      .set({ revoked_at: now })
+      .where("id", "=", id)
+      .where("revoked_at", "is", null)
+      .execute();
+    await this.changed(row, true);
+    await this.audit.record({
+      event: "key_revoked",
+      userId: caller.user.id,
+      actor: caller.actor,
+      ip: caller.ip,
+      details: { key_id: id, name: row.name },
+    });
+    return toFullRecord({ ...row, revoked_at: now }, now);
+  }
+
+  /** A new key with the same name, scopes, environment and project; the old one overlaps. */
+  async rotate(caller: Caller, id: string, expireOldIn: string | undefined): Promise<KeyCreatedT> {
+    const old = await this.own(caller, id);
+    const now = this.ctx.now();
+    if (old.revoked_at !== null && old.revoked_at <= now)
+      throw new LatchkeyError("conflict", "a revoked key cannot be rotated");
+    if (old.expires_at !== null && old.expires_at <= now)
+      throw new LatchkeyError("conflict", "an expired key cannot be rotated");
+    const grants = JSON.parse(old.scopes) as string[];
+    if (caller.keyId !== null) this.checkGrants(caller, grants);
+    let oldExpiresAt = old.expires_at;
+    if (expireOldIn !== undefined) {
+      const ms = parseDuration(expireOldIn);
+      if (ms === null) throw badField("expire_old_in", "not a duration such as 24h, 7d");
+      oldExpiresAt = Math.min(old.expires_at ?? Infinity, now + ms);
+    }
+    const { key, row } = newKeyRow({
+      ownerId: old.owner_id,
+      name: old.name,
+      environment: old.environment as Environment,
+      grants,
+      projectId: old.project_id,
+      ipAllow: old.ip_allow ? (JSON.parse(old.ip_allow) as string[]) : null,
+      // The same lifetime as the old key had, counted from now.
+      expiresAt: old.expires_at === null ? null : now + (old.expires_at - old.created_at),
+      now,
+      brand: this.ctx.config.keyBrand,
+      rotatedFrom: old.id,
+    });
+    await this.ctx.db.transaction().execute(async (trx) => {
+      const { limit, counted, successorOf } = await this.planState(trx, old.owner_id, now);
+      if (successorOf.has(old.id))
+        throw new LatchkeyError("conflict", "this key was already rotated; rotate its successor");
+      // The old key's overlap is free; only a chain of overlaps would add to the count.
+      if (limit !== null && counted([row]) > Math.max(limit, counted([]))) throw planLimit(limit);
+      await trx.insertInto("api_keys").values(row).execute();
+      if (oldExpiresAt !== old.expires_at)
+        await trx
+          .updateTable("api_keys")
+          .set({ expires_at: oldExpiresAt })
+          .where("id", "=", old.id)
+          .execute();
+    });
+    await this.ctx.bus.publish({
+      type: "key_changed",
+      keyId: row.id,
+      keyHash: row.key_hash,
+      revoked: false,
+    });
+    await this.changed(old, false);
+    await this.audit.record({
+      event: "key_rotated",
+      userId: caller.user.id,
+      actor: caller.actor,
+      ip: caller.ip,
+      details: {
+        key_id: old.id,
+        new_key_id: row.id,
+        old_expires_at: oldExpiresAt,
+      },
+    });
+    return { ...toFullRecord(row, now), key };
+  }
+
+  /** The caller's own key; anyone else's is indistinguishable from a missing one. */
+  async own(caller: Caller, id: string): Promise<ApiKeysTable> {
     const row = await this.ctx.db
       .selectFrom("api_keys")
       .selectAll()
-      .where("key_hash", "=", sha256(rawKey))
+      .where("id", "=", id)
+      .where("owner_id", "=", caller.user.id)
       .executeTakeFirst();
-    if (!row) throw new LatchkeyError("key_invalid", "API key is not valid");
-    const now = this.ctx.now();
-    if (row.revoked_at !== null && row.revoked_at <= now)
-      throw new LatchkeyError("key_revoked", "API key has been revoked");
-    if (row.expires_at !== null && row.expires_at <= now)
-      throw new LatchkeyError("key_expired", "API key has expired");
-    const user = await this.users.access(row.owner_id);
-    if (!user || user.disabled) throw new LatchkeyError("key_invalid", "API key is not valid");
-    const scopes = new Set(
-      this.ctx.catalogue.effective(JSON.parse(row.scopes) as string[], user.access),
-    );
-    return {
-      type: "api_key",
-      user,
-      sessionId: null,
-      amr: [],
-      key: {
-        id: row.id,
-        environment: row.environment as "live" | "test",
-        projectId: row.project_id,
-      },
-      scopes,
-    };
+    if (!row) throw notFound();
+    return row;
   }
+
+  async list(ownerId: string): Promise<ApiKeysTable[]> {
+    return this.ctx.db
+      .selectFrom("api_keys")
+      .selectAll()
+      .where("owner_id", "=", ownerId)
+      .orderBy("created_at", "desc")
+      .orderBy("id", "asc")
+      .execute();
+  }
+
+  /** Tells every instance (Redis counter first, then the bus) that a key changed. */
+  private async changed(row: ApiKeysTable, revoked: boolean): Promise<void> {
+    const { redis, config, bus } = this.ctx;
+    if (redis) await redis.incr(versionKey(config.redisPrefix, row.key_hash));
+    await bus.publish({ type: "key_changed", keyId: row.id, keyHash: row.key_hash, revoked });
+  }
+
+  /** Known grants, deduplicated; unknown ones are 400 naming each. */
+  private known(scopes: readonly string[]): string[] {
+    const grants = [...new Set(scopes)];
+    const unknown = scopes
+      .map((scope, index) => ({ scope, index }))
+      .filter(({ scope }) => !this.ctx.catalogue.isKnownGrant(scope));
+    if (unknown.length > 0)
+      throw new LatchkeyError("invalid_request", "unknown scopes", {
+        details: unknown.map(({ scope, index }) => ({
+          field: `scopes.${index}`,
+          message: `unknown scope: ${scope}`,
+        })),
+      });
+    return grants;
+  }
+
+  /**
+   * Grants must be known and within the owner's access (`admin:*` only for staff). A key
+   * acting as caller cannot mint more than its own effective scopes either.
+   */
+  private checkGrants(caller: Caller, scopes: readonly string[]): string[] {
+    const grants = this.known(scopes);
+    const { catalogue } = this.ctx;
+    const beyond = new Set(catalogue.ungrantable(grants, caller.user.access));
+    if (caller.keyId !== null) {
+      for (const grant of grants) {
+        const reach = catalogue.expand([grant], caller.user.access);
+        for (const scope of reach) if (!caller.scopes.has(scope)) beyond.add(grant);
+      }
+    }
+    if (beyond.size > 0)
+      throw new LatchkeyError("scope_not_grantable", "a key cannot exceed its owner's access", {
+        details: [...beyond].map((grant) => ({
+          field: `scopes.${grants.indexOf(grant)}`,
+          message: `not grantable: ${grant}`,
+        })),
+      });
+    return grants;
+  }
+
+  /**
+   * The owner's plan limit and a counter of active keys, read under a lock that
+   * serialises key creation per owner (PostgreSQL: the user's row; SQLite: one writer).
+   * A key superseded by an active rotation successor is free, unless that successor
+   * was itself rotated (one overlap per chain).
+   */
+  private async planState(trx: Transaction<Database>, ownerId: string, now: number) {
+    const lock = this.ctx.store.engine === "postgres" ? sql` for update` : sql``;
+    const owner = await sql<{ plan: string }>`select plan from users where id = ${ownerId}${lock}`
+      .execute(trx)
+      .then((r) => r.rows[0]);
+    if (!owner) throw new LatchkeyError("not_found", "user not found");
+    const limit = PLAN_KEY_LIMITS[owner.plan as Plan] ?? null;
+    const active = await trx
+      .selectFrom("api_keys")
+      .select(["id", "rotated_from"])
+      .where("owner_id", "=", ownerId)
+      .where("revoked_at", "is", null)
+      .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
+      .execute();
+    const successorOf = new Map<string, string>();
+    for (const k of active) if (k.rotated_from) successorOf.set(k.rotated_from, k.id);
+    const counted = (extra: { id: string; rotated_from: string | null }[]) => {
+      const all = [...active, ...extra];
+      const next = new Map(successorOf);
+      for (const k of extra) if (k.rotated_from) next.set(k.rotated_from, k.id);
+      return all.filter((k) => {
+        const successor = next.get(k.id);
+        return successor === undefined || next.has(successor);
+      }).length;
+    };
+    return { limit, counted, successorOf };
+  }
+}
+
+function planLimit(limit: number): LatchkeyError {
+  return new LatchkeyError(
+    "plan_limit_reached",
+    `your plan allows ${limit} active API keys; revoke one or upgrade`,
+    { limit },
+  );
+}
+
+function badField(field: string, message: string): LatchkeyError {
+  return new LatchkeyError("invalid_request", `${field}: ${message}`, {
+    details: [{ field, message }],
+  });
+}
+
+function expiryOf(input: CreateKeyBodyT, now: number): number | null {
+  if (input.expires_in !== undefined) {
+    const ms = parseDuration(input.expires_in);
+    if (ms === null) throw badField("expires_in", "not a duration such as 30d, 90d, 24h, 1y");
+    return now + ms;
+  }
+  if (input.expires_at !== undefined) {
+    const at = Date.parse(input.expires_at);
+    if (!(at > now)) throw badField("expires_at", "must be in the future");
+    return at;
+  }
+  return null;
+}
+
+function compileIpAllow(entries: string[]): string[] {
+  const parsed = parseIpAllow(entries);
+  if (Array.isArray(parsed))
+    throw new LatchkeyError("invalid_request", "ip_allow has entries that are not CIDR ranges", {
+      details: parsed.map((p) => ({ field: `ip_allow.${p.index}`, message: p.message })),
+    });
+  return parsed.ranges;
+}
+
+function newKeyRow(input: {
+  ownerId: string;
+  name: string;
+  environment: Environment;
+  grants: string[];
+  projectId: string | null;
+  ipAllow: string[] | null;
+  expiresAt: number | null;
+  now: number;
+  brand: string;
+  rotatedFrom: string | null;
+}): { key: string; row: ApiKeysTable } {
+  const key = formatKey(input.brand, input.environment, randomBytes(32));
+  const row: ApiKeysTable = {
+    id: newId("key"),
+    owner_id: input.ownerId,
+    name: input.name,
+    prefix: displayPrefix(key),
+    key_hash: sha256(key),
+    environment: input.environment,
+    scopes: JSON.stringify(input.grants),
+    project_id: input.projectId,
+    ip_allow: input.ipAllow ? JSON.stringify(input.ipAllow) : null,
+    created_at: input.now,
+    expires_at: input.expiresAt,
+    revoked_at: null,
+    last_used_at: null,
+    usage_count: 0,
+    rotated_from: input.rotatedFrom,
+  };
+  return { key, row };
 }

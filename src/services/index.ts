@@ -7,12 +7,17 @@ import { Accounts } from "./accounts.js";
 import { ApiKeys } from "./api-keys.js";
 import { AuditLog } from "./audit.js";
 import { LocalBus, RedisBus, type Bus } from "./bus.js";
+import { KeyCache } from "./key-cache.js";
+import { KeyChecker } from "./key-check.js";
+import { KeyVerifier } from "./key-verify.js";
 import type { Context } from "./context.js";
 import { MemoryLimiter, RedisLimiter, type Limiter } from "./limiter.js";
+import { Projects } from "./projects.js";
 import { loadSecrets, SecretBox } from "./secrets.js";
 import { Sessions } from "./sessions.js";
 import { AccessTokens } from "./tokens.js";
 import { TwoFactor } from "./twofa.js";
+import { UsageBuffer } from "./usage.js";
 import { Users } from "./users.js";
 
 export interface Services {
@@ -22,6 +27,9 @@ export interface Services {
   sessions: Sessions;
   accounts: Accounts;
   apiKeys: ApiKeys;
+  projects: Projects;
+  /** API keys as credentials and `POST /v1/keys/verify` (the hot path), with usage counting. */
+  keyVerifier: KeyVerifier;
   twofa: TwoFactor;
   /** Flushes buffers and closes connections; safe to call once. */
   close(): Promise<void>;
@@ -76,7 +84,12 @@ export async function createServices({
   const users = new Users(ctx, audit);
   const sessions = new Sessions(ctx, audit);
   const accounts = new Accounts(ctx, sessions, audit);
-  const apiKeys = new ApiKeys(ctx, users);
+  const projects = new Projects(ctx, audit);
+  const keyCache = new KeyCache(ctx);
+  const keyChecker = new KeyChecker(ctx, keyCache, users, audit);
+  const usage = new UsageBuffer(ctx);
+  const keyVerifier = new KeyVerifier(ctx, keyChecker, usage);
+  const apiKeys = new ApiKeys(ctx, projects, audit);
   const twofa = new TwoFactor(ctx, audit, accounts);
   accounts.secondFactor = twofa;
 
@@ -88,10 +101,15 @@ export async function createServices({
     sessions,
     accounts,
     apiKeys,
+    projects,
+    keyVerifier,
     twofa,
     async close() {
       if (closed) return;
       closed = true;
+      // Buffered usage and refusal audits go to the store before it closes.
+      await usage.close();
+      await keyChecker.drain();
       await limiter.close();
       await bus.close();
       redis?.disconnect();

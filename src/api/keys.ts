@@ -1,0 +1,149 @@
+/**
+ * Wire contract of API keys, projects and verification (SPEC §4). Times are ISO 8601
+ * strings; `null` where a time does not apply.
+ */
+import { z } from "zod";
+
+const name = z.string().trim().min(1, "must not be empty").max(100);
+const scope = z.string().trim().min(1).max(64);
+const scopes = z.array(scope).min(1, "name at least one scope").max(64);
+
+export const Environment = z.enum(["live", "test"]);
+export const KeyStatus = z.enum(["active", "expired", "revoked"]);
+
+export const CreateKeyBody = z
+  .strictObject({
+    name,
+    scopes,
+    environment: Environment.default("live"),
+    expires_in: z.string().max(16).optional().describe("a duration such as 30d, 90d, 24h, 1y"),
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+    project_id: z.string().min(1).max(100).optional(),
+    ip_allow: z
+      .array(z.string().trim().min(1).max(64))
+      .max(64)
+      .optional()
+      .describe("IPv4/IPv6 addresses or CIDR ranges the key may be used from"),
+  })
+  .refine((v) => v.expires_in === undefined || v.expires_at === undefined, {
+    message: "give expires_in or expires_at, not both",
+    path: ["expires_at"],
+  });
+
+/** A key as listed: never the secret. */
+export const KeyRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string().describe("the first 12 characters of the key"),
+  environment: Environment,
+  scopes: z.array(z.string()),
+  project_id: z.string().nullable(),
+  created_at: z.string(),
+  expires_at: z.string().nullable(),
+  last_used_at: z.string().nullable(),
+  usage_count: z.number(),
+  revoked_at: z.string().nullable(),
+  status: KeyStatus,
+});
+
+export const KeyList = z.object({ api_keys: z.array(KeyRecord) });
+
+/** The record with its restrictions: the answer of create, rotate, edit and revoke. */
+export const KeyRecordFull = KeyRecord.extend({
+  ip_allow: z.array(z.string()).nullable(),
+  rotated_from: z.string().nullable(),
+});
+
+/** The only answers that carry the secret: create and rotate. */
+export const KeyCreated = KeyRecordFull.extend({
+  key: z.string().describe("the secret, shown this once"),
+});
+
+export const KeyUsage = z.object({
+  by_endpoint: z.array(z.object({ endpoint: z.string(), count: z.number() })),
+  by_project: z.array(z.object({ project_id: z.string().nullable(), count: z.number() })),
+  by_hour: z.array(z.object({ hour: z.string(), count: z.number() })),
+});
+
+export const KeyDetails = KeyRecordFull.extend({ usage: KeyUsage });
+
+export const KeyPatch = z
+  .strictObject({ name: name.optional(), scopes: scopes.optional() })
+  .refine((v) => v.name !== undefined || v.scopes !== undefined, {
+    message: "name at least one of name, scopes",
+  });
+
+export const RotateBody = z.strictObject({
+  expire_old_in: z.string().max(16).optional().describe("e.g. 24h; default: until revoked"),
+});
+
+export const ActivityQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: z.coerce.number().int().positive().optional(),
+});
+
+export const KeyActivityEntry = z.object({
+  id: z.number(),
+  at: z.string(),
+  endpoint: z.string(),
+  ip: z.string().nullable(),
+  outcome: z.string().describe("`ok`, `valid`, or the refusal code"),
+});
+
+export const KeyActivity = z.object({
+  activity: z.array(KeyActivityEntry),
+  next_before: z.number().nullable(),
+});
+
+export const VerifyBody = z.strictObject({
+  key: z.string().min(1).max(256),
+  scopes: z.array(scope).max(64).optional(),
+  project_id: z.string().min(1).max(100).optional(),
+  endpoint: z.string().trim().min(1).max(200).optional(),
+  ip: z.union([z.ipv4(), z.ipv6()]).optional(),
+});
+
+export const VerifyCode = z.enum([
+  "valid",
+  "key_invalid",
+  "key_revoked",
+  "key_expired",
+  "scope_insufficient",
+  "project_mismatch",
+  "ip_not_allowed",
+  "rate_limited",
+]);
+
+export const RateLimitState = z.object({
+  limit: z.number(),
+  remaining: z.number(),
+  reset: z.number().describe("epoch milliseconds when the window resets"),
+});
+
+export const VerifyResponse = z.object({
+  valid: z.boolean(),
+  code: VerifyCode,
+  key_id: z.string().nullable(),
+  owner_id: z.string().nullable(),
+  environment: Environment.nullable(),
+  scopes: z.array(z.string()).describe("the key's effective scopes"),
+  project_id: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  ratelimit: RateLimitState.nullable(),
+});
+
+export const ProjectBody = z.strictObject({ name });
+export const Project = z.object({ id: z.string(), name: z.string(), created_at: z.string() });
+export const ProjectList = z.object({ projects: z.array(Project) });
+
+export type CreateKeyBodyT = z.infer<typeof CreateKeyBody>;
+export type KeyRecordT = z.infer<typeof KeyRecord>;
+export type KeyRecordFullT = z.infer<typeof KeyRecordFull>;
+export type KeyCreatedT = z.infer<typeof KeyCreated>;
+export type KeyDetailsT = z.infer<typeof KeyDetails>;
+export type KeyUsageT = z.infer<typeof KeyUsage>;
+export type KeyActivityEntryT = z.infer<typeof KeyActivityEntry>;
+export type VerifyBodyT = z.infer<typeof VerifyBody>;
+export type VerifyCodeT = z.infer<typeof VerifyCode>;
+export type VerifyResponseT = z.infer<typeof VerifyResponse>;
+export type ProjectT = z.infer<typeof Project>;

@@ -1,0 +1,144 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import {
+  ActivityQuery,
+  CreateKeyBody,
+  KeyActivity,
+  KeyCreated,
+  KeyDetails,
+  KeyList,
+  KeyPatch,
+  KeyRecordFull,
+  RotateBody,
+} from "../../api/keys.js";
+import { ErrorBody, IdParams } from "../../api/schemas.js";
+import type { Caller } from "../../services/api-keys.js";
+import type { Services } from "../../services/index.js";
+import { keyActivity, keyUsage, toFullRecord, toRecord } from "../../services/key-views.js";
+import { principalOf } from "../auth.js";
+
+const security = [{ bearer: [] }];
+const read = { auth: "any" as const, scopes: ["keys:read"] };
+const write = { auth: "any" as const, scopes: ["keys:write"] };
+const tags = ["api-keys"];
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
+
+export function callerOf(request: FastifyRequest): Caller {
+  const p = principalOf(request);
+  return {
+    user: p.user,
+    scopes: p.scopes,
+    keyId: p.key?.id ?? null,
+    projectId: p.key?.projectId ?? null,
+    actor: p.key ? `key:${p.key.id}` : `session:${p.sessionId}`,
+    ip: request.ip,
+  };
+}
+
+/** SPEC §4: the caller's own keys. Another user's key id answers 404, as a missing one. */
+export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  const { apiKeys, ctx } = services;
+
+  app.post(
+    "/v1/api-keys",
+    {
+      config: write,
+      schema: { tags, security, body: CreateKeyBody, response: { 201: KeyCreated, ...errors } },
+    },
+    async (request, reply) => {
+      const created = await apiKeys.create(callerOf(request), request.body);
+      reply.header("cache-control", "no-store");
+      return reply.status(201).send(created);
+    },
+  );
+
+  app.get(
+    "/v1/api-keys",
+    { config: read, schema: { tags, security, response: { 200: KeyList, ...errors } } },
+    async (request) => {
+      const rows = await apiKeys.list(principalOf(request).user.id);
+      const now = ctx.now();
+      return { api_keys: rows.map((row) => toRecord(row, now)) };
+    },
+  );
+
+  app.get(
+    "/v1/api-keys/:id",
+    {
+      config: read,
+      schema: { tags, security, params: IdParams, response: { 200: KeyDetails, ...errors } },
+    },
+    async (request) => {
+      const row = await apiKeys.own(callerOf(request), request.params.id);
+      return { ...toFullRecord(row, ctx.now()), usage: await keyUsage(ctx, row.id) };
+    },
+  );
+
+  app.get(
+    "/v1/api-keys/:id/activity",
+    {
+      config: read,
+      schema: {
+        tags,
+        security,
+        params: IdParams,
+        querystring: ActivityQuery,
+        response: { 200: KeyActivity, ...errors },
+      },
+    },
+    async (request) => {
+      const row = await apiKeys.own(callerOf(request), request.params.id);
+      const activity = await keyActivity(ctx, row.id, request.query);
+      const full = activity.length === request.query.limit;
+      return { activity, next_before: full ? activity[activity.length - 1]!.id : null };
+    },
+  );
+
+  app.patch(
+    "/v1/api-keys/:id",
+    {
+      config: write,
+      schema: {
+        tags,
+        security,
+        params: IdParams,
+        body: KeyPatch,
+        response: { 200: KeyRecordFull, ...errors },
+      },
+    },
+    async (request) => apiKeys.edit(callerOf(request), request.params.id, request.body),
+  );
+
+  app.delete(
+    "/v1/api-keys/:id",
+    {
+      config: write,
+      schema: { tags, security, params: IdParams, response: { 200: KeyRecordFull, ...errors } },
+    },
+    async (request) => apiKeys.revoke(callerOf(request), request.params.id),
+  );
+
+  app.post(
+    "/v1/api-keys/:id/rotate",
+    {
+      config: write,
+      schema: {
+        tags,
+        security,
+        params: IdParams,
+        body: RotateBody.optional(),
+        response: { 201: KeyCreated, 409: ErrorBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const rotated = await apiKeys.rotate(
+        callerOf(request),
+        request.params.id,
+        request.body?.expire_old_in,
+      );
+      reply.header("cache-control", "no-store");
+      return reply.status(201).send(rotated);
+    },
+  );
+}

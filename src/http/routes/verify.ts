@@ -1,0 +1,27 @@
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { VerifyBody, VerifyResponse } from "../../api/keys.js";
+import { ErrorBody } from "../../api/schemas.js";
+import type { Services } from "../../services/index.js";
+
+/**
+ * `POST /v1/keys/verify` for the platform's services: always 200 with `valid` and a `code`.
+ * The calling service's own credential does not spend a rate limit here: it verifies on
+ * behalf of many users; the verified key spends its own.
+ */
+export function verifyRoutes(base: FastifyInstance, services: Services): void {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  app.post(
+    "/v1/keys/verify",
+    {
+      config: { auth: "any", scopes: ["keys:verify"], keyRateLimit: false },
+      schema: {
+        tags: ["api-keys"],
+        security: [{ bearer: [] }],
+        body: VerifyBody,
+        response: { 200: VerifyResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async (request) => services.keyVerifier.verify(request.body),
+  );
+}

@@ -1,0 +1,211 @@
+import type { VerifyCodeT } from "../api/keys.js";
+import { parseKey } from "../core/key-format.js";
+import type { AuditLog } from "./audit.js";
+import type { Context } from "./context.js";
+import { isIpAllowed } from "./ip-allow.js";
+import type { CachedKey, KeyCache } from "./key-cache.js";
+import { MemoryLimiter } from "./limiter.js";
+import { sha256 } from "./secrets.js";
+import type { UserAccess, Users } from "./users.js";
+
+export interface RateLimitState {
+  limit: number;
+  remaining: number;
+  /** Epoch milliseconds when the window resets. */
+  reset: number;
+}
+
+export interface CheckInput {
+  rawKey: string;
+  ip: string | null;
+  endpoint: string;
+  /** The project the call is for; a project-bound key refuses any other. */
+  projectId?: string | undefined;
+  /** Scopes the call needs. */
+  scopes?: readonly string[] | undefined;
+  /** Whether the call spends the key's per-minute budget. */
+  spend: boolean;
+}
+
+export interface CheckResult {
+  code: VerifyCodeT;
+  /** The key, once identified (also for refusals such as `key_revoked`). */
+  key: CachedKey | null;
+  owner: UserAccess | null;
+  /** Effective scopes: the key's grants ∩ its owner's current access. */
+  scopes: ReadonlySet<string>;
+  ratelimit: RateLimitState | null;
+  /** Scopes asked for that the key lacks (for `scope_insufficient`). */
+  missing: string[];
+}
+
+interface Spent {
+  count: number;
+  resetMs: number;
+  /** The key's change counter in Redis, read in the same round trip; null without Redis. */
+  version: string | null;
+}
+
+const WINDOW_MS = 60_000;
+const NOTHING: ReadonlySet<string> = new Set();
+const REFUSAL_AUDIT_EVERY_MS = 60_000;
+const REFUSAL_AUDIT_LIMIT = 10_000;
+
+// Spends one unit of a key's fixed window and reads the key's change counter, in one trip.
+const SPEND_SCRIPT = `
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl, redis.call('GET', KEYS[2]) or '0'}
+`;
+
+/**
+ * The hot path: what every API-key request and `POST /v1/keys/verify` goes through.
+ * Checksum first (garbage never reaches the store), one SHA-256, a cached row, the
+ * owner's cached access, an in-memory (or one Redis round trip) rate limit. No writes.
+ *
+ * With Redis, each instance also compares the key's change counter (bumped by revoke,
+ * edit and rotate before they answer) so a stale row on another instance is re-read
+ * before it can be used: revocation holds cluster-wide from the moment DELETE answers.
+ */
+export class KeyChecker {
+  private readonly refusalsAudited = new Map<string, number>();
+  private readonly audits = new Set<Promise<void>>();
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly cache: KeyCache,
+    private readonly users: Users,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async check(input: CheckInput): Promise<CheckResult> {
+    if (!parseKey(input.rawKey, this.ctx.config.keyBrand)) return refused("key_invalid", null);
+    const hash = sha256(input.rawKey);
+    let key = this.cache.peek(hash);
+    if (key === undefined) {
+      const version = this.ctx.redis ? await this.readVersion(hash) : null;
+      key = await this.cache.load(hash, version);
+    }
+    if (!key) return refused("key_invalid", null);
+    return this.checkKey(key, input, null, false);
+  }
+
+  private async checkKey(
+    key: CachedKey,
+    input: CheckInput,
+    spent: Spent | null,
+    reloaded: boolean,
+  ): Promise<CheckResult> {
+    const now = this.ctx.now();
+    if (key.revokedAt !== null && key.revokedAt <= now)
+      return this.refuseDead("key_revoked", key, input);
+    if (key.expiresAt !== null && key.expiresAt <= now)
+      return this.refuseDead("key_expired", key, input);
+    const owner = await this.users.access(key.ownerId);
+    if (!owner || owner.disabled) return refused("key_invalid", key);
+    if (key.ipAllow && !isIpAllowed(key.ipAllow, input.ip))
+      return refused("ip_not_allowed", key, owner);
+
+    if (input.spend) spent ??= await this.spend(key);
+    let version = spent?.version ?? null;
+    if (!input.spend && this.ctx.redis && !reloaded) version = await this.readVersion(key.hash);
+    if (version !== null && version !== key.version && !reloaded) {
+      // Changed since this instance read it: read it again (the counter was read first).
+      const fresh = await this.cache.load(key.hash, version, { shared: false });
+      if (!fresh) return refused("key_invalid", null);
+      return this.checkKey(fresh, input, spent, true);
+    }
+
+    const limit = this.ctx.config.rateLimits[key.environment];
+    const ratelimit = spent
+      ? { limit, remaining: Math.max(0, limit - spent.count), reset: now + spent.resetMs }
+      : null;
+    if (spent && spent.count > limit) return { ...refused("rate_limited", key, owner), ratelimit };
+    if (
+      input.projectId !== undefined &&
+      key.projectId !== null &&
+      key.projectId !== input.projectId
+    )
+      return { ...refused("project_mismatch", key, owner), ratelimit };
+    const scopes = this.effective(key, owner);
+    const missing = (input.scopes ?? []).filter((scope) => !scopes.has(scope));
+    const code = missing.length > 0 ? "scope_insufficient" : "valid";
+    return { code, key, owner, scopes, ratelimit, missing };
+  }
+
+  private effective(key: CachedKey, owner: UserAccess): ReadonlySet<string> {
+    if (key.memo?.access === owner.access) return key.memo.scopes;
+    const scopes = new Set(this.ctx.catalogue.effective(key.grants, owner.access));
+    key.memo = { access: owner.access, scopes };
+    return scopes;
+  }
+
+  private async spend(key: CachedKey): Promise<Spent> {
+    const { limiter, redis, config } = this.ctx;
+    if (redis) {
+      const [count, ttl, version] = (await redis.eval(
+        SPEND_SCRIPT,
+        2,
+        `${config.redisPrefix}rl:key:${key.id}`,
+        versionKey(config.redisPrefix, key.hash),
+        WINDOW_MS,
+        1,
+      )) as [number, number, string];
+      return { count, resetMs: Math.max(0, ttl), version: String(version) };
+    }
+    const state =
+      limiter instanceof MemoryLimiter
+        ? limiter.hitSync(`key:${key.id}`, WINDOW_MS)
+        : await limiter.hit(`key:${key.id}`, WINDOW_MS);
+    return { ...state, version: null };
+  }
+
+  private async readVersion(hash: string): Promise<string> {
+    return (await this.ctx.redis!.get(versionKey(this.ctx.config.redisPrefix, hash))) ?? "0";
+  }
+
+  /** A refused use of a revoked or expired key goes to the audit log, at most once a minute per key. */
+  private refuseDead(code: "key_revoked" | "key_expired", key: CachedKey, input: CheckInput) {
+    const now = this.ctx.now();
+    const last = this.refusalsAudited.get(key.id);
+    if (last === undefined || now - last >= REFUSAL_AUDIT_EVERY_MS) {
+      this.refusalsAudited.delete(key.id);
+      if (this.refusalsAudited.size >= REFUSAL_AUDIT_LIMIT)
+        this.refusalsAudited.delete(this.refusalsAudited.keys().next().value!);
+      this.refusalsAudited.set(key.id, now);
+      const write = this.audit
+        .record({
+          event: "key_refused",
+          userId: key.ownerId,
+          actor: `key:${key.id}`,
+          ip: input.ip,
+          details: { key_id: key.id, reason: code, endpoint: input.endpoint },
+        })
+        .catch((error: unknown) =>
+          this.ctx.logger.warn({ err: (error as Error).message }, "audit write failed"),
+        )
+        .finally(() => this.audits.delete(write));
+      this.audits.add(write);
+    }
+    return refused(code, key);
+  }
+
+  /** Waits for audit writes still in flight (before the store closes). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.audits]);
+  }
+}
+
+function refused(code: VerifyCodeT, key: CachedKey | null, owner: UserAccess | null = null) {
+  const result: CheckResult = { code, key, owner, scopes: NOTHING, ratelimit: null, missing: [] };
+  return result;
+}
+
+/** Redis counter of changes to the key with this hash; bumped by revoke, edit and rotate. */
+export function versionKey(prefix: string, hash: string): string {
+  return `${prefix}kv:${hash}`;
+}

@@ -1,0 +1,119 @@
+import type { VerifyBodyT, VerifyResponseT } from "../api/keys.js";
+import { LatchkeyError } from "../core/errors.js";
+import type { Principal } from "../http/auth.js";
+import type { Context } from "./context.js";
+import type { CheckResult, KeyChecker, RateLimitState } from "./key-check.js";
+import type { UsageBuffer } from "./usage.js";
+
+export interface KeyRequest {
+  ip: string;
+  /** `METHOD /route/:pattern`, as counted in usage. */
+  endpoint: string;
+  /** Whether the request spends the key's per-minute budget. */
+  spend?: boolean;
+}
+
+export interface KeyAuthentication {
+  principal: Principal;
+  ratelimit: RateLimitState | null;
+}
+
+const MESSAGES = {
+  key_invalid: "API key is not valid",
+  key_revoked: "API key has been revoked",
+  key_expired: "API key has expired",
+  ip_not_allowed: "API key may not be used from this address",
+  project_mismatch: "API key is restricted to another project",
+  scope_insufficient: "API key lacks the scopes this action needs",
+  rate_limited: "API key's rate limit is exhausted",
+} as const;
+
+const UNSPECIFIED = "unspecified";
+
+/** API keys as credentials (bearer auth) and `POST /v1/keys/verify`, with usage counted. */
+export class KeyVerifier {
+  constructor(
+    private readonly ctx: Context,
+    private readonly checker: KeyChecker,
+    readonly usage: UsageBuffer,
+  ) {}
+
+  /** A principal for the key, or the spec's error (401, 403 `ip_not_allowed`, 429). */
+  async authenticate(rawKey: string, request: KeyRequest): Promise<KeyAuthentication> {
+    const result = await this.checker.check({
+      rawKey,
+      ip: request.ip,
+      endpoint: request.endpoint,
+      spend: request.spend ?? true,
+    });
+    const { key, owner } = result;
+    if (result.code !== "valid" || !key || !owner) {
+      if (key) this.record(key.id, request.endpoint, null, request.ip, result.code);
+      throw refusal(result, this.ctx.now());
+    }
+    return {
+      principal: {
+        type: "api_key",
+        user: owner,
+        sessionId: null,
+        amr: [],
+        key: { id: key.id, environment: key.environment, projectId: key.projectId },
+        scopes: result.scopes,
+      },
+      ratelimit: result.ratelimit,
+    };
+  }
+
+  /** For the platform's services: always an answer, never a throw. */
+  async verify(body: VerifyBodyT): Promise<VerifyResponseT> {
+    const endpoint = body.endpoint ?? UNSPECIFIED;
+    const result = await this.checker.check({
+      rawKey: body.key,
+      ip: body.ip ?? null,
+      endpoint,
+      projectId: body.project_id,
+      scopes: body.scopes,
+      spend: true,
+    });
+    const { key } = result;
+    if (key) {
+      const project = body.project_id ?? key.projectId;
+      this.record(key.id, endpoint, project, body.ip ?? null, result.code);
+    }
+    return {
+      valid: result.code === "valid",
+      code: result.code,
+      key_id: key?.id ?? null,
+      owner_id: key?.ownerId ?? null,
+      environment: key?.environment ?? null,
+      // Already sorted (ScopeCatalogue.effective); empty for a refused key.
+      scopes: [...result.scopes],
+      project_id: key?.projectId ?? null,
+      expires_at: key?.expiresAt != null ? new Date(key.expiresAt).toISOString() : null,
+      ratelimit: result.ratelimit,
+    };
+  }
+
+  /** Counts one call (buffered; written within `usageFlushMs`). */
+  record(
+    keyId: string,
+    endpoint: string,
+    projectId: string | null,
+    ip: string | null,
+    outcome: string,
+  ): void {
+    this.usage.record({ keyId, at: this.ctx.now(), endpoint, projectId, ip, outcome });
+  }
+}
+
+function refusal(result: CheckResult, now: number): LatchkeyError {
+  const code = result.code === "valid" ? "key_invalid" : result.code;
+  if (code === "rate_limited") {
+    const reset = result.ratelimit?.reset ?? 0;
+    const retryAfter = Math.max(1, Math.ceil((reset - now) / 1000));
+    return new LatchkeyError(code, MESSAGES.rate_limited, { retry_after: retryAfter }, retryAfter);
+  }
+  if (code === "scope_insufficient")
+    return new LatchkeyError(code, MESSAGES.scope_insufficient, { required: result.missing });
+  return new LatchkeyError(code, MESSAGES[code]);
+}

@@ -1,0 +1,178 @@
+import { sql, type Transaction } from "kysely";
+import type { Database } from "../store/schema.js";
+import type { Context } from "./context.js";
+
+export interface KeyUse {
+  keyId: string;
+  at: number;
+  endpoint: string;
+  /** The project a call named; null when none. */
+  projectId: string | null;
+  ip: string | null;
+  /** `ok`, `valid`, or the refusal code. */
+  outcome: string;
+}
+
+/** Newest activity rows kept per key, in the database and in a buffer between flushes. */
+export const ACTIVITY_KEEP = 1000;
+const HOUR = 3_600_000;
+const SEP = "\u0000";
+
+interface Pending {
+  keys: Map<string, { count: number; last: number }>;
+  buckets: Map<string, number>;
+  activity: Map<string, KeyUse[]>;
+}
+
+function empty(): Pending {
+  return { keys: new Map(), buckets: new Map(), activity: new Map() };
+}
+
+/**
+ * Usage counters off the request path: each call is added in memory and written in
+ * one transaction every `usageFlushMs` (and on shutdown). A failed flush is merged back
+ * and retried, so counts are late rather than lost.
+ */
+export class UsageBuffer {
+  private pending = empty();
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly ctx: Context) {
+    this.timer = setInterval(() => void this.flush(), ctx.config.usageFlushMs);
+    this.timer.unref();
+  }
+
+  record(use: KeyUse): void {
+    const { keys, buckets, activity } = this.pending;
+    const key = keys.get(use.keyId);
+    if (key) {
+      key.count += 1;
+      if (use.at > key.last) key.last = use.at;
+    } else keys.set(use.keyId, { count: 1, last: use.at });
+    const hour = Math.floor(use.at / HOUR) * HOUR;
+    const bucket = [use.keyId, hour, use.endpoint, use.projectId ?? ""].join(SEP);
+    buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
+    let rows = activity.get(use.keyId);
+    if (!rows) activity.set(use.keyId, (rows = []));
+    rows.push(use);
+    // Only the newest rows survive pruning anyway; don't hold more of a flood than that.
+    if (rows.length > 2 * ACTIVITY_KEEP) rows.splice(0, rows.length - ACTIVITY_KEEP);
+  }
+
+  /** Writes everything buffered so far; flushes never overlap. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.write());
+    return this.flushing;
+  }
+
+  /** Stops the timer and writes what is left: call before the store closes. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.flush();
+  }
+
+  private async write(): Promise<void> {
+    const batch = this.pending;
+    if (batch.keys.size === 0) return;
+    this.pending = empty();
+    try {
+      await this.ctx.db.transaction().execute((trx) => this.apply(trx, batch));
+    } catch (error) {
+      this.ctx.logger.warn({ err: (error as Error).message }, "usage flush failed; will retry");
+      this.mergeBack(batch);
+    }
+  }
+
+  private async apply(trx: Transaction<Database>, batch: Pending): Promise<void> {
+    for (const [keyId, { count, last }] of batch.keys) {
+      await trx
+        .updateTable("api_keys")
+        .set({
+          usage_count: sql`usage_count + ${count}`,
+          last_used_at: sql`case when last_used_at is null or last_used_at < ${last} then ${last} else last_used_at end`,
+        })
+        .where("id", "=", keyId)
+        .execute();
+    }
+    const buckets = [...batch.buckets].map(([bucket, count]) => {
+      const [key_id, hour, endpoint, project_id] = bucket.split(SEP) as [
+        string,
+        string,
+        string,
+        string,
+      ];
+      return { key_id, hour: Number(hour), endpoint, project_id, count };
+    });
+    for (const chunk of chunks(buckets, 200)) {
+      await trx
+        .insertInto("key_usage")
+        .values(chunk)
+        .onConflict((oc) =>
+          oc
+            .columns(["key_id", "hour", "endpoint", "project_id"])
+            .doUpdateSet({ count: sql`key_usage.count + excluded.count` }),
+        )
+        .execute();
+    }
+    const rows = [...batch.activity.values()].flatMap((uses) =>
+      uses.slice(-ACTIVITY_KEEP).map((u) => ({
+        key_id: u.keyId,
+        at: u.at,
+        endpoint: u.endpoint,
+        ip: u.ip,
+        outcome: u.outcome,
+      })),
+    );
+    for (const chunk of chunks(rows, 500))
+      await trx.insertInto("key_activity").values(chunk).execute();
+    for (const keyId of batch.activity.keys()) await prune(trx, keyId);
+  }
+
+  private mergeBack(batch: Pending): void {
+    const current = this.pending;
+    for (const [keyId, use] of current.keys) {
+      const earlier = batch.keys.get(keyId);
+      if (!earlier) batch.keys.set(keyId, use);
+      else {
+        earlier.count += use.count;
+        earlier.last = Math.max(earlier.last, use.last);
+      }
+    }
+    for (const [bucket, count] of current.buckets)
+      batch.buckets.set(bucket, (batch.buckets.get(bucket) ?? 0) + count);
+    for (const [keyId, uses] of current.activity)
+      batch.activity.set(
+        keyId,
+        [...(batch.activity.get(keyId) ?? []), ...uses].slice(-ACTIVITY_KEEP),
+      );
+    this.pending = batch;
+  }
+}
+
+/** Deletes a key's activity rows older than the newest ACTIVITY_KEEP. */
+async function prune(trx: Transaction<Database>, keyId: string): Promise<void> {
+  const cutoff = await trx
+    .selectFrom("key_activity")
+    .select("id")
+    .where("key_id", "=", keyId)
+    .orderBy("id", "desc")
+    .limit(1)
+    .offset(ACTIVITY_KEEP)
+    .executeTakeFirst();
+  if (!cutoff) return;
+  await trx
+    .deleteFrom("key_activity")
+    .where("key_id", "=", keyId)
+    .where("id", "<=", cutoff.id)
+    .execute();
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -331,6 +331,21 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
     expect(rows).toHaveLength(0);
   });
 
+  it("documents the 2FA routes in the OpenAPI document", async () => {
+    const doc = await api.get("/openapi.json");
+    expect(doc.status).toBe(200);
+    for (const path of [
+      "/v1/auth/2fa/setup",
+      "/v1/auth/2fa/verify",
+      "/v1/auth/2fa/status",
+      "/v1/auth/2fa/disable",
+      "/v1/auth/2fa/backup-codes",
+      "/v1/auth/login/mfa",
+    ])
+      expect(Object.keys(doc.body.paths)).toContain(path);
+    expect(JSON.stringify(doc.body.paths["/v1/auth/2fa/setup"])).toContain("qr_svg");
+  });
+
   it("answers malformed bodies with invalid_request naming the field", async () => {
     const user = await signupAndLogin(server.url);
     const cases: [string, unknown, string][] = [

@@ -12,6 +12,7 @@ import { auditRoutes } from "./routes/audit.js";
 import { adminRoutes } from "./routes/admin.js";
 import { apiKeyRoutes } from "./routes/api-keys.js";
 import { authRoutes } from "./routes/auth.js";
+import { revocationRoutes } from "./routes/revocations.js";
 import { projectRoutes } from "./routes/projects.js";
 import { systemRoutes } from "./routes/system.js";
 import { verifyRoutes } from "./routes/verify.js";
@@ -96,6 +97,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   await app.register(async (scoped) => apiKeyRoutes(scoped, services));
   await app.register(async (scoped) => projectRoutes(scoped, services));
   await app.register(async (scoped) => verifyRoutes(scoped, services));
+  await app.register(async (scoped) => revocationRoutes(scoped, services));
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;

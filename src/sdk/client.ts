@@ -1,0 +1,215 @@
+import type { z } from "zod";
+import type {
+  ActivityQuery,
+  CreateKeyBody,
+  KeyActivity,
+  KeyCreated,
+  KeyDetails,
+  KeyList,
+  KeyPatch,
+  KeyRecordFull,
+  Project,
+  ProjectBody,
+  ProjectList,
+  RotateBody,
+  VerifyBody,
+  VerifyResponse,
+} from "../api/keys.js";
+import type {
+  AdminUserList,
+  AdminUserPatch,
+  AuditList,
+  AuditQuery,
+  LoginBody,
+  MfaLoginBody,
+  PageQuery,
+  SessionList,
+  SignupBody,
+  SignupResponse,
+  TokenPair,
+  User,
+  Whoami,
+} from "../api/schemas.js";
+import type {
+  BackupCodesResponse,
+  TwoFactorCodeBody,
+  TwoFactorDisabled,
+  TwoFactorSetupResponse,
+  TwoFactorStatus,
+  TwoFactorVerifyBody,
+} from "../api/twofa.js";
+import { Transport, type Fetch } from "./transport.js";
+
+/** What a call sends: the server's request schema as the caller writes it. */
+type In<S extends z.ZodType> = z.input<S>;
+/** What a call returns: the server's response schema. */
+type Out<S extends z.ZodType> = z.output<S>;
+/** Query strings: the parsed form (numbers as numbers), every field optional. */
+type QueryOf<S extends z.ZodType> = Partial<z.output<S>>;
+
+export interface LatchkeyOptions {
+  /** An API key (`lk_live_…`) or leave out and use `accessToken` / `auth.login`. */
+  apiKey?: string;
+  /** A JWT access token from `auth.login`. */
+  accessToken?: string;
+  /** Where Latchkey listens, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /** A `fetch` to use instead of the global one (tests, proxies, retries). */
+  fetch?: Fetch;
+  /** Per-request timeout; default 10 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * A typed client for Latchkey's HTTP API. Every method resolves with the server's answer
+ * (types from the server's own wire schemas) or throws `LatchkeyApiError` /
+ * `LatchkeyNetworkError`.
+ *
+ * `auth.login`, `auth.loginMfa` and `auth.refresh` adopt the new access token as this
+ * client's credential, so a signed-in client is one call away.
+ */
+export class Latchkey {
+  readonly auth;
+  readonly twofa;
+  readonly keys;
+  readonly projects;
+  readonly audit;
+  readonly admin;
+  private readonly http: Transport;
+
+  constructor(options: LatchkeyOptions) {
+    this.http = new Transport({
+      baseUrl: options.baseUrl,
+      fetch: options.fetch,
+      timeoutMs: options.timeoutMs,
+    });
+    this.http.credential = options.apiKey ?? options.accessToken ?? null;
+    this.auth = authGroup(this.http);
+    this.twofa = twofaGroup(this.http);
+    this.keys = keysGroup(this.http);
+    this.projects = projectsGroup(this.http);
+    this.audit = auditGroup(this.http);
+    this.admin = adminGroup(this.http);
+  }
+
+  /** Replaces the credential (an API key or access token); `null` sends none. */
+  setCredential(credential: string | null): void {
+    this.http.credential = credential;
+  }
+
+  get baseUrl(): string {
+    return this.http.baseUrl;
+  }
+}
+
+function authGroup(http: Transport) {
+  const adopt = (pair: Out<typeof TokenPair>) => {
+    http.credential = pair.access_token;
+    return pair;
+  };
+  return {
+    signup: (body: In<typeof SignupBody>) =>
+      http.request<Out<typeof SignupResponse>>("POST", "/v1/auth/signup", {
+        body,
+        credential: null,
+      }),
+    /** With 2FA on and no code: throws `mfa_required`; its `mfaToken` goes to `loginMfa`. */
+    login: async (body: In<typeof LoginBody>) =>
+      adopt(
+        await http.request<Out<typeof TokenPair>>("POST", "/v1/auth/login", {
+          body,
+          credential: null,
+        }),
+      ),
+    loginMfa: async (body: In<typeof MfaLoginBody>) =>
+      adopt(
+        await http.request<Out<typeof TokenPair>>("POST", "/v1/auth/login/mfa", {
+          body,
+          credential: null,
+        }),
+      ),
+    refresh: async (refreshToken: string) =>
+      adopt(
+        await http.request<Out<typeof TokenPair>>("POST", "/v1/auth/refresh", {
+          body: { refresh_token: refreshToken },
+          credential: null,
+        }),
+      ),
+    logout: () => http.request<null>("POST", "/v1/auth/logout").then(() => undefined),
+    whoami: () => http.request<Out<typeof Whoami>>("GET", "/v1/auth/whoami"),
+    sessions: () => http.request<Out<typeof SessionList>>("GET", "/v1/auth/sessions"),
+    endSession: (id: string) =>
+      http
+        .request<null>("DELETE", `/v1/auth/sessions/${encodeURIComponent(id)}`)
+        .then(() => undefined),
+  };
+}
+
+/** Two-factor authentication; changing it needs a session (an access token), not an API key. */
+function twofaGroup(http: Transport) {
+  return {
+    /** Starts enrolment: the secret, the otpauth URL and a QR code; pending until `verify`. */
+    setup: () => http.request<Out<typeof TwoFactorSetupResponse>>("POST", "/v1/auth/2fa/setup"),
+    /** Turns 2FA on; the answer holds the backup codes, shown this once. */
+    verify: (body: In<typeof TwoFactorVerifyBody>) =>
+      http.request<Out<typeof BackupCodesResponse>>("POST", "/v1/auth/2fa/verify", { body }),
+    status: () => http.request<Out<typeof TwoFactorStatus>>("GET", "/v1/auth/2fa/status"),
+    disable: (body: In<typeof TwoFactorCodeBody>) =>
+      http.request<Out<typeof TwoFactorDisabled>>("POST", "/v1/auth/2fa/disable", { body }),
+    regenerateBackupCodes: (body: In<typeof TwoFactorCodeBody>) =>
+      http.request<Out<typeof BackupCodesResponse>>("POST", "/v1/auth/2fa/backup-codes", {
+        body,
+      }),
+  };
+}
+
+function keysGroup(http: Transport) {
+  const path = (id: string, tail = "") => `/v1/api-keys/${encodeURIComponent(id)}${tail}`;
+  return {
+    /** The answer's `key` is the secret, shown this once. */
+    create: (body: In<typeof CreateKeyBody>) =>
+      http.request<Out<typeof KeyCreated>>("POST", "/v1/api-keys", { body }),
+    list: () => http.request<Out<typeof KeyList>>("GET", "/v1/api-keys"),
+    /** The record with usage by endpoint, project and hour. */
+    get: (id: string) => http.request<Out<typeof KeyDetails>>("GET", path(id)),
+    activity: (id: string, query: QueryOf<typeof ActivityQuery> = {}) =>
+      http.request<Out<typeof KeyActivity>>("GET", path(id, "/activity"), { query }),
+    /** Renames and/or narrows scopes (never widens). */
+    update: (id: string, body: In<typeof KeyPatch>) =>
+      http.request<Out<typeof KeyRecordFull>>("PATCH", path(id), { body }),
+    /** Revokes at once, on every instance. */
+    revoke: (id: string) => http.request<Out<typeof KeyRecordFull>>("DELETE", path(id)),
+    /** A new key with the same name, scopes, environment and project; the old one keeps working. */
+    rotate: (id: string, body: In<typeof RotateBody> = {}) =>
+      http.request<Out<typeof KeyCreated>>("POST", path(id, "/rotate"), { body }),
+    /** For services (needs `keys:verify`); prefer `createVerifier`, which caches. */
+    verify: (body: In<typeof VerifyBody>) =>
+      http.request<Out<typeof VerifyResponse>>("POST", "/v1/keys/verify", { body }),
+  };
+}
+
+function projectsGroup(http: Transport) {
+  return {
+    create: (body: In<typeof ProjectBody>) =>
+      http.request<Out<typeof Project>>("POST", "/v1/projects", { body }),
+    list: () => http.request<Out<typeof ProjectList>>("GET", "/v1/projects"),
+  };
+}
+
+function auditGroup(http: Transport) {
+  return {
+    list: (query: QueryOf<typeof AuditQuery> = {}) =>
+      http.request<Out<typeof AuditList>>("GET", "/v1/audit-log", { query }),
+  };
+}
+
+function adminGroup(http: Transport) {
+  return {
+    listUsers: (query: QueryOf<typeof PageQuery> = {}) =>
+      http.request<Out<typeof AdminUserList>>("GET", "/v1/admin/users", { query }),
+    updateUser: (id: string, body: In<typeof AdminUserPatch>) =>
+      http.request<Out<typeof User>>("PATCH", `/v1/admin/users/${encodeURIComponent(id)}`, {
+        body,
+      }),
+  };
+}

@@ -1,0 +1,370 @@
+import { createHash } from "node:crypto";
+import { isIP } from "node:net";
+import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify } from "jose";
+import type { z } from "zod";
+import type { VerifyResponse } from "../api/keys.js";
+import type { Whoami } from "../api/schemas.js";
+import { ERRORS, type ErrorCode } from "../core/errors.js";
+import { parseKey } from "../core/key-format.js";
+import { LatchkeyApiError } from "./errors.js";
+import { LruCache } from "./lru.js";
+import { RevocationStream, type RevocationEvent } from "./revocation-stream.js";
+import { Transport, type Fetch } from "./transport.js";
+
+type VerifyAnswer = z.output<typeof VerifyResponse>;
+type WhoamiAnswer = z.output<typeof Whoami>;
+
+export interface VerifierOptions {
+  /** Where Latchkey listens. */
+  baseUrl: string;
+  /** The service's own credential: an API key with `keys:verify`. */
+  apiKey: string;
+  /** `iss` of access tokens (`LATCHKEY_ISSUER`); default `latchkey`. */
+  issuer?: string;
+  /** How long a positive answer is reused while the revocation stream is live; default 10 s. */
+  cacheTtlMs?: number;
+  /** How many answers are kept; default 1000. 0 turns caching off. */
+  cacheSize?: number;
+  /** Least time between two JWKS fetches on unknown `kid`s; default 5 s. */
+  jwksCooldownMs?: number;
+  /** Follow `GET /v1/keys/revocations`; default true. Without it answers live at most 1 s. */
+  revocations?: boolean;
+  fetch?: Fetch;
+  timeoutMs?: number;
+  /** Told about revocation-stream failures (it reconnects by itself). */
+  onError?: (error: Error) => void;
+  /** Epoch milliseconds; tests pass their own clock. */
+  now?: () => number;
+}
+
+export interface VerifyOptions {
+  /** Scopes the route needs; all of them must be among the principal's effective scopes. */
+  scopes?: readonly string[];
+  /** The project the call is for; a key bound to another project is refused. */
+  projectId?: string;
+  /** `METHOD /route`, recorded in the key's usage and activity log. */
+  endpoint?: string;
+  /** The caller's address, checked against the key's `ip_allow`. */
+  ip?: string;
+}
+
+/** Who is calling, as Latchkey vouches for it. */
+export interface Principal {
+  type: "session" | "api_key";
+  userId: string;
+  sessionId: string | null;
+  keyId: string | null;
+  environment: "live" | "test" | null;
+  projectId: string | null;
+  /** Effective scopes: a key's scopes ∩ its owner's current access; a session's: the user's access. */
+  scopes: string[];
+  amr: string[];
+}
+
+export type VerifyResult =
+  | { valid: true; principal: Principal; scopes: string[] }
+  | {
+      valid: false;
+      code: ErrorCode;
+      /** The HTTP status to answer with (503 when Latchkey cannot be asked). */
+      status: number;
+      message: string;
+      required?: string[];
+      retryAfter?: number;
+    };
+
+export interface Verifier {
+  verify(credential: string | null | undefined, options?: VerifyOptions): Promise<VerifyResult>;
+  /** Whether the revocation stream is live (answers are then cached for `cacheTtlMs`). */
+  readonly streaming: boolean;
+  close(): Promise<void>;
+}
+
+interface Entry {
+  expiresAt: number;
+  principal: Principal;
+  /** For keys: SHA-256 of the key, matched against the stream's hash prefixes. */
+  keyHash: string | null;
+  /** The key's own expiry (epoch ms): an answer is never reused past it. */
+  keyExpiresAt: number | null;
+}
+
+const STREAM_DOWN_TTL_MS = 1000;
+
+const MESSAGES: Partial<Record<ErrorCode, string>> = {
+  unauthenticated: "a bearer credential is required",
+  key_invalid: "API key is not valid",
+  key_revoked: "API key has been revoked",
+  key_expired: "API key has expired",
+  token_invalid: "access token is not valid",
+  token_expired: "access token has expired",
+  scope_insufficient: "the credential lacks a scope this route needs",
+  project_mismatch: "API key is bound to another project",
+  ip_not_allowed: "API key may not be used from this address",
+  rate_limited: "API key has exceeded its rate limit",
+};
+
+function refuse(
+  code: ErrorCode,
+  extras: { required?: string[]; retryAfter?: number; message?: string; status?: number } = {},
+): VerifyResult {
+  const { message, status, ...rest } = extras;
+  return {
+    valid: false,
+    code,
+    status: status ?? ERRORS[code].status,
+    message: message ?? MESSAGES[code] ?? code,
+    ...rest,
+  };
+}
+
+function unavailable(why: string): VerifyResult {
+  return refuse("internal", { status: 503, message: `cannot verify the credential: ${why}` });
+}
+
+function looksLikeJwt(token: string): boolean {
+  return token.startsWith("eyJ") && token.split(".").length === 3;
+}
+
+/** An address Latchkey can check (`::ffff:1.2.3.4` as `1.2.3.4`), or nothing. */
+function cleanIp(ip: string | undefined): string | undefined {
+  if (!ip) return undefined;
+  const plain = ip.startsWith("::ffff:") && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+  return isIP(plain) ? plain : undefined;
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/**
+ * Verifies credentials for a platform's own services.
+ *
+ * - Access tokens: signature, issuer and expiry checked offline against Latchkey's JWKS
+ *   (refetched on an unknown `kid`). Access tokens carry no scopes, so the session's
+ *   effective scopes come from one `GET /v1/auth/whoami` with the token, cached per
+ *   session like a key answer (and dropped when the session ends or the user changes).
+ * - API keys: `POST /v1/keys/verify`; positive answers cached (keyed by SHA-256 of the key
+ *   and the caller's address) for `cacheTtlMs`, and dropped as soon as the revocation
+ *   stream reports the key changed. While the stream is down answers live at most 1 s.
+ */
+export function createVerifier(options: VerifierOptions): Verifier {
+  return new LatchkeyVerifier(options);
+}
+
+class LatchkeyVerifier implements Verifier {
+  private readonly http: Transport;
+  private readonly jwks: ReturnType<typeof createRemoteJWKSet>;
+  private readonly cache: LruCache<Entry>;
+  private readonly stream: RevocationStream | null;
+  private readonly issuer: string;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  /** Bumped by every invalidation, so an answer that raced one is not cached. */
+  private generation = 0;
+  private live = false;
+
+  constructor(options: VerifierOptions) {
+    if (!options.apiKey) throw new TypeError("apiKey (a key with keys:verify) is required");
+    const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.http = new Transport({
+      baseUrl: options.baseUrl,
+      fetch: fetchImpl,
+      timeoutMs: options.timeoutMs ?? 5_000,
+      userAgent: "latchkey-verifier",
+    });
+    this.http.credential = options.apiKey;
+    this.issuer = options.issuer ?? "latchkey";
+    this.ttlMs = options.cacheTtlMs ?? 10_000;
+    this.now = options.now ?? Date.now;
+    this.cache = new LruCache<Entry>(options.cacheSize ?? 1000);
+    this.jwks = createRemoteJWKSet(new URL(this.http.url("/.well-known/jwks.json")), {
+      cooldownDuration: options.jwksCooldownMs ?? 5_000,
+      timeoutDuration: options.timeoutMs ?? 5_000,
+      [customFetch]: fetchImpl,
+    });
+    this.stream =
+      options.revocations === false
+        ? null
+        : new RevocationStream({
+            url: this.http.url("/v1/keys/revocations"),
+            credential: options.apiKey,
+            fetch: fetchImpl,
+            onEvent: (event) => this.invalidate(event),
+            onState: (connected) => this.setLive(connected),
+            onError: options.onError,
+          });
+    this.stream?.start();
+  }
+
+  get streaming(): boolean {
+    return this.live;
+  }
+
+  async verify(
+    credential: string | null | undefined,
+    options: VerifyOptions = {},
+  ): Promise<VerifyResult> {
+    if (!credential) return refuse("unauthenticated");
+    const required = [...(options.scopes ?? [])];
+    options = { ...options, ip: cleanIp(options.ip) };
+    const found = looksLikeJwt(credential)
+      ? await this.session(credential)
+      : await this.apiKey(credential, options, required);
+    if ("valid" in found) return found;
+    const { principal } = found;
+    if (
+      options.projectId !== undefined &&
+      principal.projectId !== null &&
+      principal.projectId !== options.projectId
+    )
+      return refuse("project_mismatch");
+    const have = new Set(principal.scopes);
+    if (!required.every((scope) => have.has(scope)))
+      return refuse("scope_insufficient", { required });
+    return { valid: true, principal, scopes: principal.scopes };
+  }
+
+  async close(): Promise<void> {
+    await this.stream?.stop();
+    this.cache.clear();
+  }
+
+  private setLive(connected: boolean): void {
+    // Events may have been missed while disconnected: start from an empty cache either way.
+    if (connected !== this.live || !connected) this.flush();
+    this.live = connected;
+  }
+
+  private flush(): void {
+    this.generation += 1;
+    this.cache.clear();
+  }
+
+  private invalidate(event: RevocationEvent): void {
+    this.generation += 1;
+    this.cache.deleteWhere((entry) => {
+      const p = entry.principal;
+      switch (event.type) {
+        case "key_changed":
+          return (
+            p.keyId === event.keyId ||
+            (event.keyHashPrefix.length >= 8 && !!entry.keyHash?.startsWith(event.keyHashPrefix))
+          );
+        case "session_ended":
+          return p.sessionId === event.sessionId;
+        case "user_changed":
+          return p.userId === event.userId;
+      }
+    });
+  }
+
+  private remember(cacheKey: string, entry: Omit<Entry, "expiresAt">, generation: number): void {
+    if (generation !== this.generation) return;
+    const ttl = this.live ? this.ttlMs : Math.min(this.ttlMs, STREAM_DOWN_TTL_MS);
+    if (ttl <= 0) return;
+    let expiresAt = this.now() + ttl;
+    if (entry.keyExpiresAt !== null) expiresAt = Math.min(expiresAt, entry.keyExpiresAt);
+    this.cache.set(cacheKey, { ...entry, expiresAt });
+  }
+
+  private async session(token: string): Promise<{ principal: Principal } | VerifyResult> {
+    let sub: string;
+    let sid: string;
+    let amr: string[];
+    try {
+      const { payload } = await jwtVerify(token, this.jwks, {
+        issuer: this.issuer,
+        algorithms: ["EdDSA", "ES256"],
+        requiredClaims: ["sub", "sid", "exp", "iat"],
+        currentDate: new Date(this.now()),
+      });
+      if (typeof payload.sid !== "string") return refuse("token_invalid");
+      sub = payload.sub!;
+      sid = payload.sid;
+      amr = Array.isArray(payload.amr) ? payload.amr.filter((v) => typeof v === "string") : [];
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) return refuse("token_expired");
+      if (error instanceof joseErrors.JWKSTimeout) return unavailable("JWKS timed out");
+      // Not jose's verdict on the token: the key set could not be fetched or read.
+      if (!(error instanceof joseErrors.JOSEError)) return unavailable("JWKS could not be fetched");
+      return refuse("token_invalid");
+    }
+    const cacheKey = `s:${sid}`;
+    const hit = this.cache.get(cacheKey, this.now());
+    if (hit && hit.principal.userId === sub) return { principal: { ...hit.principal, amr } };
+    const generation = this.generation;
+    let who: WhoamiAnswer;
+    try {
+      who = await this.http.request<WhoamiAnswer>("GET", "/v1/auth/whoami", { credential: token });
+    } catch (error) {
+      if (error instanceof LatchkeyApiError && error.status === 401) return refuse(error.code);
+      return unavailable("Latchkey did not answer whoami");
+    }
+    const principal: Principal = {
+      type: "session",
+      userId: who.user_id,
+      sessionId: sid,
+      keyId: null,
+      environment: null,
+      projectId: null,
+      scopes: who.scopes,
+      amr,
+    };
+    this.remember(cacheKey, { principal, keyHash: null, keyExpiresAt: null }, generation);
+    return { principal };
+  }
+
+  private async apiKey(
+    key: string,
+    options: VerifyOptions,
+    required: string[],
+  ): Promise<{ principal: Principal } | VerifyResult> {
+    // The checksum tells noise from a key offline: garbage never costs a round trip.
+    if (!parseKey(key)) return refuse("key_invalid");
+    const keyHash = sha256(key);
+    const cacheKey = `k:${keyHash}:${options.ip ?? ""}`;
+    const hit = this.cache.get(cacheKey, this.now());
+    if (hit) return { principal: hit.principal };
+    const generation = this.generation;
+    let answer: VerifyAnswer;
+    try {
+      answer = await this.http.request<VerifyAnswer>("POST", "/v1/keys/verify", {
+        body: {
+          key,
+          scopes: required.length > 0 ? required : undefined,
+          project_id: options.projectId,
+          endpoint: options.endpoint?.slice(0, 200),
+          ip: options.ip,
+        },
+      });
+    } catch (error) {
+      if (error instanceof LatchkeyApiError)
+        return unavailable(`Latchkey refused the verifier (${error.code})`);
+      return unavailable("Latchkey cannot be reached");
+    }
+    if (!answer.key_id || !answer.owner_id || answer.code !== "valid") {
+      if (answer.code === "valid") return refuse("key_invalid");
+      const retryAfter = answer.ratelimit
+        ? Math.max(1, Math.ceil((answer.ratelimit.reset - this.now()) / 1000))
+        : undefined;
+      return refuse(answer.code, {
+        required: answer.code === "scope_insufficient" ? required : undefined,
+        retryAfter: answer.code === "rate_limited" ? retryAfter : undefined,
+      });
+    }
+    const principal: Principal = {
+      type: "api_key",
+      userId: answer.owner_id,
+      sessionId: null,
+      keyId: answer.key_id,
+      environment: answer.environment,
+      projectId: answer.project_id,
+      scopes: answer.scopes,
+      amr: [],
+    };
+    const keyExpiresAt = answer.expires_at ? Date.parse(answer.expires_at) : null;
+    this.remember(cacheKey, { principal, keyHash, keyExpiresAt }, generation);
+    return { principal };
+  }
+}

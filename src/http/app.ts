@@ -10,6 +10,7 @@ import { errorBody, handleError } from "./errors.js";
 import { registerMetrics } from "./metrics.js";
 import { auditRoutes } from "./routes/audit.js";
 import { adminRoutes } from "./routes/admin.js";
+import { portalRoutes } from "./portal.js";
 import { apiKeyRoutes } from "./routes/api-keys.js";
 import { authRoutes } from "./routes/auth.js";
 import { revocationRoutes } from "./routes/revocations.js";
@@ -98,6 +99,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   await app.register(async (scoped) => projectRoutes(scoped, services));
   await app.register(async (scoped) => verifyRoutes(scoped, services));
   await app.register(async (scoped) => revocationRoutes(scoped, services));
+  await app.register(async (scoped) => portalRoutes(scoped, services));
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;

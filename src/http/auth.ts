@@ -5,6 +5,7 @@ import type { RateLimitState } from "../services/key-check.js";
 import type { Services } from "../services/index.js";
 import { looksLikeJwt } from "../services/tokens.js";
 import type { UserAccess } from "../services/users.js";
+import { sessionCookieToken } from "./cookies.js";
 
 /** public: no credential; any: session or API key; session: a signed-in person only. */
 export type AuthMode = "public" | "any" | "session";
@@ -63,7 +64,11 @@ export async function authenticate(
   request: FastifyRequest,
 ): Promise<Principal | null> {
   const token = bearerToken(request);
-  if (token === null) return null;
+  if (token === null) {
+    // The portal's browser session: an access token in an httpOnly cookie (CSRF-checked).
+    const cookie = sessionCookieToken(request);
+    return cookie === null ? null : fromAccessToken(services, cookie);
+  }
   if (looksLikeJwt(token)) return fromAccessToken(services, token);
   const { principal, ratelimit } = await services.keyVerifier.authenticate(token, {
     ip: request.ip,

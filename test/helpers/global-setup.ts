@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { buildWebIfStale } from "../browser/web-build.js";
 
 /**
  * CLI and cluster tests run the real compiled program: build it once per run. Type errors
@@ -11,4 +12,6 @@ export default function setup(): void {
       `warning: tsc reported problems while building dist/:\n${result.stdout.slice(0, 2000)}\n`,
     );
   }
+  // The server serves the portal from web/dist; the browser tests need it current.
+  buildWebIfStale();
 }

@@ -1,0 +1,248 @@
+import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import fastifyCookie from "@fastify/cookie";
+import fastifyStatic from "@fastify/static";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { PortalMeta, PortalSession } from "../api/portal.js";
+import {
+  ErrorBody,
+  LoginBody,
+  MfaLoginBody,
+  NoContent,
+  SignupBody,
+  SignupResponse,
+} from "../api/schemas.js";
+import { LatchkeyError } from "../core/errors.js";
+import type { Services } from "../services/index.js";
+import type { TokenPair } from "../services/sessions.js";
+import { checkCsrf, COOKIES, readCookies } from "./cookies.js";
+import { requestMeta } from "./routes/auth.js";
+
+/** web/dist, both from src/http (tsx, tests) and from dist/http (the built server). */
+export const WEB_DIST = fileURLToPath(new URL("../../web/dist/", import.meta.url));
+
+const CSP = [
+  "default-src 'self'",
+  "img-src 'self' data:",
+  "style-src 'self'",
+  "script-src 'self'",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "object-src 'none'",
+].join("; ");
+
+/** Paths that belong to the API or to operators: never answered with the portal's page. */
+const NOT_PORTAL = /^\/(v1(\/|$)|\.well-known\/|openapi\.json|metrics|healthz|readyz|assets\/)/;
+
+function securityHeaders(reply: FastifyReply): void {
+  reply.header("content-security-policy", CSP);
+  reply.header("x-frame-options", "DENY");
+  reply.header("x-content-type-options", "nosniff");
+  reply.header("referrer-policy", "no-referrer");
+  reply.header("cross-origin-opener-policy", "same-origin");
+}
+
+/** Whether a GET is a browser navigation to one of the portal's own pages. */
+function isPortalNavigation(request: FastifyRequest): boolean {
+  const path = request.url.split("?")[0]!;
+  if (NOT_PORTAL.test(path)) return false;
+  if (/\.[a-z0-9]+$/i.test(path)) return false; // a missing file, not a page
+  const accept = request.headers.accept;
+  return typeof accept === "string" && accept.includes("text/html");
+}
+
+/** The web portal: its built files, its security headers, and its cookie-based session. */
+export async function portalRoutes(base: FastifyInstance, services: Services): Promise<void> {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  const { config } = services.ctx;
+  await app.register(fastifyCookie);
+  app.addHook("onSend", async (_request, reply) => securityHeaders(reply));
+
+  const built = existsSync(`${WEB_DIST}index.html`);
+  if (built) {
+    await app.register(fastifyStatic, {
+      root: `${WEB_DIST}assets`,
+      prefix: "/assets/",
+      maxAge: "365d",
+      immutable: true,
+      index: false,
+    });
+  }
+  const sendPage = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!isPortalNavigation(request)) return reply.callNotFound();
+    if (!built)
+      throw new LatchkeyError("not_found", "the portal is not built; run `npm run build`");
+    reply.header("cache-control", "no-cache");
+    return reply.sendFile("index.html", WEB_DIST, { cacheControl: false });
+  };
+  app.get("/", { schema: { hide: true } }, sendPage);
+  app.get("/*", { schema: { hide: true } }, sendPage);
+  app.get("/favicon.svg", { schema: { hide: true } }, async (_request, reply) => {
+    if (!built) return reply.callNotFound();
+    return reply.sendFile("favicon.svg", WEB_DIST, { maxAge: 86_400_000 });
+  });
+
+  const secure = (request: FastifyRequest) =>
+    config.secureCookies === "true" ||
+    (config.secureCookies === "auto" && request.protocol === "https");
+
+  const startSession = (request: FastifyRequest, reply: FastifyReply, pair: TokenPair) => {
+    const common = { sameSite: "strict", secure: secure(request) } as const;
+    const refreshAge = Math.floor(config.refreshTtlMs / 1000);
+    const csrf = readCookies(request)[COOKIES.csrf] ?? randomBytes(24).toString("base64url");
+    reply.setCookie(COOKIES.session, pair.access_token, {
+      ...common,
+      httpOnly: true,
+      path: "/",
+      maxAge: pair.expires_in,
+    });
+    reply.setCookie(COOKIES.refresh, pair.refresh_token, {
+      ...common,
+      httpOnly: true,
+      path: "/v1/portal",
+      maxAge: refreshAge,
+    });
+    reply.setCookie(COOKIES.csrf, csrf, {
+      ...common,
+      httpOnly: false,
+      path: "/",
+      maxAge: refreshAge,
+    });
+    reply.header("cache-control", "no-store");
+    return { expires_in: pair.expires_in };
+  };
+
+  const endSession = (request: FastifyRequest, reply: FastifyReply) => {
+    const common = { sameSite: "strict", secure: secure(request) } as const;
+    reply.clearCookie(COOKIES.session, { ...common, httpOnly: true, path: "/" });
+    reply.clearCookie(COOKIES.refresh, { ...common, httpOnly: true, path: "/v1/portal" });
+    reply.clearCookie(COOKIES.csrf, { ...common, path: "/" });
+  };
+
+  const session = { 200: PortalSession, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody };
+
+  app.get(
+    "/v1/portal/meta",
+    { schema: { tags: ["portal"], response: { 200: PortalMeta } } },
+    async () => ({ key_prefix: config.keyBrand }),
+  );
+
+  app.post(
+    "/v1/portal/signup",
+    {
+      schema: {
+        tags: ["portal"],
+        body: SignupBody,
+        response: { 201: SignupResponse, 409: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const user = await services.accounts.signup(request.body, requestMeta(request));
+      return reply.status(201).send({ user });
+    },
+  );
+
+  app.post(
+    "/v1/portal/login",
+    { schema: { tags: ["portal"], body: LoginBody, response: session } },
+    async (request, reply) => {
+      const { email, password, code, backup_code } = request.body;
+      const pair = await services.accounts.login(
+        { email, password, code, backupCode: backup_code },
+        requestMeta(request),
+      );
+      return startSession(request, reply, pair);
+    },
+  );
+
+  // The second step goes through the API's own route, so the portal shares its rules.
+  app.post(
+    "/v1/portal/login/mfa",
+    { schema: { tags: ["portal"], body: MfaLoginBody, response: session } },
+    async (request, reply) => {
+      const agent = request.headers["user-agent"];
+      const result = await app.inject({
+        method: "POST",
+        url: "/v1/auth/login/mfa",
+        payload: request.body,
+        remoteAddress: request.ip,
+        headers: {
+          "content-type": "application/json",
+          ...(typeof agent === "string" ? { "user-agent": agent } : {}),
+        },
+      });
+      if (result.statusCode !== 200) {
+        const retry = result.headers["retry-after"];
+        if (typeof retry === "string") reply.header("retry-after", retry);
+        return reply.status(result.statusCode as 401).send(result.json());
+      }
+      return startSession(request, reply, result.json<TokenPair>());
+    },
+  );
+
+  app.post(
+    "/v1/portal/refresh",
+    { schema: { tags: ["portal"], response: session } },
+    async (request, reply) => {
+      const token = readCookies(request)[COOKIES.refresh];
+      if (!token) throw new LatchkeyError("unauthenticated", "no portal session to refresh");
+      checkCsrf(request);
+      try {
+        return startSession(request, reply, await services.sessions.refresh(token, request.ip));
+      } catch (error) {
+        endSession(request, reply);
+        throw error;
+      }
+    },
+  );
+
+  app.post(
+    "/v1/portal/logout",
+    { schema: { tags: ["portal"], response: { 204: NoContent, 403: ErrorBody } } },
+    async (request, reply) => {
+      const cookies = readCookies(request);
+      if (cookies[COOKIES.session] || cookies[COOKIES.refresh]) {
+        checkCsrf(request);
+        const claims = await sessionOf(services, cookies, request.ip);
+        if (claims) {
+          await services.sessions.end(claims.sid, "logout");
+          await services.audit.record({
+            event: "logout",
+            userId: claims.sub,
+            actor: `session:${claims.sid}`,
+            ip: request.ip,
+          });
+        }
+      }
+      endSession(request, reply);
+      return reply.status(204).send(null);
+    },
+  );
+}
+
+/** The session behind the portal's cookies: from the access token, else via the refresh token. */
+async function sessionOf(
+  services: Services,
+  cookies: Record<string, string | undefined>,
+  ip: string,
+): Promise<{ sid: string; sub: string } | null> {
+  const { tokens } = services.ctx;
+  const access = cookies[COOKIES.session];
+  if (access) {
+    const check = await tokens.verify(access);
+    if (check.ok) return check.claims;
+  }
+  const refresh = cookies[COOKIES.refresh];
+  if (!refresh) return null;
+  try {
+    const pair = await services.sessions.refresh(refresh, ip);
+    const check = await tokens.verify(pair.access_token);
+    return check.ok ? check.claims : null;
+  } catch {
+    return null; // already ended or spent: nothing left to end
+  }
+}

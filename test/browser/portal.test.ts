@@ -1,0 +1,274 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { PASSWORD, uniqueEmail } from "../helpers/http.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { describeEachStore, STORES } from "../helpers/stores.js";
+import { launchChromium, type Browser } from "./chromium.js";
+import { totp } from "./totp.js";
+
+const SHOTS = join(process.cwd(), "docs", "screenshots");
+
+/** The whole portal journey in a real Chromium: one account, in order, as a person would. */
+describeEachStore("web portal in Chromium", (store) => {
+  // The server's clock runs at real speed plus an offset, so the test can step past a
+  // TOTP window (a code is never accepted twice) without sleeping.
+  let offset = 0;
+  const now = () => Date.now() + offset;
+  let server: TestServer;
+  let browser: Browser;
+  let page: Page;
+  const email = uniqueEmail("portal");
+  const keys: Record<string, { id: string; secret: string }> = {};
+  // Script errors and CSP refusals ("Refused to apply inline style…"); failed loads are expected (401s).
+  const problems: string[] = [];
+
+  const shoot = async (name: string) => {
+    if (store !== STORES[0]) return;
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  };
+  const whoamiWith = async (secret: string) => {
+    const response = await fetch(`${server.url}/v1/auth/whoami`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    return { status: response.status, body: await response.json() };
+  };
+  const heading = (name: string) => page.getByRole("heading", { level: 1, name });
+
+  beforeAll(async () => {
+    server = await startTestServer({ store, now, env: { LATCHKEY_USAGE_FLUSH_MS: "50" } });
+    browser = await launchChromium();
+    await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], {
+      origin: server.url,
+    });
+    page = await browser.context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on("console", (m) => {
+      if (m.type() === "error" && !m.text().startsWith("Failed to load resource"))
+        problems.push(m.text());
+    });
+    page.on("pageerror", (e) => problems.push(e.message));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it("signs up, showing the API's complaint next to the field that caused it", async () => {
+    await page.goto(server.url);
+    await expect.poll(() => page.url()).toBe(`${server.url}/sign-in`);
+    await heading("Sign in").waitFor();
+    await shoot("sign-in");
+
+    await page.getByRole("link", { name: "Create an account" }).click();
+    await heading("Create your account").waitFor();
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill("short");
+    await page.getByRole("button", { name: "Create account" }).click();
+    const password = page.getByLabel("Password");
+    await expect.poll(() => password.getAttribute("aria-invalid")).toBe("true");
+    const describedBy = (await password.getAttribute("aria-describedby"))!.split(" ");
+    const message = await page.locator(`[id="${describedBy.at(-1)}"]`).innerText();
+    expect(message).toMatch(/10 characters/);
+
+    await password.fill(PASSWORD);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await heading("API keys").waitFor();
+    await page.getByText("No API keys yet").waitFor();
+  });
+
+  it("enables 2FA with a code computed from the secret it shows", async () => {
+    await page.getByRole("link", { name: "Security" }).click();
+    await heading("Security").waitFor();
+    await page.getByRole("button", { name: "Enable two-factor authentication" }).click();
+    const secretBox = page.getByTestId("totp-secret");
+    const secret = (await secretBox.getAttribute("data-secret"))!;
+    expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
+    const qr = page.getByRole("img", { name: /QR code/ });
+    expect(await qr.getAttribute("src")).toMatch(/^data:image\/svg\+xml;base64,/);
+    expect(await qr.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
+    await shoot("security-2fa-setup");
+
+    await page.getByLabel("6-digit code").fill(totp(secret, now()));
+    await page.getByRole("button", { name: "Verify and turn on" }).click();
+    const codes = page.getByTestId("backup-codes").locator("li");
+    await expect.poll(() => codes.count()).toBe(10);
+    await shoot("security-backup-codes");
+    await page.getByRole("button", { name: "Copy all" }).click();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied.split("\n")).toHaveLength(10);
+    await page.getByRole("button", { name: "I've saved them" }).click();
+    await page.getByText("Backup codes left").waitFor();
+    keys.totp = { id: "", secret };
+  });
+
+  it("signs out, and signs back in with the second factor", async () => {
+    await page.getByRole("button", { name: "Sign out", exact: true }).first().click();
+    await heading("Sign in").waitFor();
+    expect((await browser.context.cookies()).map((c) => c.name)).not.toContain("lk_session");
+
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await heading("Two-factor authentication").waitFor();
+    await page.getByLabel("Authentication code").fill("123456");
+    await page.getByRole("button", { name: "Verify" }).click();
+    await page.locator(".field-error").waitFor();
+    await shoot("sign-in-2fa");
+
+    offset += 30_000; // the next TOTP window: the enabling code can never be replayed
+    await page.getByLabel("Authentication code").fill(totp(keys.totp!.secret, now()));
+    await page.getByRole("button", { name: "Verify" }).click();
+    await heading("API keys").waitFor();
+    const session = (await browser.context.cookies()).find((c) => c.name === "lk_session")!;
+    expect(session.httpOnly).toBe(true);
+    expect(session.sameSite).toBe("Strict");
+    expect(await page.evaluate(() => document.cookie)).not.toContain("lk_session");
+  });
+
+  it("creates a key in the dialog, shows it once, and the key works with fetch", async () => {
+    const opener = page.getByRole("button", { name: "New key" });
+    await opener.click();
+    const dialog = page.getByRole("dialog", { name: "Create API key" });
+    await dialog.waitFor();
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    expect(await opener.evaluate((el) => el === document.activeElement)).toBe(true);
+
+    await opener.click();
+    await dialog.getByLabel("Name").fill("CI pipeline");
+    await dialog.getByRole("button", { name: "Create key" }).click();
+    await dialog.getByText("Choose at least one scope.").waitFor();
+    for (const scope of ["services:read", "services:write", "keys:read"])
+      await dialog.getByRole("checkbox", { name: scope }).check();
+    await dialog.getByLabel("Expiration").selectOption("90d");
+    expect(await dialog.getByLabel("Project restriction").inputValue()).toBe("");
+    await shoot("new-key-dialog");
+    await dialog.getByRole("button", { name: "Create key" }).click();
+
+    const reveal = page.getByRole("dialog", { name: "Your new API key" });
+    const secret = await reveal.getByTestId("new-key-secret").innerText();
+    expect(secret).toMatch(/^lk_live_[0-9A-Za-z]{49}$/);
+    await reveal.getByText("won't be shown again").waitFor();
+    await shoot("new-key-secret");
+    await reveal.getByRole("button", { name: "Copy key" }).click();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    await reveal.getByRole("button", { name: "I've copied it" }).click();
+
+    const me = await whoamiWith(secret);
+    expect(me.status).toBe(200);
+    expect(me.body.credential_type).toBe("api_key");
+    expect(me.body.scopes).toEqual(["keys:read", "services:read", "services:write"]);
+    keys.ci = { id: me.body.key_id, secret };
+
+    // Some traffic for the usage figures, one call refused for want of a scope.
+    for (let i = 0; i < 4; i++) await whoamiWith(secret);
+    await fetch(`${server.url}/v1/api-keys`, { headers: { authorization: `Bearer ${secret}` } });
+    const refused = await fetch(`${server.url}/v1/audit-log`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    expect(refused.status).toBe(403);
+
+    const card = page.locator(`[data-key-id="${keys.ci.id}"]`);
+    await card.waitFor();
+    expect(await card.innerText()).toContain(secret.slice(0, 12));
+    expect(await card.innerText()).not.toContain(secret);
+  });
+
+  it("shows usage and activity on the key's page, and narrows its scopes", async () => {
+    await expect
+      .poll(
+        async () =>
+          (await page.request.get(`${server.url}/v1/api-keys/${keys.ci!.id}`))
+            .json()
+            .then((b) => b.usage_count),
+        {
+          timeout: 5000,
+        },
+      )
+      .toBeGreaterThanOrEqual(6);
+    await page.reload();
+    await page.getByRole("link", { name: "CI pipeline" }).click();
+    await heading("CI pipeline").waitFor();
+    await page.getByRole("heading", { name: "Activity log" }).waitFor();
+    await page.locator("table tbody tr").first().waitFor();
+    expect(await page.getByRole("img", { name: /calls in the last 24 hours/ }).count()).toBe(1);
+    await shoot("key-details");
+
+    await page.getByRole("button", { name: "Edit" }).click();
+    const edit = page.getByRole("dialog", { name: "Edit key" });
+    await edit.getByLabel("Name").fill("CI pipeline (read-only)");
+    await edit.getByRole("checkbox", { name: "services:write" }).uncheck();
+    await edit.getByRole("button", { name: "Save changes" }).click();
+    await heading("CI pipeline (read-only)").waitFor();
+    const me = await whoamiWith(keys.ci!.secret);
+    expect(me.body.scopes).toEqual(["keys:read", "services:read"]);
+  });
+
+  it("rotates the key: the new one works and the old one overlaps", async () => {
+    await page.getByRole("button", { name: "Rotate" }).click();
+    const rotate = page.getByRole("dialog", { name: /Rotate/ });
+    await rotate.getByLabel("Keep the old key working for").selectOption("1h");
+    await rotate.getByRole("button", { name: "Rotate key" }).click();
+    const reveal = page.getByRole("dialog", { name: "Your rotated key" });
+    const secret = await reveal.getByTestId("new-key-secret").innerText();
+    expect(secret).not.toBe(keys.ci!.secret);
+    await reveal.getByRole("button", { name: "I've copied it" }).click();
+    const me = await whoamiWith(secret);
+    expect(me.status).toBe(200);
+    expect(me.body.scopes).toEqual(["keys:read", "services:read"]);
+    expect(me.body.key_id).not.toBe(keys.ci!.id);
+    await expect.poll(() => page.url()).toBe(`${server.url}/keys/${me.body.key_id}`);
+    expect((await whoamiWith(keys.ci!.secret)).status).toBe(200);
+    keys.rotated = { id: me.body.key_id, secret };
+  });
+
+  it("revokes the old key after confirmation, and it stops working", async () => {
+    await page.getByRole("link", { name: "API keys" }).first().click();
+    await heading("API keys").waitFor();
+    const card = page.locator(`[data-key-id="${keys.ci!.id}"]`);
+    await card.getByRole("button", { name: /^Revoke/ }).click();
+    const confirm = page.getByRole("dialog", { name: /Revoke/ });
+    await confirm.getByText("cannot be undone").waitFor();
+    await shoot("revoke-confirm");
+    await confirm.getByRole("button", { name: "Revoke key" }).click();
+    await card.getByText("Revoked").waitFor();
+    expect(await page.getByRole("status").innerText()).toContain("was revoked");
+    const old = await whoamiWith(keys.ci!.secret);
+    expect(old.status).toBe(401);
+    expect(old.body.error.code).toBe("key_revoked");
+    expect((await whoamiWith(keys.rotated!.secret)).status).toBe(200);
+  });
+
+  it("lists sessions and the audit log, and reads well on a 375 px phone", async () => {
+    await page.getByRole("link", { name: "Security" }).click();
+    await page.getByRole("heading", { name: "Active sessions" }).waitFor();
+    await page.getByText("This device").waitFor();
+    await page.locator("table tbody tr").first().waitFor();
+    await shoot("security");
+    await page.getByRole("link", { name: "API keys" }).first().click();
+    await heading("API keys").waitFor();
+    await shoot("api-keys");
+
+    await page.setViewportSize({ width: 375, height: 812 });
+    for (const [path, name] of [
+      ["/keys", "API keys"],
+      [`/keys/${keys.rotated!.id}`, "CI pipeline (read-only)"],
+    ] as const) {
+      await page.goto(server.url + path);
+      await heading(name).waitFor();
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth - window.innerWidth,
+      );
+      expect(overflow).toBeLessThanOrEqual(0);
+    }
+    await shoot("key-details-375");
+    await page.goto(`${server.url}/keys`);
+    await heading("API keys").waitFor();
+    await shoot("api-keys-375");
+    await page.setViewportSize({ width: 1280, height: 860 });
+    expect(problems).toEqual([]);
+  });
+});

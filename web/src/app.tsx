@@ -1,0 +1,121 @@
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { api, whenSignedOut } from "./api.js";
+import { KeyIcon, Logo, ShieldIcon } from "./components/icons.js";
+import { Spinner, Toaster } from "./components/ui.js";
+import { KeyDetailsPage } from "./pages/key-details.js";
+import { KeysPage } from "./pages/keys.js";
+import { SecurityPage } from "./pages/security.js";
+import { SignInPage, SignUpPage } from "./pages/sign-in.js";
+import { Link, navigate, usePath } from "./router.js";
+import type { Whoami } from "./types.js";
+
+const PUBLIC = new Set(["/sign-in", "/sign-up"]);
+
+export function App() {
+  const path = usePath();
+  const [me, setMe] = useState<Whoami | null | undefined>(undefined);
+
+  const loadMe = useCallback(async () => {
+    try {
+      setMe(await api.get<Whoami>("/v1/auth/whoami"));
+    } catch {
+      setMe(null);
+    }
+  }, []);
+
+  useEffect(() => {
+    whenSignedOut(() => setMe(null));
+    void loadMe();
+  }, [loadMe]);
+
+  useEffect(() => {
+    if (me === null && !PUBLIC.has(path)) navigate("/sign-in", true);
+    if (me && PUBLIC.has(path)) navigate("/keys", true);
+    if (me && path === "/") navigate("/keys", true);
+  }, [me, path]);
+
+  if (me === undefined) {
+    return (
+      <main class="boot">
+        <Spinner />
+      </main>
+    );
+  }
+
+  if (me === null) {
+    return (
+      <>
+        {path === "/sign-up" ? (
+          <SignUpPage onSignedIn={loadMe} />
+        ) : (
+          <SignInPage onSignedIn={loadMe} />
+        )}
+        <Toaster path={path} />
+      </>
+    );
+  }
+
+  const signOut = async () => {
+    await api.post("/v1/portal/logout").catch(() => undefined);
+    setMe(null);
+    navigate("/sign-in", true);
+  };
+
+  const keyMatch = /^\/keys\/([^/]+)$/.exec(path);
+  let page;
+  if (keyMatch) page = <KeyDetailsPage id={decodeURIComponent(keyMatch[1]!)} me={me} />;
+  else if (path === "/security") page = <SecurityPage me={me} onSignOut={signOut} />;
+  else if (path === "/keys" || path === "/") page = <KeysPage me={me} />;
+  else page = <NotFound />;
+
+  return (
+    <>
+      <a class="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header class="topbar">
+        <div class="topbar-inner">
+          <Link href="/keys" class="brand">
+            <Logo />
+            <span>Latchkey</span>
+          </Link>
+          <nav class="nav" aria-label="Main">
+            <Link href="/keys" aria-current={path.startsWith("/keys") ? "page" : undefined}>
+              <KeyIcon />
+              API keys
+            </Link>
+            <Link href="/security" aria-current={path === "/security" ? "page" : undefined}>
+              <ShieldIcon />
+              Security
+            </Link>
+          </nav>
+          <div class="account">
+            <span class="account-email" title={me.email}>
+              {me.email}
+            </span>
+            <button type="button" class="button button-ghost" onClick={signOut}>
+              Sign out
+            </button>
+          </div>
+        </div>
+      </header>
+      <main id="main" class="container">
+        {page}
+      </main>
+      <Toaster path={path} />
+    </>
+  );
+}
+
+function NotFound() {
+  return (
+    <div class="page-header">
+      <div>
+        <h1 tabIndex={-1}>Page not found</h1>
+        <p class="muted">
+          There is nothing here. Go to your <Link href="/keys">API keys</Link>.
+        </p>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,429 @@
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { api, ApiError } from "../api.js";
+import { BarList, CallsOverTime } from "../components/charts.js";
+import { FormError, SelectField, TextField } from "../components/field.js";
+import { ArrowLeftIcon, RotateIcon } from "../components/icons.js";
+import { Modal } from "../components/modal.js";
+import { SecretReveal } from "../components/secret.js";
+import {
+  Badge,
+  EmptyState,
+  EnvBadge,
+  PageHeader,
+  Spinner,
+  StatusBadge,
+  toast,
+} from "../components/ui.js";
+import { formatCount, formatDate, formatDateTime, relative } from "../format.js";
+import { toActivity, toKey, toUsage } from "../normalize.js";
+import { Link, navigate } from "../router.js";
+import { ScopeList, ScopePicker, sortScopes } from "../scopes.js";
+import type { Activity, ApiKey, KeyUsage, Whoami } from "../types.js";
+import { RevokeDialog } from "./keys.js";
+
+type Dialog = "edit" | "rotate" | "revoke" | null;
+
+export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
+  const [key, setKey] = useState<ApiKey | null>(null);
+  const [usage, setUsage] = useState<KeyUsage | null>(null);
+  const [activity, setActivity] = useState<Activity[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [dialog, setDialog] = useState<Dialog>(null);
+
+  const load = useCallback(async () => {
+    const path = `/v1/api-keys/${encodeURIComponent(id)}`;
+    try {
+      const body = await api.get<Record<string, unknown>>(path);
+      setKey(toKey(body));
+      setUsage(toUsage(body));
+      setError(null);
+    } catch (caught) {
+      setError(
+        caught instanceof ApiError && caught.status === 404
+          ? "This key does not exist, or it is not yours."
+          : String((caught as Error).message),
+      );
+    }
+    api
+      .get<Record<string, unknown>>(`${path}/activity`)
+      .then((body) => setActivity(toActivity(body)))
+      .catch(() => setActivity([]));
+  }, [id]);
+
+  useEffect(() => {
+    setKey(null);
+    void load();
+  }, [load]);
+
+  const back = (
+    <Link href="/keys" class="back-link">
+      <ArrowLeftIcon />
+      API keys
+    </Link>
+  );
+
+  if (error) {
+    return (
+      <>
+        <PageHeader title="Key not found">{back}</PageHeader>
+        <FormError message={error} />
+      </>
+    );
+  }
+  if (!key || !usage) return <Spinner label="Loading key" />;
+
+  const live = key.status !== "revoked";
+  return (
+    <>
+      <PageHeader
+        title={key.name}
+        meta={
+          <div class="title-badges">
+            <EnvBadge environment={key.environment} />
+            <StatusBadge status={key.status} />
+            <code class="key-prefix">{key.prefix}…</code>
+          </div>
+        }
+        actions={
+          live && (
+            <>
+              <button
+                type="button"
+                class="button button-secondary"
+                onClick={() => setDialog("edit")}
+              >
+                Edit
+              </button>
+              <button
+                type="button"
+                class="button button-secondary"
+                onClick={() => setDialog("rotate")}
+              >
+                <RotateIcon />
+                Rotate
+              </button>
+              <button
+                type="button"
+                class="button button-danger-outline"
+                onClick={() => setDialog("revoke")}
+              >
+                Revoke
+              </button>
+            </>
+          )
+        }
+      >
+        {back}
+      </PageHeader>
+
+      <section class="stats" aria-label="Overview">
+        <Stat label="Created" value={formatDate(key.created_at)} />
+        <Stat
+          label="Last used"
+          value={relative(key.last_used_at)}
+          title={key.last_used_at ? formatDateTime(key.last_used_at) : undefined}
+        />
+        <Stat label="Total calls" value={formatCount(key.usage_count)} />
+        <Stat
+          label={
+            key.status === "revoked" ? "Revoked" : key.status === "expired" ? "Expired" : "Expires"
+          }
+          value={
+            key.status === "revoked"
+              ? formatDate(key.revoked_at)
+              : key.expires_at
+                ? formatDate(key.expires_at)
+                : "Never"
+          }
+          title={key.expires_at && key.status === "active" ? relative(key.expires_at) : undefined}
+        />
+      </section>
+
+      <section class="card" aria-labelledby="scopes-title">
+        <div class="card-head">
+          <h2 id="scopes-title">Scopes</h2>
+          <span class="muted small">
+            {key.project_id ? (
+              <>
+                Restricted to project <code>{key.project_id}</code>
+              </>
+            ) : (
+              "All projects"
+            )}
+          </span>
+        </div>
+        <ScopeList scopes={key.scopes} />
+      </section>
+
+      <section class="card" aria-labelledby="time-title">
+        <div class="card-head">
+          <h2 id="time-title">Calls over time</h2>
+          <span class="muted small">Last 24 hours, per hour</span>
+        </div>
+        <CallsOverTime hours={usage.byHour} />
+      </section>
+
+      <div class="grid-2">
+        <section class="card" aria-labelledby="endpoint-title">
+          <h2 id="endpoint-title">By endpoint</h2>
+          <BarList items={usage.byEndpoint} empty="No calls yet." mono />
+        </section>
+        <section class="card" aria-labelledby="project-title">
+          <h2 id="project-title">By project</h2>
+          <BarList items={usage.byProject} empty="No calls with a project yet." mono />
+        </section>
+      </div>
+
+      <section class="card" aria-labelledby="activity-title">
+        <h2 id="activity-title">Activity log</h2>
+        <ActivityTable activity={activity} />
+      </section>
+
+      {dialog === "edit" && (
+        <EditKeyDialog
+          apiKey={key}
+          onClose={() => setDialog(null)}
+          onSaved={() => {
+            setDialog(null);
+            toast("Key updated");
+            void load();
+          }}
+        />
+      )}
+      {dialog === "rotate" && <RotateDialog apiKey={key} onClose={() => setDialog(null)} />}
+      {dialog === "revoke" && (
+        <RevokeDialog
+          apiKey={key}
+          onClose={() => setDialog(null)}
+          onRevoked={() => {
+            setDialog(null);
+            toast(`“${key.name}” was revoked`);
+            void load();
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function Stat({
+  label,
+  value,
+  title,
+}: {
+  label: string;
+  value: string;
+  title?: string | undefined;
+}) {
+  return (
+    <div class="stat">
+      <span class="stat-label">{label}</span>
+      <span class="stat-value" title={title}>
+        {value}
+      </span>
+    </div>
+  );
+}
+
+function ActivityTable({ activity }: { activity: Activity[] | null }) {
+  if (!activity) return <Spinner label="Loading activity" />;
+  if (activity.length === 0)
+    return (
+      <EmptyState title="No calls yet">
+        {<p class="muted">Calls made with this key will show up here.</p>}
+      </EmptyState>
+    );
+  return (
+    <div class="table-wrap">
+      <table class="table">
+        <thead>
+          <tr>
+            <th scope="col">Time</th>
+            <th scope="col">Endpoint</th>
+            <th scope="col">IP address</th>
+            <th scope="col">Outcome</th>
+          </tr>
+        </thead>
+        <tbody>
+          {activity.map((a, i) => (
+            <tr key={`${a.at}-${i}`}>
+              <td class="nowrap">{formatDateTime(a.at)}</td>
+              <td class="mono">{a.endpoint}</td>
+              <td class="mono">{a.ip ?? "—"}</td>
+              <td>
+                <Badge
+                  tone={
+                    /^(ok|success|allowed|valid|2\d\d)$/i.test(a.outcome) ? "success" : "danger"
+                  }
+                >
+                  {a.outcome || "—"}
+                </Badge>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function EditKeyDialog({
+  apiKey,
+  onClose,
+  onSaved,
+}: {
+  apiKey: ApiKey;
+  onClose: () => void;
+  onSaved: () => void;
+}) {
+  const [name, setName] = useState(apiKey.name);
+  const [scopes, setScopes] = useState<Set<string>>(new Set(apiKey.scopes));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setError(null);
+    const body: Record<string, unknown> = {};
+    if (name.trim() !== apiKey.name) body.name = name.trim();
+    if (scopes.size !== apiKey.scopes.length) body.scopes = sortScopes([...scopes]);
+    if (Object.keys(body).length === 0) return onClose();
+    if (scopes.size === 0) {
+      setError(
+        new ApiError(400, {
+          error: {
+            message: "",
+            details: [
+              { field: "scopes", message: "A key needs at least one scope; revoke it instead." },
+            ],
+          },
+        }),
+      );
+      return;
+    }
+    setBusy(true);
+    try {
+      await api.patch(`/v1/api-keys/${encodeURIComponent(apiKey.id)}`, body);
+      onSaved();
+    } catch (caught) {
+      setError(caught instanceof ApiError ? caught : new ApiError(0, {}));
+      setBusy(false);
+    }
+  };
+
+  const fields = {
+    name: error?.fieldMessage("name") ?? null,
+    scopes:
+      error?.fieldMessage("scopes") ?? (error?.code.startsWith("scope_") ? error.message : null),
+  };
+  const formError = error && !fields.name && !fields.scopes ? error.message : null;
+  return (
+    <Modal title="Edit key" onClose={onClose} wide>
+      <form onSubmit={submit} noValidate>
+        <FormError message={formError} />
+        <TextField
+          label="Name"
+          name="name"
+          maxLength={100}
+          value={name}
+          onInput={(e) => setName(e.currentTarget.value)}
+          error={fields.name}
+        />
+        <ScopePicker
+          legend="Scopes"
+          hint="Scopes can only be narrowed. To grant more, create a new key."
+          options={sortScopes(apiKey.scopes)}
+          selected={scopes}
+          onChange={setScopes}
+          error={fields.scopes}
+        />
+        <div class="modal-actions">
+          <button type="button" class="button button-secondary" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="button button-primary" disabled={busy}>
+            {busy ? "Saving…" : "Save changes"}
+          </button>
+        </div>
+      </form>
+    </Modal>
+  );
+}
+
+const OVERLAPS = [
+  { value: "1h", label: "1 hour" },
+  { value: "24h", label: "24 hours" },
+  { value: "7d", label: "7 days" },
+  { value: "", label: "Until I revoke it" },
+];
+
+function RotateDialog({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void }) {
+  const [overlap, setOverlap] = useState("24h");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [rotated, setRotated] = useState<{ secret: string; id: string } | null>(null);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body = overlap ? { expire_old_in: overlap } : {};
+      const created = await api.post<Record<string, unknown>>(
+        `/v1/api-keys/${encodeURIComponent(apiKey.id)}/rotate`,
+        body,
+      );
+      setRotated({ secret: String(created.key), id: toKey(created).id });
+    } catch (caught) {
+      setError(caught instanceof ApiError ? caught : new ApiError(0, {}));
+      setBusy(false);
+    }
+  };
+
+  if (rotated) {
+    const done = () => {
+      onClose();
+      toast("Key rotated");
+      navigate(`/keys/${encodeURIComponent(rotated.id)}`);
+    };
+    return (
+      <Modal title="Your rotated key" onClose={done}>
+        <SecretReveal secret={rotated.secret} onDone={done} />
+      </Modal>
+    );
+  }
+
+  const overlapError = error?.fieldMessage("expire_old_in") ?? null;
+  return (
+    <Modal title={`Rotate “${apiKey.name}”`} onClose={onClose}>
+      <form onSubmit={submit} noValidate>
+        <FormError message={error && !overlapError ? error.message : null} />
+        <p>
+          A new key is created with the same name, scopes, environment and project. Deploy it, then
+          let the old key lapse — there is no downtime.
+        </p>
+        <SelectField
+          label="Keep the old key working for"
+          name="expire_old_in"
+          value={overlap}
+          onChange={(e) => setOverlap(e.currentTarget.value)}
+          error={overlapError}
+        >
+          {OVERLAPS.map((o) => (
+            <option key={o.value} value={o.value}>
+              {o.label}
+            </option>
+          ))}
+        </SelectField>
+        <div class="modal-actions">
+          <button type="button" class="button button-secondary" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="button button-primary" disabled={busy}>
+            {busy ? "Rotating…" : "Rotate key"}
+          </button>
+        </div>
+      </form>
+    </Modal>
+  );
+}

@@ -1,0 +1,216 @@
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { api, ApiError } from "../api.js";
+import { FormError } from "../components/field.js";
+import { PlusIcon } from "../components/icons.js";
+import { Modal } from "../components/modal.js";
+import { EmptyState, EnvBadge, PageHeader, Spinner, StatusBadge, toast } from "../components/ui.js";
+import { formatCount, formatDate, formatDateTime, plural, relative } from "../format.js";
+import { toKeyList } from "../normalize.js";
+import { Link } from "../router.js";
+import { ScopeList } from "../scopes.js";
+import { PLAN_LIMITS, type ApiKey, type Whoami } from "../types.js";
+import { NewKeyDialog } from "./new-key.js";
+
+const ORDER = { active: 0, expired: 1, revoked: 2 } as const;
+
+export function KeysPage({ me }: { me: Whoami }) {
+  const [keys, setKeys] = useState<ApiKey[] | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [creating, setCreating] = useState(false);
+  const [revoking, setRevoking] = useState<ApiKey | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      const list = toKeyList(await api.get<Record<string, unknown>>("/v1/api-keys"));
+      list.sort(
+        (a, b) => ORDER[a.status] - ORDER[b.status] || b.created_at.localeCompare(a.created_at),
+      );
+      setKeys(list);
+      setLoadError(null);
+    } catch (error) {
+      setLoadError(error instanceof Error ? error.message : "could not load your keys");
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const active = keys?.filter((k) => k.status === "active").length ?? 0;
+  const limit = PLAN_LIMITS[me.plan];
+  const planName = me.plan[0]!.toUpperCase() + me.plan.slice(1);
+
+  return (
+    <>
+      <PageHeader
+        title="API keys"
+        description="Keys let scripts, CI pipelines and services call the API as you — with only the scopes you give them."
+        actions={
+          <button type="button" class="button button-primary" onClick={() => setCreating(true)}>
+            <PlusIcon />
+            New key
+          </button>
+        }
+      />
+      {keys && (
+        <p class="plan-usage">
+          <span>
+            <strong>{limit === null ? formatCount(active) : `${active} of ${limit}`}</strong> active
+            keys on the {planName} plan
+          </span>
+          {limit !== null && (
+            <svg
+              class="plan-meter"
+              viewBox="0 0 100 4"
+              preserveAspectRatio="none"
+              aria-hidden="true"
+            >
+              <rect class="bar-track-bg" width="100" height="4" />
+              <rect
+                class={active >= limit ? "bar-track-fill full" : "bar-track-fill"}
+                width={Math.min(100, (active / limit) * 100)}
+                height="4"
+              />
+            </svg>
+          )}
+        </p>
+      )}
+      <FormError message={loadError} />
+      {!keys && !loadError && <Spinner label="Loading keys" />}
+      {keys && keys.length === 0 && (
+        <EmptyState title="No API keys yet">
+          <p class="muted">Create a key for your CI pipeline, a deploy script or a cron job.</p>
+          <button type="button" class="button button-primary" onClick={() => setCreating(true)}>
+            <PlusIcon />
+            Create your first key
+          </button>
+        </EmptyState>
+      )}
+      {keys && keys.length > 0 && (
+        <ul class="key-list" aria-label="API keys">
+          {keys.map((key) => (
+            <KeyCard key={key.id} apiKey={key} onRevoke={() => setRevoking(key)} />
+          ))}
+        </ul>
+      )}
+      {creating && (
+        <NewKeyDialog me={me} onClose={() => setCreating(false)} onCreated={() => void load()} />
+      )}
+      {revoking && (
+        <RevokeDialog
+          apiKey={revoking}
+          onClose={() => setRevoking(null)}
+          onRevoked={() => {
+            setRevoking(null);
+            toast(`“${revoking.name}” was revoked`);
+            void load();
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function KeyCard({ apiKey: key, onRevoke }: { apiKey: ApiKey; onRevoke: () => void }) {
+  const expiresSoon =
+    key.expires_at &&
+    key.status === "active" &&
+    Date.parse(key.expires_at) - Date.now() < 7 * 86_400_000;
+  return (
+    <li class={`key-card key-${key.status}`} data-key-id={key.id}>
+      <div class="key-card-head">
+        <div class="key-card-title">
+          <h2>
+            <Link href={`/keys/${encodeURIComponent(key.id)}`}>{key.name}</Link>
+          </h2>
+          <EnvBadge environment={key.environment} />
+          <StatusBadge status={key.status} />
+        </div>
+        {key.status !== "revoked" && (
+          <button
+            type="button"
+            class="button button-danger-outline button-small"
+            onClick={onRevoke}
+            aria-label={`Revoke ${key.name}`}
+          >
+            Revoke
+          </button>
+        )}
+      </div>
+      <code class="key-prefix">{key.prefix}…</code>
+      <dl class="key-meta">
+        <div>
+          <dt>Created</dt>
+          <dd>{formatDate(key.created_at)}</dd>
+        </div>
+        <div>
+          <dt>Last used</dt>
+          <dd title={key.last_used_at ? formatDateTime(key.last_used_at) : undefined}>
+            {relative(key.last_used_at)}
+          </dd>
+        </div>
+        <div>
+          <dt>Usage</dt>
+          <dd>{plural(key.usage_count, "call")}</dd>
+        </div>
+        <div>
+          <dt>{key.status === "expired" ? "Expired" : "Expires"}</dt>
+          <dd class={expiresSoon ? "text-warning" : undefined}>
+            {key.expires_at ? formatDate(key.expires_at) : "Never"}
+          </dd>
+        </div>
+        {key.project_id && (
+          <div>
+            <dt>Project</dt>
+            <dd class="mono">{key.project_id}</dd>
+          </div>
+        )}
+      </dl>
+      <div class="key-scopes">
+        <span class="key-scopes-label">Scopes</span>
+        <ScopeList scopes={key.scopes} />
+      </div>
+    </li>
+  );
+}
+
+export function RevokeDialog({
+  apiKey,
+  onClose,
+  onRevoked,
+}: {
+  apiKey: ApiKey;
+  onClose: () => void;
+  onRevoked: () => void;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const revoke = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.delete(`/v1/api-keys/${encodeURIComponent(apiKey.id)}`);
+      onRevoked();
+    } catch (caught) {
+      setError(caught instanceof ApiError ? caught.message : "could not revoke the key");
+      setBusy(false);
+    }
+  };
+  return (
+    <Modal title={`Revoke “${apiKey.name}”?`} onClose={onClose}>
+      <FormError message={error} />
+      <p>
+        Every request that uses <code>{apiKey.prefix}…</code> will be refused from the moment you
+        confirm. This cannot be undone.
+      </p>
+      <div class="modal-actions">
+        <button type="button" class="button button-secondary" onClick={onClose} autoFocus>
+          Cancel
+        </button>
+        <button type="button" class="button button-danger" onClick={revoke} disabled={busy}>
+          {busy ? "Revoking…" : "Revoke key"}
+        </button>
+      </div>
+    </Modal>
+  );
+}

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { LatchkeyError } from "../core/errors.js";
 import type { Services } from "../services/index.js";
 import { registerAuth } from "./auth.js";
-import { errorBody, handleError } from "./errors.js";
+import { errorBody, handleClientError, handleError } from "./errors.js";
 import { registerMetrics } from "./metrics.js";
 import { auditRoutes } from "./routes/audit.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -40,6 +40,11 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
     },
     ajv: { customOptions: { removeAdditional: false } },
     routerOptions: { maxParamLength: 200 },
+    // Bad URLs, over-long ids and unparseable HTTP answer in the spec's error shape too.
+    frameworkErrors: handleError,
+    clientErrorHandler: handleClientError,
+    // Node would answer a missing Host with an empty 400; the hook below answers it as JSON.
+    http: { requireHostHeader: false },
   });
 
   app.setValidatorCompiler(validatorCompiler);
@@ -49,6 +54,8 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+    if (request.raw.httpVersion === "1.1" && !request.headers.host)
+      throw new LatchkeyError("invalid_request", "an HTTP/1.1 request needs a Host header");
   });
   app.addHook("onResponse", async (request, reply) => {
     request.log.debug(

@@ -1,3 +1,6 @@
+import { randomBytes } from "node:crypto";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { LatchkeyError, type ErrorCode } from "../core/errors.js";
@@ -63,6 +66,13 @@ function fromFramework(error: FastifyError): LatchkeyError | null {
       });
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return new LatchkeyError("invalid_request", "Content-Length does not match the body");
+    case "FST_ERR_BAD_URL":
+      return new LatchkeyError(
+        "invalid_request",
+        "the URL is not valid (malformed percent-encoding)",
+      );
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new LatchkeyError("invalid_request", "a path parameter is longer than allowed");
   }
   if (error instanceof SyntaxError || error.code === "FST_ERR_CTP_INVALID_JSON_BODY") {
     return new LatchkeyError("invalid_request", "request body is not valid JSON", {
@@ -98,4 +108,31 @@ export function handleError(
         request.id,
       ),
     );
+}
+
+/**
+ * Requests Node's HTTP parser rejects before Fastify sees them (bare CR/LF or invalid bytes
+ * in headers, oversized headers, broken framing) still get the spec's JSON error, then the
+ * connection closes. Nothing of the request is echoed.
+ */
+export function handleClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+  const status = tooLarge ? 413 : 400;
+  const body = JSON.stringify(
+    tooLarge
+      ? errorBody("payload_too_large", "request headers are too large", clientRequestId())
+      : errorBody("invalid_request", "the request is not valid HTTP", clientRequestId()),
+  );
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function clientRequestId(): string {
+  return `req_${randomBytes(9).toString("base64url")}`;
 }

@@ -1,23 +1,86 @@
 #!/usr/bin/env node
-import { Command } from "commander";
-import { serve } from "../main.js";
-import { adminCommand } from "./admin.js";
+import { Command, CommanderError } from "commander";
+import { authCommands } from "./auth.js";
+import { VERSION } from "./context.js";
+import { CliError, EXIT } from "./exit.js";
+import { isColorWanted, makeStyle } from "./output.js";
+import { serveCommand } from "./serve.js";
+import { tokenCommand } from "./tokens.js";
+import { twofaCommand } from "./twofa.js";
+
+/** Settings `addCommand` does not pass down: every command throws instead of exiting, hints on error. */
+function configure(command: Command): void {
+  command
+    .exitOverride()
+    .showHelpAfterError(`(run \`${fullName(command)} --help\` for usage)`)
+    .showSuggestionAfterError(true);
+  for (const sub of command.commands) configure(sub);
+}
+
+function fullName(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
+}
+
+const ADMIN_DESCRIPTION = "operator tasks on this machine's data dir";
+
+/**
+ * `admin` needs the server's config and crypto modules (most of a second to load on a busy
+ * machine): loaded only when the command line names it; otherwise a stub lists it in --help.
+ */
+async function adminFor(argv: readonly string[]): Promise<Command> {
+  if (!argv.slice(2).includes("admin")) return new Command("admin").description(ADMIN_DESCRIPTION);
+  const { adminCommand } = await import("./admin.js");
+  return adminCommand();
+}
 
 /** The `latchkey` program. Each command group lives in its own file beside this one. */
-export function buildProgram(): Command {
+export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
   const program = new Command("latchkey")
-    .description("Latchkey: accounts, 2FA and scoped API keys")
-    .showHelpAfterError();
-  program
-    .command("serve")
-    .description("start the Latchkey server (as npm start)")
-    .action(async () => {
-      await serve();
-    });
-  program.addCommand(adminCommand());
+    .description("Latchkey: accounts, two-factor sign-in and scoped API keys")
+    .version(VERSION, "-V, --version", "print the version")
+    .addHelpText(
+      "after",
+      "\nEnvironment: LATCHKEY_URL (server), LATCHKEY_TOKEN (credential, wins over stored ones),\n" +
+        "XDG_CONFIG_HOME (credentials in $XDG_CONFIG_HOME/latchkey), NO_COLOR.\n" +
+        "Exit codes: 0 ok, 1 failure (incl. scope insufficient), 2 usage, 3 authentication, 4 server unreachable.",
+    );
+  for (const command of authCommands()) program.addCommand(command);
+  program.addCommand(twofaCommand());
+  program.addCommand(tokenCommand());
+  program.addCommand(serveCommand());
+  program.addCommand(await adminFor(argv));
+  configure(program);
   return program;
 }
 
+/** Prints an error on stderr and returns its exit code (SPEC §6). */
+function report(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Commander has already printed its message (or the help / version asked for).
+    return error.code === "commander.helpDisplayed" || error.code === "commander.version"
+      ? EXIT.ok
+      : EXIT.usage;
+  }
+  const s = makeStyle(isColorWanted(process.stderr, process.env));
+  const message = error instanceof Error ? error.message : String(error);
+  const hints = error instanceof CliError ? error.hints : [];
+  process.stderr.write(
+    `${s.red("latchkey: error:")} ${message}\n` + hints.map((h) => `  ${s.dim(h)}\n`).join(""),
+  );
+  return error instanceof CliError ? error.exitCode : EXIT.failure;
+}
+
 export async function run(argv: string[]): Promise<void> {
-  await buildProgram().parseAsync(argv);
+  // `latchkey token list | head -1`: a closed pipe is the reader's choice, not an error.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? EXIT.ok);
+    throw error;
+  });
+  try {
+    await (await buildProgram(argv)).parseAsync(argv);
+  } catch (error) {
+    process.exitCode = report(error);
+  }
 }

@@ -1,0 +1,287 @@
+/**
+ * Test support for the CLI: runs the real compiled binary (`node bin/latchkey.js`) in a child
+ * process, each test with its own temporary HOME and XDG_CONFIG_HOME, plus an authenticator
+ * (RFC 6238 by hand over node:crypto) and a tmux driver for terminal prompts.
+ */
+import { execFile, spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+
+export const BIN = resolve(import.meta.dirname, "../../bin/latchkey.js");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** One user's machine: a home and config folder of its own, and the server to talk to. */
+export class Machine {
+  readonly home: string;
+  readonly configHome: string;
+
+  constructor(
+    readonly apiUrl: string,
+    readonly extraEnv: Record<string, string> = {},
+  ) {
+    this.home = mkdtempSync(join(tmpdir(), "latchkey-cli-"));
+    this.configHome = join(this.home, "config");
+  }
+
+  get credentialsDir(): string {
+    return join(this.configHome, "latchkey");
+  }
+
+  get credentialsFile(): string {
+    return join(this.credentialsDir, "credentials.json");
+  }
+
+  credentials(): Record<string, any> {
+    return JSON.parse(readFileSync(this.credentialsFile, "utf8"));
+  }
+
+  hasCredentials(): boolean {
+    try {
+      statSync(this.credentialsFile);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stores a session as `latchkey login` would, to set up tests that are not about logging in. */
+  adopt(pair: { access_token: string; refresh_token: string; expires_in: number }): void {
+    mkdirSync(this.credentialsDir, { recursive: true, mode: 0o700 });
+    const stored = {
+      api_url: this.apiUrl,
+      type: "session",
+      access_token: pair.access_token,
+      refresh_token: pair.refresh_token,
+      expires_at: new Date(Date.now() + pair.expires_in * 1000).toISOString(),
+    };
+    writeFileSync(this.credentialsFile, JSON.stringify(stored), { mode: 0o600 });
+  }
+
+  /** Only what the CLI needs: nothing leaks in from the developer's own environment. */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: this.home,
+      XDG_CONFIG_HOME: this.configHome,
+      LATCHKEY_URL: this.apiUrl,
+      ...this.extraEnv,
+      ...extra,
+    };
+  }
+
+  /** Runs `latchkey ...args`; stdin gets `input` (then EOF), or nothing. */
+  run(
+    args: string[],
+    options: { input?: string; env?: Record<string, string> } = {},
+  ): Promise<CliResult> {
+    return new Promise((done, fail) => {
+      const child = spawn(process.execPath, [BIN, ...args], {
+        env: this.env(options.env),
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+      child.on("error", fail);
+      child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
+      child.stdin.end(options.input ?? "");
+    });
+  }
+
+  /** `latchkey ... -o json`, expecting exit 0 and nothing but JSON on stdout. */
+  async json<T = any>(
+    args: string[],
+    options: { input?: string; env?: Record<string, string> } = {},
+  ) {
+    const result = await this.run([...args, "-o", "json"], options);
+    if (result.code !== 0)
+      throw new Error(`latchkey ${args.join(" ")} exited ${result.code}: ${result.stderr}`);
+    return JSON.parse(result.stdout) as T;
+  }
+
+  /**
+   * Runs `latchkey ...args` and answers its stdin as output appears: each step waits until the
+   * output so far (stdout + stderr) matches, then writes the answer line.
+   */
+  dialogue(
+    args: string[],
+    steps: { when: RegExp; answer: (match: RegExpMatchArray) => string }[],
+    options: { env?: Record<string, string> } = {},
+  ): Promise<CliResult> {
+    return new Promise((done, fail) => {
+      const child = spawn(process.execPath, [BIN, ...args], {
+        env: this.env(options.env),
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      let step = 0;
+      const advance = () => {
+        const current = steps[step];
+        if (!current) return;
+        const match = (stdout + stderr).match(current.when);
+        if (!match) return;
+        step += 1;
+        child.stdin.write(current.answer(match) + "\n");
+        if (step === steps.length) child.stdin.end();
+        advance();
+      };
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString("utf8");
+        advance();
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString("utf8");
+        advance();
+      });
+      child.on("error", fail);
+      child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  cleanup(): void {
+    rmSync(this.home, { recursive: true, force: true });
+  }
+}
+
+export function modeOf(path: string): number {
+  return statSync(path).mode & 0o777;
+}
+
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function base32Decode(text: string): Buffer {
+  let bits = "";
+  for (const char of text.toUpperCase().replace(/[=\s]+/g, "")) {
+    const value = BASE32.indexOf(char);
+    if (value < 0) throw new Error(`not base32: ${char}`);
+    bits += value.toString(2).padStart(5, "0");
+  }
+  const bytes: number[] = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** What an authenticator app shows for `secret` at `atMs`: RFC 6238, HMAC-SHA1, 6 digits, 30 s. */
+export function totp(secret: string, atMs: number): string {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(atMs / 30_000)));
+  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1]! & 0x0f;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(value).padStart(6, "0");
+}
+
+/**
+ * The server's clock: real time at the start (so relative times read naturally), 5 s into a
+ * TOTP step; tests move it forward instead of sleeping. A used code is never accepted twice,
+ * so a test steps the clock before each new code.
+ */
+export function testClock() {
+  const start = Math.floor(Date.now() / 30_000) * 30_000 + 5_000;
+  const clock = {
+    ms: start,
+    now: () => clock.ms,
+    step(n = 1) {
+      clock.ms += n * 30_000;
+    },
+    advance(ms: number) {
+      clock.ms += ms;
+    },
+  };
+  return clock;
+}
+
+const exec = promisify(execFile);
+
+/**
+ * A real terminal for prompts: the command runs in a detached tmux session on a private
+ * socket; `expect` polls the screen, `type` sends keys.
+ */
+export class Terminal {
+  private readonly socket = `latchkey-test-${process.pid}-${randomBytes(4).toString("hex")}`;
+  private started = false;
+
+  static async isAvailable(): Promise<boolean> {
+    try {
+      await exec("tmux", ["-V"]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private tmux(...args: string[]) {
+    return exec("tmux", ["-L", this.socket, "-f", "/dev/null", ...args]);
+  }
+
+  /** Starts `latchkey ...args` with `env`; the pane stays open after it exits, showing the code. */
+  async start(args: string[], env: Record<string, string>): Promise<void> {
+    const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+    const assignments = Object.entries(env).map(([k, v]) => quote(`${k}=${v}`));
+    const command = [
+      "env",
+      "-i",
+      ...assignments,
+      quote(process.execPath),
+      quote(BIN),
+      ...args.map(quote),
+    ].join(" ");
+    await this.tmux(
+      "new-session",
+      "-d",
+      "-s",
+      "cli",
+      "-x",
+      "160",
+      "-y",
+      "50",
+      `${command}; echo "[exit $?]"; sleep 120`,
+    );
+    this.started = true;
+  }
+
+  async screen(): Promise<string> {
+    const { stdout } = await this.tmux("capture-pane", "-p", "-t", "cli", "-S", "-200");
+    return stdout;
+  }
+
+  /** Waits until the screen matches (or fails after `timeoutMs` with the screen in the message). */
+  async expect(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = await this.screen();
+      const match = text.match(pattern);
+      if (match) return match;
+      if (Date.now() > deadline)
+        throw new Error(`terminal never showed ${pattern}; it shows:\n${text}`);
+      await sleep(50);
+    }
+  }
+
+  /** Types `text` literally, then Enter. */
+  async type(text: string): Promise<void> {
+    await this.tmux("send-keys", "-t", "cli", "-l", text);
+    await this.tmux("send-keys", "-t", "cli", "Enter");
+  }
+
+  /** The exit code the command ended with. */
+  async exitCode(): Promise<number> {
+    const match = await this.expect(/\[exit (\d+)\]/);
+    return Number(match[1]);
+  }
+
+  async close(): Promise<void> {
+    if (this.started) await this.tmux("kill-server").catch(() => undefined);
+  }
+}

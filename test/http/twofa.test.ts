@@ -1,7 +1,4 @@
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { formatKey } from "../../src/core/key-format.js";
-import { sha256 } from "../../src/services/secrets.js";
 import { client, PASSWORD, signupAndLogin } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
@@ -279,27 +276,13 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
 
   it("needs a session: no credential is 401, an API key is 403 forbidden", async () => {
     const user = await signupAndLogin(server.url);
-    const key = formatKey(server.config.keyBrand, "live", randomBytes(32));
-    await server.services.ctx.db
-      .insertInto("api_keys")
-      .values({
-        id: `key_${randomBytes(8).toString("hex")}`,
-        owner_id: user.userId,
-        name: "ci",
-        prefix: key.slice(0, 12),
-        key_hash: sha256(key),
-        environment: "live",
-        scopes: JSON.stringify(["*"]),
-        project_id: null,
-        ip_allow: null,
-        created_at: clock.ms,
-        expires_at: null,
-        revoked_at: null,
-        last_used_at: null,
-        usage_count: 0,
-        rotated_from: null,
-      })
-      .execute();
+    const created = await api.post(
+      "/v1/api-keys",
+      { name: "ci", scopes: ["*"] },
+      { token: user.accessToken },
+    );
+    expect(created.status).toBe(201);
+    const key: string = created.body.key;
     const whoami = await api.get("/v1/auth/whoami", { token: key });
     expect(whoami.status).toBe(200);
     expect(whoami.body.credential_type).toBe("api_key");

@@ -1,6 +1,6 @@
 /** Shared steps of the API-key suites: a signed-in user, keys, projects, verification. */
 import { expect } from "vitest";
-import type { client} from "../helpers/http.js";
+import type { client } from "../helpers/http.js";
 import { signupAndLogin } from "../helpers/http.js";
 import type { TestServer } from "../helpers/server.js";
 

@@ -168,8 +168,15 @@ export class KeyChecker {
     return (await this.ctx.redis!.get(versionKey(this.ctx.config.redisPrefix, hash))) ?? "0";
   }
 
-  /** A refused use of a revoked or expired key goes to the audit log, at most once a minute per key. */
-  private refuseDead(code: "key_revoked" | "key_expired", key: CachedKey, input: CheckInput) {
+  /**
+   * A refused use of a revoked or expired key goes to the audit log, at most once a minute
+   * per key, so that a leaked key hammering the API cannot flood the log.
+   */
+  private async refuseDead(
+    code: "key_revoked" | "key_expired",
+    key: CachedKey,
+    input: CheckInput,
+  ): Promise<CheckResult> {
     const now = this.ctx.now();
     const last = this.refusalsAudited.get(key.id);
     if (last === undefined || now - last >= REFUSAL_AUDIT_EVERY_MS) {
@@ -190,6 +197,8 @@ export class KeyChecker {
         )
         .finally(() => this.audits.delete(write));
       this.audits.add(write);
+      // Awaited (it is rare: once a minute per key) so the event is in the log when we answer.
+      await write;
     }
     return refused(code, key);
   }

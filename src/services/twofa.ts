@@ -15,16 +15,10 @@ import {
 import type { Accounts, RequestMeta, SecondFactor } from "./accounts.js";
 import type { AuditLog } from "./audit.js";
 import type { Context } from "./context.js";
-import { newId, newSecret } from "./ids.js";
-import { sha256 } from "./secrets.js";
+import { newId } from "./ids.js";
+import { MfaTokens } from "./mfa-tokens.js";
 import type { TokenPair } from "./sessions.js";
-
-/** SPEC §5: after 10 consecutive failed codes, second-factor sign-in pauses 15 minutes. */
-export const MAX_FAILED_CODES = 10;
-export const LOCK_MS = 15 * 60_000;
-/** Failures count as consecutive until a success; a day without one starts afresh. */
-const FAILURE_MEMORY_MS = 24 * 60 * 60_000;
-export const MFA_TOKEN_TTL_MS = 5 * 60_000;
+import { CodeLockout } from "./twofa-lockout.js";
 
 export interface CodeInput {
   code?: string | undefined;
@@ -47,9 +41,6 @@ export interface TwoFactorStatus {
   backup_codes_remaining: number;
 }
 
-const failKey = (userId: string) => `2fa:fail:${userId}`;
-const lockKey = (userId: string) => `2fa:lock:${userId}`;
-
 function invalidCode(): LatchkeyError {
   return new LatchkeyError("invalid_mfa_code", "the code is wrong, expired or already used");
 }
@@ -60,11 +51,17 @@ function invalidCode(): LatchkeyError {
  * when requests race, on SQLite and PostgreSQL alike.
  */
 export class TwoFactor implements SecondFactor {
+  private readonly lockout: CodeLockout;
+  private readonly mfaTokens: MfaTokens;
+
   constructor(
     private readonly ctx: Context,
     private readonly audit: AuditLog,
     private readonly accounts: Accounts,
-  ) {}
+  ) {
+    this.lockout = new CodeLockout(ctx, audit);
+    this.mfaTokens = new MfaTokens(ctx);
+  }
 
   /** A new pending secret; replaces a pending one, refuses when 2FA is already on. */
   async setup(user: { id: string; email: string }): Promise<SetupResult> {
@@ -124,7 +121,7 @@ export class TwoFactor implements SecondFactor {
     });
     if (!codes)
       throw new LatchkeyError("conflict", "the pending setup changed; start again with setup");
-    await this.ctx.limiter.reset(failKey(userId));
+    await this.lockout.succeeded(userId);
     await this.audit.record({ event: "2fa_enabled", userId, actor, ip: meta.ip });
     return codes;
   }
@@ -195,25 +192,7 @@ export class TwoFactor implements SecondFactor {
   }
 
   async issueMfaToken(userId: string, meta: RequestMeta): Promise<string> {
-    const token = newSecret("mfa");
-    const now = this.ctx.now();
-    await this.ctx.db
-      .deleteFrom("mfa_tokens")
-      .where("user_id", "=", userId)
-      .where("expires_at", "<=", now)
-      .execute();
-    await this.ctx.db
-      .insertInto("mfa_tokens")
-      .values({
-        token_hash: sha256(token),
-        user_id: userId,
-        ip: meta.ip,
-        created_at: now,
-        expires_at: now + MFA_TOKEN_TTL_MS,
-        used_at: null,
-      })
-      .execute();
-    return token;
+    return this.mfaTokens.issue(userId, meta);
   }
 
   /** `POST /v1/auth/login/mfa`: the MFA token from the password step plus a code. */
@@ -222,27 +201,10 @@ export class TwoFactor implements SecondFactor {
       throw new LatchkeyError("invalid_request", "send either `code` or `backup_code`", {
         details: [{ field: "code", message: "send either `code` or `backup_code`" }],
       });
-    const hash = sha256(mfaToken);
-    const row = await this.ctx.db
-      .selectFrom("mfa_tokens")
-      .innerJoin("users", "users.id", "mfa_tokens.user_id")
-      .select(["mfa_tokens.user_id", "mfa_tokens.expires_at", "mfa_tokens.used_at", "disabled"])
-      .where("token_hash", "=", hash)
-      .executeTakeFirst();
-    if (!row || row.used_at !== null || row.disabled === 1)
-      throw new LatchkeyError("token_invalid", "mfa_token is not valid or was already used");
-    if (row.expires_at <= this.ctx.now())
-      throw new LatchkeyError("token_expired", "mfa_token has expired; sign in again");
-    await this.checkCode(row.user_id, input, meta, "login", null);
-    const claimed = await this.ctx.db
-      .updateTable("mfa_tokens")
-      .set({ used_at: this.ctx.now() })
-      .where("token_hash", "=", hash)
-      .where("used_at", "is", null)
-      .executeTakeFirst();
-    if (Number(claimed.numUpdatedRows) !== 1)
-      throw new LatchkeyError("token_invalid", "mfa_token is not valid or was already used");
-    return this.accounts.finishLogin(row.user_id, ["pwd", "otp"], meta);
+    const userId = await this.mfaTokens.userOf(mfaToken);
+    await this.checkCode(userId, input, meta, "login", null);
+    await this.mfaTokens.spend(mfaToken);
+    return this.accounts.finishLogin(userId, ["pwd", "otp"], meta);
   }
 
   // ---- internals ----
@@ -273,7 +235,7 @@ export class TwoFactor implements SecondFactor {
     purpose: CodePurpose,
     actor: string | null,
   ): Promise<void> {
-    await this.assertNotLocked(userId);
+    await this.lockout.assertOpen(userId);
     const factor = await this.factor(userId);
     if (factor?.enabled_at == null)
       throw new LatchkeyError("conflict", "two-factor authentication is not enabled");
@@ -287,8 +249,11 @@ export class TwoFactor implements SecondFactor {
       ? await this.acceptTotp(userId, factor.secret_ciphertext, offered.trim())
       : await this.consumeBackupCode(userId, offered);
     const method = isTotp ? "totp" : "backup_code";
-    if (!accepted) return this.failed(userId, meta, purpose, method, actor);
-    await this.ctx.limiter.reset(failKey(userId));
+    if (!accepted) {
+      await this.lockout.failed(userId, meta, actor, { purpose, method });
+      throw invalidCode();
+    }
+    await this.lockout.succeeded(userId);
     if (!isTotp)
       await this.audit.record({
         event: "backup_code_used",
@@ -323,49 +288,6 @@ export class TwoFactor implements SecondFactor {
       .where("used_at", "is", null)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
-  }
-
-  private async assertNotLocked(userId: string): Promise<void> {
-    const lock = await this.ctx.limiter.peek(lockKey(userId));
-    if (lock.count > 0 && lock.resetMs > 0) {
-      const retryAfter = Math.max(1, Math.ceil(lock.resetMs / 1000));
-      throw new LatchkeyError(
-        "too_many_attempts",
-        "too many failed codes; two-factor sign-in is paused, try again later",
-        { retry_after: retryAfter },
-        retryAfter,
-      );
-    }
-  }
-
-  private async failed(
-    userId: string,
-    meta: RequestMeta,
-    purpose: CodePurpose,
-    method: "totp" | "backup_code",
-    actor: string | null,
-  ): Promise<never> {
-    const { count } = await this.ctx.limiter.hit(failKey(userId), FAILURE_MEMORY_MS);
-    await this.audit.record({
-      event: "2fa_failed_code",
-      userId,
-      actor,
-      ip: meta.ip,
-      details: { purpose, method },
-    });
-    if (count >= MAX_FAILED_CODES) {
-      // A fresh 15-minute window from the 10th failure, shared by every instance via the limiter.
-      await this.ctx.limiter.hit(lockKey(userId), LOCK_MS);
-      await this.ctx.limiter.reset(failKey(userId));
-      await this.audit.record({
-        event: "2fa_locked",
-        userId,
-        actor,
-        ip: meta.ip,
-        details: { minutes: LOCK_MS / 60_000 },
-      });
-    }
-    throw invalidCode();
   }
 
   private async replaceBackupCodes(

@@ -1,0 +1,100 @@
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { client } from "../helpers/http.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { describeEachStore } from "../helpers/stores.js";
+import { ownerWithKeys, UNLIMITED, within } from "./support.js";
+
+/** Reads an SSE stream into text as it arrives. */
+async function openStream(base: string, token: string) {
+  const abort = new AbortController();
+  const response = await fetch(`${base}/v1/keys/revocations`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: abort.signal,
+  });
+  const state = { text: "", ended: false };
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const done = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        state.text += decoder.decode(value, { stream: true });
+      }
+    } catch {
+      // aborted by the test
+    }
+    state.ended = true;
+  })();
+  return { response, state, done, close: () => abort.abort() };
+}
+
+describeEachStore("GET /v1/keys/revocations", (store) => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer({ store, env: UNLIMITED });
+  });
+  afterAll(async () => server?.close());
+
+  it("needs a credential with keys:verify", async () => {
+    const api = client(server.url);
+    const none = await api.get("/v1/keys/revocations");
+    expect(none.status).toBe(401);
+    expect(none.body.error.code).toBe("unauthenticated");
+    const owner = await ownerWithKeys(server.url);
+    const reader = await owner.key(["services:read"]);
+    const wrong = await api.get("/v1/keys/revocations", { token: reader.key });
+    expect(wrong.status).toBe(403);
+    expect(wrong.body.error).toMatchObject({
+      code: "scope_insufficient",
+      required: ["keys:verify"],
+    });
+  });
+
+  it("streams a revocation as ids and a hash prefix, never the key or its hash", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { id, key } = await owner.key(["services:read"]);
+    const stream = await openStream(server.url, owner.serviceKey);
+    try {
+      expect(stream.response.status).toBe(200);
+      expect(stream.response.headers.get("content-type")).toContain("text/event-stream");
+      await within(2000, async () => stream.state.text.includes("event: ready"));
+      await owner.revoke(id);
+      await within(1000, async () => stream.state.text.includes("event: key_changed"));
+      const hash = createHash("sha256").update(key).digest("hex");
+      const frame = stream.state.text.split("\n\n").find((f) => f.includes(id))!;
+      const data = JSON.parse(frame.split("data: ")[1]!);
+      expect(data).toEqual({ key_id: id, key_hash_prefix: hash.slice(0, 16), revoked: true });
+      expect(stream.state.text).not.toContain(key);
+      expect(stream.state.text).not.toContain(hash);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it("ends the stream when its own key is revoked", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const service = await owner.key(["keys:verify"]);
+    const stream = await openStream(server.url, service.key);
+    await within(2000, async () => stream.state.text.includes("event: ready"));
+    await owner.revoke(service.id);
+    await within(2000, async () => stream.state.ended);
+    const again = await client(server.url).get("/v1/keys/revocations", { token: service.key });
+    expect(again.status).toBe(401);
+    expect(again.body.error.code).toBe("key_revoked");
+  });
+
+  it("lets the server shut down promptly with streams open", async () => {
+    const other = await startTestServer({ store, env: UNLIMITED });
+    const owner = await ownerWithKeys(other.url);
+    const streams = await Promise.all([1, 2, 3].map(() => openStream(other.url, owner.serviceKey)));
+    await within(2000, async () => streams.every((s) => s.state.text.includes("event: ready")));
+    const started = performance.now();
+    await other.close();
+    expect(performance.now() - started).toBeLessThan(3000);
+    await Promise.all(streams.map((s) => s.done));
+    expect(streams.every((s) => s.state.ended)).toBe(true);
+  });
+});

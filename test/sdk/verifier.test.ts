@@ -1,0 +1,278 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
+import { createVerifier, type Verifier } from "latchkey";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { client, signupAndLogin } from "../helpers/http.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { describeEachStore } from "../helpers/stores.js";
+import { countingFetch, ownerWithKeys, UNLIMITED, within } from "./support.js";
+
+describeEachStore("verifier against a real server", (store) => {
+  let server: TestServer;
+  const open: Verifier[] = [];
+
+  function verifierFor(apiKey: string, options: Record<string, unknown> = {}) {
+    const counting = countingFetch();
+    const verifier = createVerifier({
+      baseUrl: server.url,
+      apiKey,
+      fetch: counting.fetch,
+      ...options,
+    });
+    open.push(verifier);
+    return { verifier, ...counting };
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer({ store, env: UNLIMITED });
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((v) => v.close()));
+  });
+  afterAll(async () => server?.close());
+
+  it("admits a key with the scopes, reuses the answer, and checks other scopes locally", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { id, key } = await owner.key(["services:read"], { environment: "test" });
+    const { verifier, count } = verifierFor(owner.serviceKey);
+    await within(5000, async () => verifier.streaming);
+
+    const first = await verifier.verify(key, { scopes: ["services:read"], endpoint: "GET /x" });
+    expect(first).toMatchObject({
+      valid: true,
+      scopes: ["services:read"],
+      principal: { type: "api_key", keyId: id, userId: owner.userId, environment: "test" },
+    });
+    expect((await verifier.verify(key, { scopes: ["services:read"] })).valid).toBe(true);
+    const denied = await verifier.verify(key, { scopes: ["services:write"] });
+    expect(denied).toMatchObject({
+      valid: false,
+      code: "scope_insufficient",
+      status: 403,
+      required: ["services:write"],
+    });
+    expect(count("POST /v1/keys/verify")).toBe(1);
+  });
+
+  it("refuses no credential, noise and unknown keys without caching refusals", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { verifier, count } = verifierFor(owner.serviceKey);
+    expect(await verifier.verify(undefined)).toMatchObject({
+      code: "unauthenticated",
+      status: 401,
+    });
+    expect(await verifier.verify("lk_live_garbage")).toMatchObject({ code: "key_invalid" });
+    expect(count("POST /v1/keys/verify")).toBe(0);
+    const { key } = await owner.key(["services:read"]);
+    const unknown = key.slice(0, 8) + (key[8] === "A" ? "B" : "A") + key.slice(9, -6);
+    const { checksum } = await import("../../src/core/key-format.js");
+    const forged = unknown + checksum(unknown);
+    expect(await verifier.verify(forged)).toMatchObject({ code: "key_invalid", status: 401 });
+    expect(await verifier.verify(forged)).toMatchObject({ code: "key_invalid" });
+    expect(count("POST /v1/keys/verify")).toBe(2);
+  });
+
+  it("drops a cached key within a second of its revocation", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { id, key } = await owner.key(["services:read"]);
+    const { verifier, count } = verifierFor(owner.serviceKey, { cacheTtlMs: 60_000 });
+    await within(5000, async () => verifier.streaming);
+    expect((await verifier.verify(key, { scopes: ["services:read"] })).valid).toBe(true);
+    expect((await verifier.verify(key, { scopes: ["services:read"] })).valid).toBe(true);
+    expect(count("POST /v1/keys/verify")).toBe(1);
+
+    await owner.revoke(id);
+    const took = await within(1000, async () => !(await verifier.verify(key)).valid);
+    expect(took).toBeLessThan(1000);
+    expect(await verifier.verify(key)).toMatchObject({ code: "key_revoked", status: 401 });
+  });
+
+  it("drops a cached key when its scopes are narrowed", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { id, key } = await owner.key(["services:read", "services:write"]);
+    const { verifier } = verifierFor(owner.serviceKey, { cacheTtlMs: 60_000 });
+    await within(5000, async () => verifier.streaming);
+    expect((await verifier.verify(key, { scopes: ["services:write"] })).valid).toBe(true);
+    const patched = await client(server.url).patch(
+      `/v1/api-keys/${id}`,
+      { scopes: ["services:read"] },
+      { token: owner.accessToken },
+    );
+    expect(patched.status).toBe(200);
+    await within(
+      1000,
+      async () => !(await verifier.verify(key, { scopes: ["services:write"] })).valid,
+    );
+    expect((await verifier.verify(key, { scopes: ["services:read"] })).valid).toBe(true);
+  });
+
+  it("keeps answers at most one second while the revocation stream is off", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { key } = await owner.key(["services:read"]);
+    let now = Date.now();
+    const { verifier, count } = verifierFor(owner.serviceKey, {
+      revocations: false,
+      cacheTtlMs: 60_000,
+      now: () => now,
+    });
+    expect((await verifier.verify(key)).valid).toBe(true);
+    now += 900;
+    expect((await verifier.verify(key)).valid).toBe(true);
+    expect(count("POST /v1/keys/verify")).toBe(1);
+    now += 200;
+    expect((await verifier.verify(key)).valid).toBe(true);
+    expect(count("POST /v1/keys/verify")).toBe(2);
+  });
+
+  it("checks project binding and address through Latchkey", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const project = await client(server.url).post(
+      "/v1/projects",
+      { name: "shop" },
+      { token: owner.accessToken },
+    );
+    const bound = await owner.key(["services:read"], {
+      project_id: project.body.id,
+      ip_allow: ["10.0.0.0/8"],
+    });
+    const { verifier } = verifierFor(owner.serviceKey);
+    expect(await verifier.verify(bound.key, { ip: "192.168.1.1" })).toMatchObject({
+      code: "ip_not_allowed",
+      status: 403,
+    });
+    expect(
+      await verifier.verify(bound.key, { ip: "::ffff:10.1.2.3", projectId: project.body.id }),
+    ).toMatchObject({ valid: true, principal: { projectId: project.body.id } });
+    expect(
+      await verifier.verify(bound.key, { ip: "10.1.2.3", projectId: "prj_other" }),
+    ).toMatchObject({ code: "project_mismatch", status: 403 });
+  });
+
+  it("verifies access tokens offline and asks Latchkey once per session for its scopes", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { verifier, count } = verifierFor(owner.serviceKey);
+    await within(5000, async () => verifier.streaming);
+    const first = await verifier.verify(owner.accessToken, { scopes: ["services:read"] });
+    expect(first).toMatchObject({
+      valid: true,
+      principal: { type: "session", userId: owner.userId, keyId: null, amr: ["pwd"] },
+    });
+    expect((await verifier.verify(owner.accessToken, { scopes: ["services:write"] })).valid).toBe(
+      true,
+    );
+    expect(count("GET /v1/auth/whoami")).toBe(1);
+    expect(count("GET /.well-known/jwks.json")).toBe(1);
+
+    const tampered = owner.accessToken.slice(0, -4) + "AAAA";
+    expect(await verifier.verify(tampered)).toMatchObject({ code: "token_invalid", status: 401 });
+    expect(count("GET /v1/auth/whoami")).toBe(1);
+
+    const logout = await client(server.url).post("/v1/auth/logout", undefined, {
+      token: owner.accessToken,
+    });
+    expect(logout.status).toBe(204);
+    await within(1000, async () => !(await verifier.verify(owner.accessToken)).valid);
+    expect(await verifier.verify(owner.accessToken)).toMatchObject({ code: "token_invalid" });
+  });
+
+  it("refuses an expired access token without asking Latchkey", async () => {
+    const user = await signupAndLogin(server.url);
+    const owner = await ownerWithKeys(server.url);
+    const { verifier, count } = verifierFor(owner.serviceKey, {
+      now: () => Date.now() + 2 * 3600_000,
+    });
+    expect(await verifier.verify(user.accessToken)).toMatchObject({
+      code: "token_expired",
+      status: 401,
+    });
+    expect(count("GET /v1/auth/whoami")).toBe(0);
+  });
+
+  it("answers 503 internal when Latchkey cannot be reached", async () => {
+    const verifier = createVerifier({
+      baseUrl: "http://127.0.0.1:9",
+      apiKey: "unused",
+      revocations: false,
+      timeoutMs: 1000,
+    });
+    open.push(verifier);
+    const owner = await ownerWithKeys(server.url);
+    const { key } = await owner.key(["services:read"]);
+    expect(await verifier.verify(key)).toMatchObject({
+      valid: false,
+      code: "internal",
+      status: 503,
+    });
+  });
+});
+
+describe("verifier and a rotated signing key", () => {
+  let jwksServer: Server;
+  let base: string;
+  let keys: JWK[] = [];
+
+  async function signingKey(kid: string): Promise<{ key: CryptoKey; jwk: JWK }> {
+    const pair = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+    return {
+      key: pair.privateKey,
+      jwk: { ...(await exportJWK(pair.publicKey)), kid, alg: "EdDSA" },
+    };
+  }
+
+  function token(key: CryptoKey, kid: string) {
+    return new SignJWT({ sid: "ses_1", amr: ["pwd"] })
+      .setProtectedHeader({ alg: "EdDSA", kid })
+      .setIssuer("latchkey")
+      .setSubject("usr_1")
+      .setIssuedAt()
+      .setExpirationTime("1h")
+      .sign(key);
+  }
+
+  beforeAll(async () => {
+    jwksServer = createServer((req, res) => {
+      res.setHeader("content-type", "application/json");
+      if (req.url === "/.well-known/jwks.json") res.end(JSON.stringify({ keys }));
+      else if (req.url === "/v1/auth/whoami")
+        res.end(JSON.stringify({ user_id: "usr_1", scopes: ["services:read"] }));
+      else res.writeHead(404).end("{}");
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => jwksServer.close(() => resolve())));
+
+  it("refetches the JWKS when a token names an unknown kid", async () => {
+    const first = await signingKey("k1");
+    keys = [first.jwk];
+    const counting = countingFetch();
+    const verifier = createVerifier({
+      baseUrl: base,
+      apiKey: "unused",
+      revocations: false,
+      jwksCooldownMs: 0,
+      fetch: counting.fetch,
+    });
+    try {
+      expect((await verifier.verify(await token(first.key, "k1"))).valid).toBe(true);
+      const second = await signingKey("k2");
+      keys = [second.jwk, first.jwk];
+      expect(await verifier.verify(await token(second.key, "k2"))).toMatchObject({
+        valid: true,
+        principal: { userId: "usr_1", sessionId: "ses_1" },
+      });
+      expect(counting.count("GET /.well-known/jwks.json")).toBe(2);
+      const wrongIssuer = await new SignJWT({ sid: "ses_2" })
+        .setProtectedHeader({ alg: "EdDSA", kid: "k2" })
+        .setIssuer("someone-else")
+        .setSubject("usr_1")
+        .setIssuedAt()
+        .setExpirationTime("1h")
+        .sign(second.key);
+      expect(await verifier.verify(wrongIssuer)).toMatchObject({ code: "token_invalid" });
+    } finally {
+      await verifier.close();
+    }
+  });
+});

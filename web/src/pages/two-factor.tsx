@@ -83,7 +83,7 @@ export function TwoFactorCard() {
           onEnabled={(backup) => {
             setSetup(null);
             setCodes(backup);
-            toast("Two-factor authentication is on");
+            void load();
           }}
         />
       )}

@@ -192,7 +192,7 @@ async function whoami(options: CommonOptions): Promise<void> {
         ["Credential", credentialLabel(who, source, s)],
         ["Environment", who.environment],
         ["Project", who.project_id],
-        ["Scopes", who.scopes.length ? wrap(who.scopes, 64, 13) : s.dim("none")],
+        ["Scopes", who.scopes.length ? wrap(who.scopes, 64) : s.dim("none")],
         ["Server", cli.apiUrl],
       ],
       s,

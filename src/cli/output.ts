@@ -67,12 +67,15 @@ export function table(columns: readonly Column[], rows: readonly string[][], sty
   return [header, ...rows.map((r) => line(r))].join("\n") + "\n";
 }
 
-/** `label  value` lines with the labels aligned; null values are left out. */
+/** `label  value` lines with the labels aligned (values may span lines); null values are left out. */
 export function fields(pairs: readonly [string, string | null][], style: Style): string {
   const shown = pairs.filter((p): p is [string, string] => p[1] !== null);
   const width = Math.max(0, ...shown.map(([label]) => label.length));
+  const hang = "\n" + " ".repeat(width + 2);
   return (
-    shown.map(([label, value]) => `${style.dim(label.padEnd(width))}  ${value}`).join("\n") + "\n"
+    shown
+      .map(([label, value]) => `${style.dim(label.padEnd(width))}  ${value.replaceAll("\n", hang)}`)
+      .join("\n") + "\n"
   );
 }
 

@@ -36,6 +36,11 @@ export interface KeyDetails extends KeyRecord {
   };
 }
 
+/** Revoke's answer: the record, now revoked. */
+export interface RevokedKey extends KeyRecord {
+  rotated_from?: string | null;
+}
+
 const path = (id: string) => `/v1/api-keys/${encodeURIComponent(id)}`;
 
 function collectScopes(value: string, previous: string[] = []): string[] {
@@ -102,7 +107,7 @@ function keyFields(k: KeyRecord, s: Style, now = Date.now()): string {
       ["Name", k.name],
       ["Prefix", `${k.prefix}…`],
       ["Environment", k.environment],
-      ["Scopes", wrap(k.scopes, 64, 13)],
+      ["Scopes", wrap(k.scopes, 64)],
       ["Project", k.project_id ?? "all projects"],
       ["Status", paintStatus(k.status, s)],
       ["Created", dated(k.created_at, null)],
@@ -153,16 +158,22 @@ async function create(name: string, options: CreateOptions): Promise<void> {
 
 async function list(options: CommonOptions): Promise<void> {
   const cli = contextOf(options);
-  const reply = await cli.api.get<{ keys: KeyRecord[] }>("/v1/api-keys");
-  cli.out.result(reply, (s) => keyTable(reply.keys, s));
+  const reply = await cli.api.get<{ api_keys: KeyRecord[] }>("/v1/api-keys");
+  cli.out.result(reply, (s) => keyTable(reply.api_keys, s));
 }
 
-function tallyTable(title: string, label: string, tallies: Tally[] | undefined, s: Style): string {
+function tallyTable(
+  title: string,
+  column: string,
+  label: (t: Tally) => string,
+  tallies: Tally[] | undefined,
+  s: Style,
+): string {
   if (!tallies || tallies.length === 0) return "";
-  const rows = tallies.map((t) => [String(t[label] ?? "—"), count(t.count)]);
+  const rows = tallies.map((t) => [label(t), count(t.count)]);
   return (
     `\n${s.bold(title)}\n` +
-    table([{ header: label.toUpperCase() }, { header: "CALLS", align: "right" }], rows, s)
+    table([{ header: column }, { header: "CALLS", align: "right" }], rows, s)
   );
 }
 
@@ -173,8 +184,14 @@ async function show(id: string, options: CommonOptions): Promise<void> {
     const usage = key.usage ?? {};
     return (
       keyFields(key, s) +
-      tallyTable("Usage by endpoint", "endpoint", usage.by_endpoint, s) +
-      tallyTable("Usage by project", "project_id", usage.by_project, s)
+      tallyTable("Usage by endpoint", "ENDPOINT", (t) => String(t.endpoint), usage.by_endpoint, s) +
+      tallyTable(
+        "Usage by project",
+        "PROJECT",
+        (t) => (typeof t.project_id === "string" ? t.project_id : "(no project)"),
+        usage.by_project,
+        s,
+      )
     );
   });
 }
@@ -199,9 +216,9 @@ async function revoke(id: string, options: RevokeOptions): Promise<void> {
       return;
     }
   }
-  const reply = await cli.api.delete<KeyRecord | undefined>(path(id));
+  const reply = await cli.api.delete<RevokedKey>(path(id));
   cli.out.result(
-    reply ? { ...reply, revoked: true } : { id, revoked: true },
+    reply,
     (s) => `${s.green("✓")} Revoked ${s.bold(id)}: it no longer works, anywhere.\n`,
   );
 }

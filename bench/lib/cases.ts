@@ -2,8 +2,11 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   freshPostgres,
+  growKeys,
   insertKeys,
   keyRows,
+  newKeys,
+  stored,
   seedOverHttp,
   startLatchkey,
   type Seeded,
@@ -180,8 +183,9 @@ export class Cases {
     let server = await startLatchkey(this.env.root, store, { name: `latchkey ${tag}` });
     const seeded = await seedOverHttp(server.url);
     const keys = [...seeded.keys];
-    const fill = keyRows(seeded.userId, SMALL - 2, SMALL - 2, keys);
-    await insertKeys(store, fill);
+    const more = newKeys(SMALL - 2);
+    keys.push(...more);
+    await insertKeys(store, keyRows(seeded.userId, more.map(stored), 0));
     this.env.log(`${tag}: ${SMALL} keys stored, ${keys.length} presented in turn`);
     const verify = verifyRequests(seeded, keys);
     const valid = (body: any) => body?.valid === true;
@@ -200,7 +204,7 @@ export class Cases {
     const large = pg ? "pg-1m" : "b-1m";
     if (!this.wants(large)) return;
     const t0 = Date.now();
-    const added = await insertKeys(store, keyRows(seeded.userId, LARGE - SMALL, 0, [], SMALL));
+    const added = await growKeys(store, seeded.userId, LARGE - SMALL);
     this.env.log(
       `${tag}: +${added} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s (one transaction)`,
     );
@@ -276,7 +280,9 @@ export class Cases {
     let server = await startLatchkey(this.env.root, store, { name: `profile ${id}` });
     const seeded = await seedOverHttp(server.url);
     const keys = [...seeded.keys];
-    await insertKeys(store, keyRows(seeded.userId, SMALL - 2, SMALL - 2, keys));
+    const more = newKeys(SMALL - 2);
+    keys.push(...more);
+    await insertKeys(store, keyRows(seeded.userId, more.map(stored), 0));
     await server.stop();
     const dir = join(this.env.root, "bench/results");
     const before = new Set(existsSync(dir) ? readdirSync(dir) : []);

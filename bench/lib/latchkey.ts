@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
-import { checksum, displayPrefix, formatKey } from "../../src/core/key-format.js";
+import { displayPrefix, formatKey } from "../../src/core/key-format.js";
 import { pgConfig } from "../../src/store/db.js";
 import { sha256 } from "../../src/services/secrets.js";
 import { startChild, type Child } from "./processes.js";
@@ -30,8 +30,8 @@ export function startLatchkey(
       HOST: "127.0.0.1",
       PORT: "0",
       LATCHKEY_DATA_DIR: store.kind === "sqlite" ? store.dataDir : join(root, ".latchkey-bench"),
-      DATABASE_URL: store.kind === "postgres" ? store.url : "",
-      REDIS_URL: "",
+      DATABASE_URL: store.kind === "postgres" ? store.url : undefined,
+      REDIS_URL: undefined,
       // Every case must answer 200: a per-key limit far above what one run can send.
       LATCHKEY_RATE_LIMIT_LIVE: "1000000000",
       LATCHKEY_RATE_LIMIT_TEST: "1000000000",
@@ -112,8 +112,6 @@ export async function seedOverHttp(url: string): Promise<Seeded> {
   };
 }
 
-const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
 export interface KeyRow {
   id: string;
   owner_id: string;
@@ -125,44 +123,32 @@ export interface KeyRow {
   created_at: number;
 }
 
-/**
- * `count` more keys for `ownerId`, as rows. The first `presentable` are real keys from
- * formatKey (returned, to present in the run); the rest only fill the table, with bodies
- * drawn byte-wise from random bytes (the same length, alphabet and checksum; cheaper than
- * formatKey's big-integer encoding, which matters at a million rows).
- */
+/** Real keys from formatKey, as the server makes them: these are presented in the run. */
+export function newKeys(count: number): string[] {
+  return Array.from({ length: count }, () => formatKey("lk", "live", randomBytes(32)));
+}
+
+/** A stored key: its SHA-256 hex followed by its 12-character display prefix. */
+export type StoredKey = string;
+
+/** What the server stores of a key: its SHA-256 and display prefix. */
+export const stored = (key: string): StoredKey => sha256(key) + displayPrefix(key);
+
+/** Rows for `keys`, owned by `ownerId`, with ids (ascending) from `startIndex`. */
 export function* keyRows(
   ownerId: string,
-  count: number,
-  presentable: number,
-  out: string[],
-  startIndex = 0,
+  keys: StoredKey[],
+  startIndex: number,
 ): Generator<KeyRow> {
   const now = Date.now();
-  const filler = randomBytes(43 * 4096);
-  let offset = filler.length;
-  for (let i = 0; i < count; i++) {
-    let key: string;
-    if (i < presentable) {
-      key = formatKey("lk", "live", randomBytes(32));
-      out.push(key);
-    } else {
-      if (offset + 43 > filler.length) {
-        randomBytes(filler.length).copy(filler);
-        offset = 0;
-      }
-      let body = "lk_live_";
-      for (let j = 0; j < 43; j++) body += BASE62[filler[offset + j]! % 62];
-      offset += 43;
-      key = body + checksum(body);
-    }
+  for (let i = 0; i < keys.length; i++) {
     const n = startIndex + i;
     yield {
       id: `key_bench${n.toString(36).padStart(12, "0")}`,
       owner_id: ownerId,
       name: `bench ${n}`,
-      prefix: displayPrefix(key),
-      key_hash: sha256(key),
+      prefix: keys[i]!.slice(64),
+      key_hash: keys[i]!.slice(0, 64),
       environment: "live",
       scopes: '["services:read"]',
       created_at: now,
@@ -187,6 +173,9 @@ export async function insertKeys(store: Store, rows: Iterable<KeyRow>): Promise<
   if (store.kind === "sqlite") {
     const db = new Database(join(store.dataDir, "latchkey.db"));
     db.pragma("busy_timeout = 10000");
+    // Seeding only (not measured): no fsync per page, a cache that holds the index.
+    db.pragma("synchronous = OFF");
+    db.pragma("cache_size = -262144");
     const insert = db.prepare(
       `insert into api_keys (${COLUMNS.join(", ")}, usage_count) values (${COLUMNS.map((c) => "@" + c).join(", ")}, 0)`,
     );
@@ -203,10 +192,12 @@ export async function insertKeys(store: Store, rows: Iterable<KeyRow>): Promise<
   await client.connect();
   try {
     await client.query("begin");
+    // Seeding only (not measured): the commit need not wait for the WAL flush.
+    await client.query("set local synchronous_commit = off");
     let batch: KeyRow[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      // Column arrays through unnest: one statement per 20 000 rows, no parameter limit.
+      // Column arrays through unnest: one statement per 50 000 rows, no parameter limit.
       await client.query(
         `insert into api_keys (${COLUMNS.join(", ")}, usage_count)
          select *, 0 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -218,7 +209,7 @@ export async function insertKeys(store: Store, rows: Iterable<KeyRow>): Promise<
     };
     for (const row of rows) {
       batch.push(row);
-      if (batch.length === 20_000) await flush();
+      if (batch.length === 50_000) await flush();
     }
     await flush();
     await client.query("commit");
@@ -229,6 +220,60 @@ export async function insertKeys(store: Store, rows: Iterable<KeyRow>): Promise<
     await client.end();
   }
   return inserted;
+}
+
+/**
+ * Grows api_keys by `count` rows in one transaction, generated inside the database (the
+ * fast way to a million): key-shaped strings (`lk_live_` + 49 random hex characters, the
+ * real length and alphabet) stored as real keys are — SHA-256 hex of the full string and
+ * its 12-character prefix — inserted in key_hash order so both indexes are appended to.
+ * They are never presented, so their checksum is not computed.
+ */
+export async function growKeys(store: Store, ownerId: string, count: number): Promise<number> {
+  const now = Date.now();
+  if (store.kind === "sqlite") {
+    const db = new Database(join(store.dataDir, "latchkey.db"));
+    db.pragma("busy_timeout = 10000");
+    db.pragma("synchronous = OFF");
+    db.pragma("cache_size = -262144");
+    db.function("bench_sha256", { deterministic: true }, (text) => sha256(String(text)));
+    const result = db
+      .prepare(
+        `with recursive n(i) as (select 1 union all select i + 1 from n where i < @count),
+         k(key) as materialized (select 'lk_live_' || lower(substr(hex(randomblob(25)), 1, 49)) from n),
+         h(key, hash) as materialized (select key, bench_sha256(key) from k)
+         insert into api_keys (${COLUMNS.join(", ")}, usage_count)
+         select 'key_' || substr(hash, 1, 24), @owner, 'bench filler', substr(key, 1, 12), hash,
+                'live', '["services:read"]', @now, 0
+         from h order by hash`,
+      )
+      .run({ count, owner: ownerId, now });
+    db.close();
+    return result.changes;
+  }
+  const client = new pg.Client(pgConfig(store.url));
+  await client.connect();
+  try {
+    await client.query("begin");
+    await client.query("set local synchronous_commit = off");
+    const result = await client.query(
+      `insert into api_keys (${COLUMNS.join(", ")}, usage_count)
+       select 'key_' || substr(hash, 1, 24), $1, 'bench filler', substr(key, 1, 12), hash,
+              'live', '["services:read"]', $2, 0
+       from (select key, encode(sha256(convert_to(key, 'UTF8')), 'hex') as hash
+             from (select 'lk_live_' || substr(md5(random()::text) || md5(random()::text), 1, 49) as key
+                   from generate_series(1, $3::int)) k) h
+       order by hash`,
+      [ownerId, now, count],
+    );
+    await client.query("commit");
+    return result.rowCount ?? 0;
+  } catch (error) {
+    await client.query("rollback").catch(() => undefined);
+    throw error;
+  } finally {
+    await client.end();
+  }
 }
 
 export function withDatabase(url: string, database: string): string {

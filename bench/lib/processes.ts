@@ -27,9 +27,13 @@ export interface StartOptions {
 
 /** Starts a process and resolves once it prints its ready line. Output is kept for errors only. */
 export function startChild(options: StartOptions): Promise<Child> {
+  // An `undefined` value removes an inherited variable (e.g. the caller's DATABASE_URL).
+  const env = Object.fromEntries(
+    Object.entries({ ...process.env, ...options.env }).filter(([, v]) => v !== undefined),
+  );
   const child = spawn(options.command, options.args, {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    env,
     stdio: options.ipc ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -7,6 +7,7 @@ import { LatchkeyError } from "../core/errors.js";
 import type { Services } from "../services/index.js";
 import { registerAuth } from "./auth.js";
 import { errorBody, handleClientError, handleError } from "./errors.js";
+import { rejectNulCharacters } from "./input-guard.js";
 import { registerMetrics } from "./metrics.js";
 import { auditRoutes } from "./routes/audit.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -57,6 +58,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
     if (request.raw.httpVersion === "1.1" && !request.headers.host)
       throw new LatchkeyError("invalid_request", "an HTTP/1.1 request needs a Host header");
   });
+  app.addHook("preValidation", rejectNulCharacters);
   app.addHook("onResponse", async (request, reply) => {
     request.log.debug(
       {

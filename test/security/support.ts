@@ -135,3 +135,39 @@ export function totpAt(secret: string, atMs: number): string {
   const offset = mac[mac.length - 1]! & 0x0f;
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
+
+/** A clock a test server reads through startTestServer({ now }); 5 s into a TOTP step. */
+export function manualClock() {
+  const clock = {
+    ms: 60_000_000 * 30_000 + 5_000,
+    now: () => clock.ms,
+    advance(ms: number) {
+      clock.ms += ms;
+    },
+  };
+  return clock;
+}
+
+/** Turns 2FA on for a signed-in user; returns the TOTP secret and the 10 backup codes. */
+export async function enableTwoFactor(
+  base: string,
+  accessToken: string,
+  atMs: number,
+): Promise<{ secret: string; backupCodes: string[] }> {
+  const headers = { authorization: `Bearer ${accessToken}`, "content-type": "application/json" };
+  const setup = await fetch(`${base}/v1/auth/2fa/setup`, {
+    method: "POST",
+    headers: { authorization: headers.authorization },
+  });
+  const { secret } = (await setup.json()) as { secret: string };
+  if (setup.status !== 200) throw new Error(`2fa setup: ${setup.status}`);
+  const verify = await fetch(`${base}/v1/auth/2fa/verify`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ code: totpAt(secret, atMs) }),
+  });
+  const body = (await verify.json()) as { backup_codes: string[] };
+  if (verify.status !== 200)
+    throw new Error(`2fa verify: ${verify.status} ${JSON.stringify(body)}`);
+  return { secret, backupCodes: body.backup_codes };
+}

@@ -257,6 +257,12 @@ describe(`web portal in Chromium [${store}]`, () => {
     await card.getByRole("button", { name: /^Revoke/ }).click();
     const confirm = page.getByRole("dialog", { name: /Revoke/ });
     await confirm.getByText("cannot be undone").waitFor();
+    // Focus starts on Cancel (the safe choice) and Tab cycles inside the dialog.
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
+    for (let i = 0; i < 5; i++) {
+      await page.keyboard.press("Tab");
+      expect(await confirm.evaluate((d) => d.contains(document.activeElement))).toBe(true);
+    }
     await shoot("revoke-confirm");
     await confirm.getByRole("button", { name: "Revoke key" }).click();
     await card.getByText("Revoked").waitFor();

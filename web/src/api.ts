@@ -46,14 +46,20 @@ export function whenSignedOut(handler: () => void): void {
   onSignedOut = handler;
 }
 
-/** One refresh at a time: refresh tokens are single use, and a second one would end the session. */
+/**
+ * One refresh at a time, across tabs too: refresh tokens are single use, and presenting a
+ * spent one ends the session. Under the lock, the cookie sent is always the newest one.
+ */
 export function refreshSession(): Promise<boolean> {
-  refreshing ??= send("POST", "/v1/portal/refresh")
-    .then((r) => r.ok)
-    .catch(() => false)
-    .finally(() => {
-      refreshing = null;
-    });
+  const run = (): Promise<boolean> =>
+    send("POST", "/v1/portal/refresh")
+      .then((r) => r.ok)
+      .catch(() => false);
+  const locked = (): Promise<boolean> =>
+    navigator.locks ? navigator.locks.request("latchkey-refresh", run).then(Boolean) : run();
+  refreshing ??= locked().finally(() => {
+    refreshing = null;
+  });
   return refreshing;
 }
 

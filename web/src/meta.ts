@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api.js";
+import { toProjects } from "./normalize.js";
 
 export interface PortalMeta {
   key_prefix: string;
@@ -15,4 +16,16 @@ export function usePortalMeta(): PortalMeta {
     void cached.then(setMeta);
   }, []);
   return meta;
+}
+
+/** Project names by id, for showing a key's project restriction in words. */
+export function useProjectNames(): ReadonlyMap<string, string> {
+  const [names, setNames] = useState<ReadonlyMap<string, string>>(new Map());
+  useEffect(() => {
+    api
+      .get<Record<string, unknown>>("/v1/projects")
+      .then((body) => setNames(new Map(toProjects(body).map((p) => [p.id, p.name]))))
+      .catch(() => undefined);
+  }, []);
+  return names;
 }

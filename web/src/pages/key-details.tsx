@@ -19,6 +19,7 @@ import { toActivity, toKey, toUsage } from "../normalize.js";
 import { Link, navigate } from "../router.js";
 import { ScopeList, ScopePicker, sortScopes } from "../scopes.js";
 import type { Activity, ApiKey, KeyUsage, Whoami } from "../types.js";
+import { useProjectNames } from "../meta.js";
 import { RevokeDialog } from "./keys.js";
 
 type Dialog = "edit" | "rotate" | "revoke" | null;
@@ -29,6 +30,7 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
   const [activity, setActivity] = useState<Activity[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [dialog, setDialog] = useState<Dialog>(null);
+  const projects = useProjectNames();
 
   const load = useCallback(async () => {
     const path = `/v1/api-keys/${encodeURIComponent(id)}`;
@@ -145,7 +147,8 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
           <span class="muted small">
             {key.project_id ? (
               <>
-                Restricted to project <code>{key.project_id}</code>
+                Restricted to project{" "}
+                <strong>{projects.get(key.project_id) ?? key.project_id}</strong>
               </>
             ) : (
               "All projects"
@@ -170,7 +173,10 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
         </section>
         <section class="card" aria-labelledby="project-title">
           <h2 id="project-title">By project</h2>
-          <BarList items={usage.byProject} empty="No calls with a project yet." mono />
+          <BarList
+            items={usage.byProject.map((p) => ({ ...p, label: projects.get(p.label) ?? p.label }))}
+            empty="No calls with a project yet."
+          />
         </section>
       </div>
 

@@ -9,6 +9,7 @@ import { toKeyList } from "../normalize.js";
 import { Link } from "../router.js";
 import { ScopeList } from "../scopes.js";
 import { PLAN_LIMITS, type ApiKey, type Whoami } from "../types.js";
+import { useProjectNames } from "../meta.js";
 import { NewKeyDialog } from "./new-key.js";
 
 const ORDER = { active: 0, expired: 1, revoked: 2 } as const;
@@ -18,6 +19,7 @@ export function KeysPage({ me }: { me: Whoami }) {
   const [loadError, setLoadError] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
   const [revoking, setRevoking] = useState<ApiKey | null>(null);
+  const projects = useProjectNames();
 
   const load = useCallback(async () => {
     try {
@@ -75,6 +77,12 @@ export function KeysPage({ me }: { me: Whoami }) {
           )}
         </p>
       )}
+      {keys && limit !== null && active >= limit && (
+        <p class="alert alert-warning">
+          You have {limit} active keys, the most the {planName} plan allows. Revoke one to create
+          another — rotating a key still works.
+        </p>
+      )}
       <FormError message={loadError} />
       {!keys && !loadError && <Spinner label="Loading keys" />}
       {keys && keys.length === 0 && (
@@ -89,7 +97,12 @@ export function KeysPage({ me }: { me: Whoami }) {
       {keys && keys.length > 0 && (
         <ul class="key-list" aria-label="API keys">
           {keys.map((key) => (
-            <KeyCard key={key.id} apiKey={key} onRevoke={() => setRevoking(key)} />
+            <KeyCard
+              key={key.id}
+              apiKey={key}
+              project={key.project_id ? (projects.get(key.project_id) ?? key.project_id) : null}
+              onRevoke={() => setRevoking(key)}
+            />
           ))}
         </ul>
       )}
@@ -111,7 +124,15 @@ export function KeysPage({ me }: { me: Whoami }) {
   );
 }
 
-function KeyCard({ apiKey: key, onRevoke }: { apiKey: ApiKey; onRevoke: () => void }) {
+function KeyCard({
+  apiKey: key,
+  project,
+  onRevoke,
+}: {
+  apiKey: ApiKey;
+  project: string | null;
+  onRevoke: () => void;
+}) {
   const expiresSoon =
     key.expires_at &&
     key.status === "active" &&
@@ -159,10 +180,10 @@ function KeyCard({ apiKey: key, onRevoke }: { apiKey: ApiKey; onRevoke: () => vo
             {key.expires_at ? formatDate(key.expires_at) : "Never"}
           </dd>
         </div>
-        {key.project_id && (
+        {project && (
           <div>
             <dt>Project</dt>
-            <dd class="mono">{key.project_id}</dd>
+            <dd>{project}</dd>
           </div>
         )}
       </dl>

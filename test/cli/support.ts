@@ -182,6 +182,14 @@ export function totp(secret: string, atMs: number): string {
   return String(value).padStart(6, "0");
 }
 
+/** A six-digit code that is certainly not the current one (nor one step either side). */
+export function wrongCode(secret: string, atMs: number): string {
+  const near = new Set([-1, 0, 1].map((step) => totp(secret, atMs + step * 30_000)));
+  let candidate = 0;
+  while (near.has(String(candidate).padStart(6, "0"))) candidate += 1;
+  return String(candidate).padStart(6, "0");
+}
+
 /**
  * The server's clock: real time at the start (so relative times read naturally), 5 s into a
  * TOTP step; tests move it forward instead of sleeping. A used code is never accepted twice,
@@ -251,8 +259,10 @@ export class Terminal {
     this.started = true;
   }
 
-  async screen(): Promise<string> {
-    const { stdout } = await this.tmux("capture-pane", "-p", "-t", "cli", "-S", "-200");
+  /** What the pane shows; with `escapes`, including the colour escape sequences. */
+  async screen(options: { escapes?: boolean } = {}): Promise<string> {
+    const flags = options.escapes ? ["-p", "-e"] : ["-p"];
+    const { stdout } = await this.tmux("capture-pane", ...flags, "-t", "cli", "-S", "-200");
     return stdout;
   }
 

@@ -31,6 +31,7 @@ describe(`web portal in Chromium [${store}]`, () => {
   const keys: Record<string, { id: string; secret: string }> = {};
   // Script errors and CSP refusals ("Refused to apply inline style…"); failed loads are expected (401s).
   const problems: string[] = [];
+  const backupCodes: string[] = [];
 
   const shoot = async (name: string) => {
     mkdirSync(SHOTS, { recursive: true });
@@ -119,6 +120,7 @@ describe(`web portal in Chromium [${store}]`, () => {
     await page.getByRole("button", { name: "Copy all" }).click();
     const copied = await page.evaluate(() => navigator.clipboard.readText());
     expect(copied.split("\n")).toHaveLength(10);
+    backupCodes.push(...copied.split("\n"));
     await page.getByRole("button", { name: "I've saved them" }).click();
     await page.getByText("Backup codes left").waitFor();
     keys.totp = { id: "", secret };
@@ -322,6 +324,45 @@ describe(`web portal in Chromium [${store}]`, () => {
     await heading("API keys").waitFor();
     await shoot("api-keys-375");
     await page.setViewportSize({ width: 1280, height: 860 });
+    expect(problems).toEqual([]);
+  });
+
+  it("regenerates backup codes, turns 2FA off, and signs out another session", async () => {
+    await page.getByRole("link", { name: "Security" }).click();
+    await page.getByRole("button", { name: "Regenerate backup codes" }).click();
+    const regenerate = page.getByRole("dialog", { name: "Regenerate backup codes" });
+    await regenerate.getByLabel("Authentication code").fill("000000");
+    await regenerate.getByRole("button", { name: "Regenerate" }).click();
+    await regenerate.locator(".field-error").waitFor(); // the API's refusal, beside the field
+    await regenerate.getByLabel("Authentication code").fill(backupCodes[0]!);
+    await regenerate.getByRole("button", { name: "Regenerate" }).click();
+    const fresh = page.getByTestId("backup-codes").locator("li");
+    await expect.poll(() => fresh.count()).toBe(10);
+    expect(await fresh.allInnerTexts()).not.toContain(backupCodes[1]);
+    await page.getByRole("button", { name: "I've saved them" }).click();
+
+    offset += 30_000;
+    await page.getByRole("button", { name: "Turn off" }).click();
+    const off = page.getByRole("dialog", { name: "Turn off two-factor authentication" });
+    await off.getByLabel("Authentication or backup code").fill(totp(keys.totp!.secret, now()));
+    await off.getByRole("button", { name: "Turn off" }).click();
+    await page.getByRole("button", { name: "Enable two-factor authentication" }).waitFor();
+
+    const other = await fetch(`${server.url}/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "user-agent": "curl/8.5.0" },
+      body: JSON.stringify({ email, password: PASSWORD }),
+    });
+    expect(other.status).toBe(200);
+    const { access_token: token } = await other.json();
+    await page.reload();
+    const signOutCurl = page.getByRole("button", { name: /^Sign out curl/ });
+    await signOutCurl.click();
+    await signOutCurl.waitFor({ state: "detached" });
+    const ended = await fetch(`${server.url}/v1/auth/whoami`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(ended.status).toBe(401);
     expect(problems).toEqual([]);
   });
 });

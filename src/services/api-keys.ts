@@ -1,19 +1,15 @@
-import { randomBytes } from "node:crypto";
-import { sql, type Transaction } from "kysely";
 import type { CreateKeyBodyT, KeyCreatedT, KeyRecordFullT } from "../api/keys.js";
 import { parseDuration } from "../core/durations.js";
 import { LatchkeyError } from "../core/errors.js";
-import { displayPrefix, formatKey, type Environment } from "../core/key-format.js";
-import { PLAN_KEY_LIMITS, type Plan } from "../core/plans.js";
-import type { ApiKeysTable, Database } from "../store/schema.js";
+import type { Environment } from "../core/key-format.js";
+import type { ApiKeysTable } from "../store/schema.js";
 import type { AuditLog } from "./audit.js";
 import type { Context } from "./context.js";
-import { newId } from "./ids.js";
-import { parseIpAllow } from "./ip-allow.js";
 import { versionKey } from "./key-check.js";
+import { badField, compileIpAllow, expiryOf, newKeyRow } from "./key-rows.js";
 import { toFullRecord } from "./key-views.js";
+import { planLimit, planState } from "./plan-limits.js";
 import type { Projects } from "./projects.js";
-import { sha256 } from "./secrets.js";
 import type { UserAccess } from "./users.js";
 
 /** Who is acting: the signed-in user or one of their keys (with that key's effective scopes). */
@@ -62,7 +58,7 @@ export class ApiKeys {
       rotatedFrom: null,
     });
     await this.ctx.db.transaction().execute(async (trx) => {
-      const { limit, counted } = await this.planState(trx, caller.user.id, now);
+      const { limit, counted } = await planState(this.ctx, trx, caller.user.id, now);
       if (limit !== null && counted([row]) > limit) throw planLimit(limit);
       await trx.insertInto("api_keys").values(row).execute();
     });
@@ -183,7 +179,7 @@ export class ApiKeys {
       rotatedFrom: old.id,
     });
     await this.ctx.db.transaction().execute(async (trx) => {
-      const { limit, counted, successorOf } = await this.planState(trx, old.owner_id, now);
+      const { limit, counted, successorOf } = await planState(this.ctx, trx, old.owner_id, now);
       if (successorOf.has(old.id))
         throw new LatchkeyError("conflict", "this key was already rotated; rotate its successor");
       // The old key's overlap is free; only a chain of overlaps would add to the count.
@@ -285,108 +281,4 @@ export class ApiKeys {
       });
     return grants;
   }
-
-  /**
-   * The owner's plan limit and a counter of active keys, read under a lock that
-   * serialises key creation per owner (PostgreSQL: the user's row; SQLite: one writer).
-   * A key superseded by an active rotation successor is free, unless that successor
-   * was itself rotated (one overlap per chain).
-   */
-  private async planState(trx: Transaction<Database>, ownerId: string, now: number) {
-    const lock = this.ctx.store.engine === "postgres" ? sql` for update` : sql``;
-    const owner = await sql<{ plan: string }>`select plan from users where id = ${ownerId}${lock}`
-      .execute(trx)
-      .then((r) => r.rows[0]);
-    if (!owner) throw new LatchkeyError("not_found", "user not found");
-    const limit = PLAN_KEY_LIMITS[owner.plan as Plan] ?? null;
-    const active = await trx
-      .selectFrom("api_keys")
-      .select(["id", "rotated_from"])
-      .where("owner_id", "=", ownerId)
-      .where("revoked_at", "is", null)
-      .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
-      .execute();
-    const successorOf = new Map<string, string>();
-    for (const k of active) if (k.rotated_from) successorOf.set(k.rotated_from, k.id);
-    const counted = (extra: { id: string; rotated_from: string | null }[]) => {
-      const all = [...active, ...extra];
-      const next = new Map(successorOf);
-      for (const k of extra) if (k.rotated_from) next.set(k.rotated_from, k.id);
-      return all.filter((k) => {
-        const successor = next.get(k.id);
-        return successor === undefined || next.has(successor);
-      }).length;
-    };
-    return { limit, counted, successorOf };
-  }
-}
-
-function planLimit(limit: number): LatchkeyError {
-  return new LatchkeyError(
-    "plan_limit_reached",
-    `your plan allows ${limit} active API keys; revoke one or upgrade`,
-    { limit },
-  );
-}
-
-function badField(field: string, message: string): LatchkeyError {
-  return new LatchkeyError("invalid_request", `${field}: ${message}`, {
-    details: [{ field, message }],
-  });
-}
-
-function expiryOf(input: CreateKeyBodyT, now: number): number | null {
-  if (input.expires_in !== undefined) {
-    const ms = parseDuration(input.expires_in);
-    if (ms === null) throw badField("expires_in", "not a duration such as 30d, 90d, 24h, 1y");
-    return now + ms;
-  }
-  if (input.expires_at !== undefined) {
-    const at = Date.parse(input.expires_at);
-    if (!(at > now)) throw badField("expires_at", "must be in the future");
-    return at;
-  }
-  return null;
-}
-
-function compileIpAllow(entries: string[]): string[] {
-  const parsed = parseIpAllow(entries);
-  if (Array.isArray(parsed))
-    throw new LatchkeyError("invalid_request", "ip_allow has entries that are not CIDR ranges", {
-      details: parsed.map((p) => ({ field: `ip_allow.${p.index}`, message: p.message })),
-    });
-  return parsed.ranges;
-}
-
-function newKeyRow(input: {
-  ownerId: string;
-  name: string;
-  environment: Environment;
-  grants: string[];
-  projectId: string | null;
-  ipAllow: string[] | null;
-  expiresAt: number | null;
-  now: number;
-  brand: string;
-  rotatedFrom: string | null;
-}): { key: string; row: ApiKeysTable } {
-  const key = formatKey(input.brand, input.environment, randomBytes(32));
-  const row: ApiKeysTable = {
-    id: newId("key"),
-    owner_id: input.ownerId,
-    name: input.name,
-    prefix: displayPrefix(key),
-    key_hash: sha256(key),
-    environment: input.environment,
-    scopes: JSON.stringify(input.grants),
-    project_id: input.projectId,
-    ip_allow: input.ipAllow ? JSON.stringify(input.ipAllow) : null,
-    created_at: input.now,
-    expires_at: input.expiresAt,
-    revoked_at: null,
-    last_used_at: null,
-    usage_count: 0,
-    rotated_from: input.rotatedFrom,
-  };
-  return { key, row };
 }

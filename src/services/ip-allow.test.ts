@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { isIpAllowed, parseIpAllow, type IpAllow } from "./ip-allow.js";
+
+function allow(entries: string[]): IpAllow {
+  const parsed = parseIpAllow(entries);
+  if (Array.isArray(parsed)) throw new Error(JSON.stringify(parsed));
+  return parsed;
+}
+
+describe("ip_allow lists", () => {
+  it("normalises addresses to single-address ranges", () => {
+    expect(allow(["10.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"]).ranges).toEqual([
+      "10.0.0.1/32",
+      "10.0.0.0/8",
+      "::1/128",
+      "2001:db8::/32",
+    ]);
+  });
+
+  it("names every entry that is not an address or CIDR range", () => {
+    expect(
+      parseIpAllow(["10.0.0.0/8", "10.0.0.0/33", "::/129", "bad", "1.2.3.4/8/9", "1.2.3.4/x", ""]),
+    ).toEqual([1, 2, 3, 4, 5, 6].map((index) => ({ index, message: expect.any(String) })));
+  });
+
+  it("matches IPv4, IPv6 and IPv4-mapped IPv6 addresses", () => {
+    const list = allow(["10.0.0.0/8", "192.168.1.7", "2001:db8::/32"]);
+    for (const ip of [
+      "10.0.0.1",
+      "10.255.255.255",
+      "192.168.1.7",
+      "2001:db8::1",
+      "::ffff:10.9.9.9",
+    ])
+      expect(isIpAllowed(list, ip), ip).toBe(true);
+    for (const ip of ["11.0.0.0", "192.168.1.8", "2001:db9::", "::ffff:11.0.0.1", "", null, "x"])
+      expect(isIpAllowed(list, ip), String(ip)).toBe(false);
+  });
+
+  it("denies everything with an empty list", () => {
+    expect(isIpAllowed(allow([]), "127.0.0.1")).toBe(false);
+  });
+});

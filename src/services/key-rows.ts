@@ -1,0 +1,71 @@
+import { randomBytes } from "node:crypto";
+import type { CreateKeyBodyT } from "../api/keys.js";
+import { parseDuration } from "../core/durations.js";
+import { LatchkeyError } from "../core/errors.js";
+import { displayPrefix, formatKey, type Environment } from "../core/key-format.js";
+import type { ApiKeysTable } from "../store/schema.js";
+import { newId } from "./ids.js";
+import { parseIpAllow } from "./ip-allow.js";
+import { sha256 } from "./secrets.js";
+
+export function badField(field: string, message: string): LatchkeyError {
+  return new LatchkeyError("invalid_request", `${field}: ${message}`, {
+    details: [{ field, message }],
+  });
+}
+
+export function expiryOf(input: CreateKeyBodyT, now: number): number | null {
+  if (input.expires_in !== undefined) {
+    const ms = parseDuration(input.expires_in);
+    if (ms === null) throw badField("expires_in", "not a duration such as 30d, 90d, 24h, 1y");
+    return now + ms;
+  }
+  if (input.expires_at !== undefined) {
+    const at = Date.parse(input.expires_at);
+    if (!(at > now)) throw badField("expires_at", "must be in the future");
+    return at;
+  }
+  return null;
+}
+
+export function compileIpAllow(entries: string[]): string[] {
+  const parsed = parseIpAllow(entries);
+  if (Array.isArray(parsed))
+    throw new LatchkeyError("invalid_request", "ip_allow has entries that are not CIDR ranges", {
+      details: parsed.map((p) => ({ field: `ip_allow.${p.index}`, message: p.message })),
+    });
+  return parsed.ranges;
+}
+
+export function newKeyRow(input: {
+  ownerId: string;
+  name: string;
+  environment: Environment;
+  grants: string[];
+  projectId: string | null;
+  ipAllow: string[] | null;
+  expiresAt: number | null;
+  now: number;
+  brand: string;
+  rotatedFrom: string | null;
+}): { key: string; row: ApiKeysTable } {
+  const key = formatKey(input.brand, input.environment, randomBytes(32));
+  const row: ApiKeysTable = {
+    id: newId("key"),
+    owner_id: input.ownerId,
+    name: input.name,
+    prefix: displayPrefix(key),
+    key_hash: sha256(key),
+    environment: input.environment,
+    scopes: JSON.stringify(input.grants),
+    project_id: input.projectId,
+    ip_allow: input.ipAllow ? JSON.stringify(input.ipAllow) : null,
+    created_at: input.now,
+    expires_at: input.expiresAt,
+    revoked_at: null,
+    last_used_at: null,
+    usage_count: 0,
+    rotated_from: input.rotatedFrom,
+  };
+  return { key, row };
+}

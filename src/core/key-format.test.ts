@@ -26,20 +26,27 @@ function referenceChecksum(head: string): string {
   return out.padStart(6, "0");
 }
 
+// Any Unicode text (fast-check's "binary" unit takes seconds to build; code points don't).
+const codePoint = fc.oneof(
+  fc.integer({ min: 0, max: 0xd7ff }),
+  fc.integer({ min: 0xe000, max: 0x10ffff }),
+);
+const text = fc.array(codePoint, { maxLength: 64 }).map((cps) => String.fromCodePoint(...cps));
+
 describe("key format", () => {
   it("computes the same CRC-32 as zlib for any text", () => {
     fc.assert(
-      fc.property(fc.string({ unit: "binary", maxLength: 200 }), (text) => {
+      fc.property(text, (text) => {
         return crc32(text) === zlibCrc32(Buffer.from(text, "utf8"));
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
     expect(crc32("123456789")).toBe(0xcbf43926); // the CRC-32 check value
   });
 
   it("writes live and test keys as brand_env_ + 43 base62 + 6-char zlib CRC-32 checksum", () => {
     for (const environment of ["live", "test"] as const) {
-      for (let i = 0; i < 200; i++) {
+      for (let i = 0; i < 50; i++) {
         const key = formatKey("lk", environment, randomBytes(32));
         expect(key).toMatch(new RegExp(`^lk_${environment}_[0-9A-Za-z]{49}$`));
         const head = key.slice(0, -6);

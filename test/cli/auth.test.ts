@@ -180,6 +180,16 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
       expect(result.stderr).toContain(`the stored credentials are for ${server.url}`);
     });
 
+    it("logs out locally when the server is unreachable, says so, and exits 4", async () => {
+      const offline = new Machine(await closedPortUrl());
+      machines.push(offline);
+      offline.adopt({ access_token: "eyJ.x.y", refresh_token: "lkr_x", expires_in: 3600 });
+      const result = await offline.run(["logout"]);
+      expect(result.code).toBe(4);
+      expect(result.stderr).toContain("stays valid until it expires");
+      expect(offline.hasCredentials()).toBe(false);
+    });
+
     it("exits 4 when the server is unreachable or does not answer in time", async () => {
       const m = machine();
       const refused = await m.run(
@@ -263,6 +273,21 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
       const after = m.credentials();
       expect(after.refresh_token).not.toBe(before.refresh_token);
       expect(Date.parse(after.expires_at)).toBeGreaterThan(Date.now());
+    });
+
+    it("lets several latchkey processes refresh at once without spending a refresh token twice", async () => {
+      const { m } = await loggedIn();
+      const before = m.credentials();
+      writeFileSync(
+        m.credentialsFile,
+        JSON.stringify({ ...before, expires_at: new Date(Date.now() - 1000).toISOString() }),
+      );
+      // Unserialised, the second refresh would present a spent token and end the session.
+      const results = await Promise.all([1, 2, 3].map(() => m.run(["whoami", "-o", "json"])));
+      for (const r of results) expect(r.code, r.stderr).toBe(0);
+      const check = await m.run(["whoami"]);
+      expect(check.code, check.stderr).toBe(0);
+      expect(m.credentials().refresh_token).not.toBe(before.refresh_token);
     });
 
     it("exits 3 when the session can no longer be refreshed", async () => {

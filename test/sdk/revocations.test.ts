@@ -9,7 +9,7 @@ import { ownerWithKeys, UNLIMITED, within } from "./support.js";
 async function openStream(base: string, token: string) {
   const abort = new AbortController();
   const response = await fetch(`${base}/v1/keys/revocations`, {
-    headers: { authorization: `Bearer ${token}` },
+    headers: { authorization: `Bearer ${token}`, accept: "text/event-stream" },
     signal: abort.signal,
   });
   const state = { text: "", ended: false };
@@ -45,12 +45,17 @@ describeEachStore("GET /v1/keys/revocations", (store) => {
     expect(none.body.error.code).toBe("unauthenticated");
     const owner = await ownerWithKeys(server.url);
     const reader = await owner.key(["services:read"]);
-    const wrong = await api.get("/v1/keys/revocations", { token: reader.key });
+    const sse = { accept: "text/event-stream" };
+    const wrong = await api.get("/v1/keys/revocations", { token: reader.key, headers: sse });
     expect(wrong.status).toBe(403);
     expect(wrong.body.error).toMatchObject({
       code: "scope_insufficient",
       required: ["keys:verify"],
     });
+    // A plain request (no Accept: text/event-stream) is refused rather than left hanging.
+    const plain = await api.get("/v1/keys/revocations", { token: owner.serviceKey });
+    expect(plain.status).toBe(400);
+    expect(plain.body.error.details[0].field).toBe("accept");
   });
 
   it("streams a revocation as ids and a hash prefix, never the key or its hash", async () => {
@@ -81,7 +86,10 @@ describeEachStore("GET /v1/keys/revocations", (store) => {
     await within(2000, async () => stream.state.text.includes("event: ready"));
     await owner.revoke(service.id);
     await within(2000, async () => stream.state.ended);
-    const again = await client(server.url).get("/v1/keys/revocations", { token: service.key });
+    const again = await client(server.url).get("/v1/keys/revocations", {
+      token: service.key,
+      headers: { accept: "text/event-stream" },
+    });
     expect(again.status).toBe(401);
     expect(again.body.error.code).toBe("key_revoked");
   });

@@ -62,12 +62,18 @@ export function revocationRoutes(app: FastifyInstance, services: Services): void
         security: [{ bearer: [] }],
         description:
           "Server-Sent Events: `key_changed` {key_id, key_hash_prefix, revoked}, " +
-          "`session_ended` {session_id}, `user_changed` {user_id}; a comment every 15 s.",
-        response: { 401: ErrorBody, 403: ErrorBody, 429: ErrorBody },
+          "`session_ended` {session_id}, `user_changed` {user_id}; a comment every 15 s. " +
+          "Send `Accept: text/event-stream`.",
+        response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody },
       },
     },
     async (request, reply) => {
       const principal = principalOf(request);
+      // A stream never ends: only a client that asked for one (EventSource does) gets it.
+      if (!String(request.headers.accept ?? "").includes("text/event-stream"))
+        throw new LatchkeyError("invalid_request", "this endpoint streams Server-Sent Events", {
+          details: [{ field: "accept", message: "must include text/event-stream" }],
+        });
       if (open.size >= MAX_STREAMS)
         throw new LatchkeyError("rate_limited", "too many open revocation streams", {}, 5);
       reply.hijack();

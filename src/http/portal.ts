@@ -90,10 +90,17 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     config.secureCookies === "true" ||
     (config.secureCookies === "auto" && request.protocol === "https");
 
-  const startSession = (request: FastifyRequest, reply: FastifyReply, pair: TokenPair) => {
+  /** Sets the session cookies; a sign-in gets a new CSRF secret, a refresh keeps the current one. */
+  const startSession = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    pair: TokenPair,
+    kind: "sign-in" | "refresh",
+  ) => {
     const common = { sameSite: "strict", secure: secure(request) } as const;
     const refreshAge = Math.floor(config.refreshTtlMs / 1000);
-    const csrf = readCookies(request)[COOKIES.csrf] ?? randomBytes(24).toString("base64url");
+    const current = kind === "refresh" ? readCookies(request)[COOKIES.csrf] : undefined;
+    const csrf = current ?? randomBytes(24).toString("base64url");
     reply.setCookie(COOKIES.session, pair.access_token, {
       ...common,
       httpOnly: true,
@@ -155,7 +162,7 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
         { email, password, code, backupCode: backup_code },
         requestMeta(request),
       );
-      return startSession(request, reply, pair);
+      return startSession(request, reply, pair, "sign-in");
     },
   );
 
@@ -180,7 +187,7 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
         if (typeof retry === "string") reply.header("retry-after", retry);
         return reply.status(result.statusCode as 401).send(result.json());
       }
-      return startSession(request, reply, result.json<TokenPair>());
+      return startSession(request, reply, result.json<TokenPair>(), "sign-in");
     },
   );
 
@@ -192,7 +199,8 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
       if (!token) throw new LatchkeyError("unauthenticated", "no portal session to refresh");
       checkCsrf(request);
       try {
-        return startSession(request, reply, await services.sessions.refresh(token, request.ip));
+        const pair = await services.sessions.refresh(token, request.ip);
+        return startSession(request, reply, pair, "refresh");
       } catch (error) {
         endSession(request, reply);
         throw error;

@@ -96,7 +96,8 @@ describeEachStore("portal session", (store) => {
   });
 
   it("signs in with httpOnly SameSite=Strict cookies and no token in the body", async () => {
-    const { login } = await signedIn();
+    const b = await signedIn();
+    const { login } = b;
     expect(Object.keys(login.body)).toEqual(["expires_in"]);
     const byName = new Map(login.set.map((c) => [c.name, c]));
     const session = byName.get("lk_session")!;
@@ -111,6 +112,13 @@ describeEachStore("portal session", (store) => {
     expect(csrf.attributes.has("httponly")).toBe(false);
     expect(csrf.value.length).toBeGreaterThanOrEqual(32);
     expect(login.headers.get("cache-control")).toBe("no-store");
+
+    // A new sign-in never keeps a CSRF secret that was there before it.
+    const again = await b.send("POST", "/v1/portal/login", {
+      body: { email: b.email, password: PASSWORD },
+    });
+    expect(again.status).toBe(200);
+    expect(b.jar.cookies.get("lk_csrf")).not.toBe(csrf.value);
   });
 
   it("authenticates API calls with the cookie and refuses unsafe ones without the CSRF header", async () => {
@@ -142,6 +150,7 @@ describeEachStore("portal session", (store) => {
 
     const refreshed = await b.send("POST", "/v1/portal/refresh");
     expect(refreshed.status).toBe(200);
+    expect(b.jar.cookies.get("lk_csrf")).toBe(csrf); // kept: other tabs still hold it
     expect(b.jar.cookies.get("lk_refresh")).not.toBe(spent);
     expect((await b.send("GET", "/v1/auth/whoami")).status).toBe(200);
 

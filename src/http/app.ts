@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import swagger from "@fastify/swagger";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, validatorCompiler } from "fastify-type-provider-zod";
@@ -23,6 +23,22 @@ import { twofaRoutes } from "./routes/twofa.js";
 export type App = FastifyInstance;
 
 const REQUEST_ID = /^[A-Za-z0-9_-]{8,64}$/;
+
+// Request ids as before (`req_` + 9 random bytes, base64url), drawn from a pool refilled
+// every 512 ids: one CSPRNG call per request cost ~1-6 µs on the hot path (bench/).
+const ID_BYTES = 9;
+const idPool = Buffer.alloc(ID_BYTES * 512);
+let idOffset = idPool.length;
+
+function newRequestId(): string {
+  if (idOffset === idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  const id = idPool.toString("base64url", idOffset, idOffset + ID_BYTES);
+  idOffset += ID_BYTES;
+  return `req_${id}`;
+}
 export const BODY_LIMIT = 64 * 1024;
 
 export async function buildApp(services: Services, logger: Logger): Promise<App> {
@@ -35,9 +51,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
     requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers["x-request-id"];
-      return typeof given === "string" && REQUEST_ID.test(given)
-        ? given
-        : `req_${randomBytes(9).toString("base64url")}`;
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : newRequestId();
     },
     ajv: { customOptions: { removeAdditional: false } },
     routerOptions: { maxParamLength: 200 },

@@ -88,7 +88,9 @@ export class UsageBuffer {
   }
 
   private async apply(trx: Transaction<Database>, batch: Pending): Promise<void> {
-    for (const [keyId, { count, last }] of batch.keys) {
+    // In id order, so two instances flushing at once lock rows in the same order.
+    const keys = [...batch.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [keyId, { count, last }] of keys) {
       await trx
         .updateTable("api_keys")
         .set({
@@ -98,7 +100,8 @@ export class UsageBuffer {
         .where("id", "=", keyId)
         .execute();
     }
-    const buckets = [...batch.buckets].map(([bucket, count]) => {
+    const buckets = [...batch.buckets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const rows = buckets.map(([bucket, count]) => {
       const [key_id, hour, endpoint, project_id] = bucket.split(SEP) as [
         string,
         string,
@@ -107,7 +110,7 @@ export class UsageBuffer {
       ];
       return { key_id, hour: Number(hour), endpoint, project_id, count };
     });
-    for (const chunk of chunks(buckets, 200)) {
+    for (const chunk of chunks(rows, 200)) {
       await trx
         .insertInto("key_usage")
         .values(chunk)
@@ -118,7 +121,7 @@ export class UsageBuffer {
         )
         .execute();
     }
-    const rows = [...batch.activity.values()].flatMap((uses) =>
+    const activity = [...batch.activity.values()].flatMap((uses) =>
       uses.slice(-ACTIVITY_KEEP).map((u) => ({
         key_id: u.keyId,
         at: u.at,
@@ -127,7 +130,7 @@ export class UsageBuffer {
         outcome: u.outcome,
       })),
     );
-    for (const chunk of chunks(rows, 500))
+    for (const chunk of chunks(activity, 500))
       await trx.insertInto("key_activity").values(chunk).execute();
     for (const keyId of batch.activity.keys()) await prune(trx, keyId);
   }

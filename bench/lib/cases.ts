@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   freshPostgres,
@@ -29,6 +29,17 @@ export interface CaseEnv {
   profile: Set<string>;
   databaseUrl: string;
   log: (line: string) => void;
+}
+
+/** User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // utime and stime, fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** Stored keys in the "1 000 keys" cases: the verifier, the HTTP-made key and these. */
@@ -67,11 +78,12 @@ export class Cases {
   async measure(
     id: string,
     title: string,
-    url: string,
+    server: Child,
     requests: BenchRequest[],
     accept: (body: any) => boolean = () => true,
     warmup = this.env.warmupSeconds,
   ): Promise<CaseResult> {
+    const url = server.url;
     const first = requests[0]!;
     const response = await fetch(url + first.path, {
       method: first.method,
@@ -89,8 +101,11 @@ export class Cases {
       maxRequests: this.env.maxRequests,
     };
     if (warmup > 0) await runLoad(this.env.generator, { ...options, seconds: warmup });
+    const cpuBefore = cpuSeconds(server.process.pid);
     const result = await runLoad(this.env.generator, { ...options, seconds: this.env.seconds });
-    const row: CaseResult = { id, title, ...result };
+    const cpu = cpuSeconds(server.process.pid) - cpuBefore;
+    // CPU time the server spent per answer: steadier than req/s on a shared machine.
+    const row: CaseResult = { id, title, ...result, server_cpu_us: (cpu * 1e6) / result.requests };
     this.results.push(row);
     this.env.log(
       `${id.padEnd(6)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms  p99 ${result.p99_ms.toFixed(2)} ms  errors ${result.errors}`,
@@ -126,7 +141,7 @@ export class Cases {
         this.skip("pg-1m", "verify, PostgreSQL, 1 000 000 keys", "no PostgreSQL reachable");
       } else {
         this.drops.push(pg.drop);
-        await this.latchkey({ kind: "postgres", url: pg.url });
+        await this.latchkey({ kind: "postgres", url: pg.url, dataDir: join(this.env.work, "pg") });
       }
     }
     for (const id of this.env.profile) await this.profileCase(id);
@@ -153,9 +168,7 @@ export class Cases {
 
   private async bare(): Promise<void> {
     const server = await this.node("bench/servers/bare.ts");
-    await this.measure("a", "bare node:http answering {}", server.url, [
-      { method: "GET", path: "/" },
-    ]);
+    await this.measure("a", "bare node:http answering {}", server, [{ method: "GET", path: "/" }]);
     await server.stop();
   }
 
@@ -169,7 +182,7 @@ export class Cases {
     await this.measure(
       "f",
       "Better Auth 1.7.5 + api-key plugin, SQLite: verify x-api-key",
-      server.url,
+      server,
       keys.map((key) => ({ method: "GET", path: "/v1/whoami", headers: { "x-api-key": key } })),
       (body) => body?.valid === true,
     );
@@ -194,7 +207,7 @@ export class Cases {
       await this.measure(
         small,
         `Latchkey POST /v1/keys/verify, ${tag}, 1 000 keys`,
-        server.url,
+        server,
         verify,
         valid,
       );
@@ -212,7 +225,7 @@ export class Cases {
     await this.measure(
       large,
       `Latchkey POST /v1/keys/verify, ${tag}, 1 000 000 keys`,
-      server.url,
+      server,
       verify,
       valid,
     );
@@ -224,14 +237,14 @@ export class Cases {
       await this.measure(
         "c",
         "Latchkey GET /v1/auth/whoami, Bearer API key",
-        server.url,
+        server,
         bearerRequests("/v1/auth/whoami", keys),
       );
     if (this.wants("d"))
       await this.measure(
         "d",
         "Latchkey GET /v1/auth/whoami, Bearer JWT",
-        server.url,
+        server,
         bearerRequests("/v1/auth/whoami", [seeded.accessToken]),
       );
     if (this.wants("iso")) await this.isolation(server, seeded, verify);
@@ -247,7 +260,7 @@ export class Cases {
     const row = await this.measure(
       "iso",
       "b while 20 concurrent argon2id logins run",
-      server.url,
+      server,
       verify,
       (body) => body?.valid === true,
       1,
@@ -265,13 +278,32 @@ export class Cases {
     }
   }
 
+  /** Case e: the SDK's Fastify guard in front of GET /v1/services, its cache warm. */
   private async platformApi(server: Child, seeded: Seeded, keys: string[]): Promise<void> {
-    const title = "SDK Fastify middleware (examples/platform-api) GET /v1/services";
-    const dir = join(this.env.root, "examples/platform-api");
-    if (!existsSync(dir)) return this.skip("e", title, "examples/platform-api does not exist yet");
-    void seeded;
-    void keys;
-    return this.skip("e", title, "not wired yet");
+    const title = "SDK Fastify guard (examples/platform-api) GET /v1/services, cache warm";
+    const main = join(this.env.root, "examples/platform-api/main.ts");
+    if (!existsSync(main)) return this.skip("e", title, "examples/platform-api does not exist yet");
+    const api = await startChild({
+      name: "platform-api",
+      command: process.execPath,
+      args: ["--import", "tsx", main],
+      cwd: this.env.root,
+      env: {
+        LATCHKEY_URL: server.url,
+        LATCHKEY_API_KEY: seeded.verifierKey,
+        HOST: "127.0.0.1",
+        PORT: "0",
+      },
+      ready: /listening on (http:\/\/\S+) /,
+      timeoutMs: 60_000,
+    });
+    try {
+      await this.measure("e", title, api, bearerRequests("/v1/services", keys), (body) =>
+        Array.isArray(body?.services),
+      );
+    } finally {
+      await api.stop();
+    }
   }
 
   /** A dedicated, profiled server for one case: no warm-up, the whole run sampled. */
@@ -294,7 +326,7 @@ export class Cases {
           ? bearerRequests("/v1/auth/whoami", [seeded.accessToken])
           : verifyRequests(seeded, keys);
     const results = this.results.length;
-    await this.measure(`${id}-profiled`, `${id} under --cpu-prof`, server.url, requests);
+    await this.measure(`${id}-profiled`, `${id} under --cpu-prof`, server, requests);
     this.results.splice(results); // profiling overhead: not a result
     await server.stop();
     const file = readdirSync(dir)

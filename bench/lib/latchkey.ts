@@ -13,7 +13,9 @@ import { pgConfig } from "../../src/store/db.js";
 import { sha256 } from "../../src/services/secrets.js";
 import { startChild, type Child } from "./processes.js";
 
-export type Store = { kind: "sqlite"; dataDir: string } | { kind: "postgres"; url: string };
+/** Where the server keeps its files (SQLite database, generated secrets) and its database. */
+export type Store =
+  { kind: "sqlite"; dataDir: string } | { kind: "postgres"; dataDir: string; url: string };
 
 export function startLatchkey(
   root: string,
@@ -29,7 +31,7 @@ export function startLatchkey(
     env: {
       HOST: "127.0.0.1",
       PORT: "0",
-      LATCHKEY_DATA_DIR: store.kind === "sqlite" ? store.dataDir : join(root, ".latchkey-bench"),
+      LATCHKEY_DATA_DIR: store.dataDir,
       DATABASE_URL: store.kind === "postgres" ? store.url : undefined,
       REDIS_URL: undefined,
       // Every case must answer 200: a per-key limit far above what one run can send.

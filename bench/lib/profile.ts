@@ -30,7 +30,10 @@ export function topSelfTime(file: string, top = 20, root = process.cwd()): HotFu
   profile.samples.forEach((id, i) => {
     const node = byId.get(id);
     if (!node) return;
-    const delta = profile.timeDeltas[i] ?? 0;
+    // Count samples rather than sum time deltas: on a busy machine a descheduled gap would
+    // be charged to whichever function the next sample lands in.
+    const delta = 1;
+    void i;
     const { functionName, url, lineNumber } = node.callFrame;
     // Waiting for I/O is not work: percentages are of busy time.
     if (functionName === "(idle)") return;

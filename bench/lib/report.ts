@@ -5,6 +5,8 @@ export interface CaseResult extends LoadResult {
   title: string;
   /** Set when the case could not run (e.g. the example does not exist yet). */
   skipped?: string;
+  /** Server CPU microseconds per answered request. */
+  server_cpu_us?: number;
   extra?: Record<string, unknown>;
 }
 
@@ -19,16 +21,26 @@ const fmt = (n: number, digits = 0) =>
   n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 export function table(cases: CaseResult[]): string {
-  const head = ["case", "what", "req/s", "p50 ms", "p99 ms", "requests", "errors"];
+  const head = [
+    "case",
+    "what",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "server CPU µs/req",
+    "requests",
+    "errors",
+  ];
   const rows = cases.map((c) =>
     c.skipped
-      ? [c.id, c.title, "—", "—", "—", "—", c.skipped]
+      ? [c.id, c.title, "—", "—", "—", "—", "—", c.skipped]
       : [
           c.id,
           c.title,
           fmt(c.rps),
           fmt(c.p50_ms, 2),
           fmt(c.p99_ms, 2),
+          c.server_cpu_us === undefined ? "—" : fmt(c.server_cpu_us, 1),
           fmt(c.requests),
           String(c.errors),
         ],

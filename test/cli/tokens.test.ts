@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { client, PASSWORD, uniqueEmail } from "../helpers/http.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { hasRedis, startTestServer, type TestServer } from "../helpers/server.js";
+import { STORES } from "../helpers/stores.js";
 import { Machine, modeOf } from "./support.js";
 
 const SECRET = /lk_(live|test)_[0-9A-Za-z]{49}/;
@@ -12,8 +13,12 @@ describe.concurrent("latchkey token and auth set-token", { timeout: 90_000 }, ()
 
   beforeAll(async () => {
     // Enterprise: no plan limit on keys, so each case can make what it needs.
-    // Usage flushed every 50 ms, so a call shows up in `token show` at once.
+    // The CLI does not care about the store, so this suite runs once, against the most
+    // production-like server available: PostgreSQL and Redis when the environment has them.
+    // Usage is flushed every 50 ms, so a call shows up in `token show` at once.
     server = await startTestServer({
+      store: STORES.at(-1),
+      redis: hasRedis(),
       env: { LATCHKEY_DEFAULT_PLAN: "enterprise", LATCHKEY_USAGE_FLUSH_MS: "50" },
     });
   });

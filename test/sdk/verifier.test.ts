@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { createVerifier, type Verifier } from "latchkey";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startServer } from "../../src/main.js";
 import { client, signupAndLogin } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
@@ -273,6 +274,43 @@ describe("verifier and a rotated signing key", () => {
       expect(await verifier.verify(wrongIssuer)).toMatchObject({ code: "token_invalid" });
     } finally {
       await verifier.close();
+    }
+  });
+});
+
+describe("verifier when Latchkey restarts", () => {
+  it("forgets cached answers when the stream drops, and follows it again once Latchkey is back", async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+
+    const first = await startTestServer({ env: { ...UNLIMITED, PORT: String(port) } });
+    let second: Awaited<ReturnType<typeof startServer>> | undefined;
+    const owner = await ownerWithKeys(first.url);
+    const { key } = await owner.key(["services:read"]);
+    const verifier = createVerifier({
+      baseUrl: first.url,
+      apiKey: owner.serviceKey,
+      cacheTtlMs: 60_000,
+      timeoutMs: 1000,
+    });
+    try {
+      await within(5000, async () => verifier.streaming);
+      expect((await verifier.verify(key)).valid).toBe(true);
+
+      await first.stop();
+      await within(2000, async () => !verifier.streaming);
+      // Fail closed: without the stream a cached answer could outlive a revocation.
+      expect(await verifier.verify(key)).toMatchObject({ code: "internal", status: 503 });
+
+      second = await startServer(first.config);
+      await within(15_000, async () => verifier.streaming);
+      expect((await verifier.verify(key)).valid).toBe(true);
+    } finally {
+      await verifier.close();
+      await second?.stop();
+      await first.close();
     }
   });
 });

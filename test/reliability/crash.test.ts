@@ -4,7 +4,6 @@
  * it. After a restart on the same data dir / database every acknowledged write is there,
  * and no row is half-written. SQLite runs in WAL mode with synchronous=FULL.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,47 +13,12 @@ import { sha256 } from "../../src/services/secrets.js";
 import { openDb } from "../../src/store/db.js";
 import { client, PASSWORD, signupAndLogin, uniqueEmail } from "../helpers/http.js";
 import { describeEachStore, freshPostgres, type StoreKind } from "../helpers/stores.js";
+import { startChild, stopChild, type Child } from "./child.js";
 
 // `npm run test:soak` sets LATCHKEY_SOAK=1: more kill/restart cycles, longer streams.
 const SOAK = process.env.LATCHKEY_SOAK === "1";
 const STREAM_MS = SOAK ? 5_000 : 2_000;
 const CYCLES = SOAK ? 8 : 1;
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-}
-
-function startChild(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ["dist/main.js", "serve"], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 20_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]! });
-      }
-    });
-    child.stderr!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    child.on("exit", (code) =>
-      reject(new Error(`server exited (${code}) before listening: ${out}`)),
-    );
-  });
-}
-
-function kill(running: Running): Promise<void> {
-  return new Promise((resolve) => {
-    if (running.child.exitCode !== null) return resolve();
-    running.child.once("exit", () => resolve());
-    running.child.kill("SIGKILL");
-  });
-}
 
 /** What the server acknowledged (answered with success) before it died. */
 interface Acked {
@@ -169,7 +133,7 @@ describeEachStore("crash safety (SIGKILL mid-stream)", (store: StoreKind) => {
   let env: Record<string, string>;
   let location: string;
   let drop: (() => Promise<void>) | null = null;
-  let running: Running | null = null;
+  let running: Child | null = null;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "latchkey-crash-"));
@@ -193,7 +157,7 @@ describeEachStore("crash safety (SIGKILL mid-stream)", (store: StoreKind) => {
     }
   });
   afterAll(async () => {
-    if (running) await kill(running);
+    if (running) await stopChild(running, "SIGKILL");
     if (drop) await drop();
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -221,7 +185,7 @@ describeEachStore("crash safety (SIGKILL mid-stream)", (store: StoreKind) => {
         const state = { dead: false };
         const work = stream(running.url, login.body.access_token, acked, state);
         await new Promise((r) => setTimeout(r, STREAM_MS));
-        await kill(running);
+        await stopChild(running, "SIGKILL");
         state.dead = true;
         running = null;
         const calls = await work;

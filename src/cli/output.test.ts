@@ -9,7 +9,7 @@ import {
   visibleWidth,
   wrap,
 } from "./output.js";
-import { keyTable, scopeSummary, type KeyRecord } from "./tokens.js";
+import { keyTable, scopeSummary, type KeyRecord } from "./key-views.js";
 
 const NOW = Date.parse("2026-03-10T12:00:00Z");
 const plain = makeStyle(false);

@@ -1,136 +1,23 @@
 import { Command, Option } from "commander";
 import { contextOf, withCommonOptions, type Cli, type CommonOptions } from "./context.js";
 import { usageError } from "./exit.js";
-import { calendarDate, count, fields, relativeTime, table, wrap, type Style } from "./output.js";
+import {
+  expiryNote,
+  keyFields,
+  keyTable,
+  renderSecret,
+  tallyTable,
+  type CreatedKey,
+  type KeyDetails,
+  type KeyRecord,
+  type RevokedKey,
+} from "./key-views.js";
 import { confirm, isInteractive } from "./prompt.js";
-
-/** An API key's record as the server lists it (SPEC §4) — never the secret. */
-export interface KeyRecord {
-  id: string;
-  name: string;
-  prefix: string;
-  environment: "live" | "test";
-  scopes: string[];
-  project_id: string | null;
-  created_at: string;
-  expires_at: string | null;
-  last_used_at: string | null;
-  usage_count: number;
-  revoked_at: string | null;
-  status: "active" | "expired" | "revoked";
-}
-
-/** Create and rotate answer the record plus the secret, shown this once. */
-export type CreatedKey = KeyRecord & { key: string };
-
-export interface Tally {
-  count: number;
-  [label: string]: unknown;
-}
-
-export interface KeyDetails extends KeyRecord {
-  usage?: {
-    by_endpoint?: Tally[];
-    by_project?: Tally[];
-    by_hour?: Tally[];
-  };
-}
-
-/** Revoke's answer: the record, now revoked. */
-export interface RevokedKey extends KeyRecord {
-  rotated_from?: string | null;
-}
 
 const path = (id: string) => `/v1/api-keys/${encodeURIComponent(id)}`;
 
 function collectScopes(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
-}
-
-function paintStatus(status: string, s: Style): string {
-  if (status === "active") return s.green(status);
-  if (status === "revoked") return s.red(status);
-  return s.yellow(status);
-}
-
-function when(at: string | null, never: string, now: number): string {
-  return at === null ? never : relativeTime(at, now);
-}
-
-/** At most `width` characters of scopes, then "+N" for the rest. */
-export function scopeSummary(scopes: readonly string[], width = 36): string {
-  let shown = "";
-  for (let i = 0; i < scopes.length; i++) {
-    const next = shown ? `${shown},${scopes[i]}` : scopes[i]!;
-    const rest = scopes.length - i - 1;
-    if (next.length + (rest > 0 ? ` +${rest}`.length : 0) > width && shown)
-      return `${shown} +${scopes.length - i}`;
-    shown = next;
-  }
-  return shown;
-}
-
-export function keyTable(keys: readonly KeyRecord[], s: Style, now = Date.now()): string {
-  if (keys.length === 0)
-    return "No API keys yet. Create one with `latchkey token create NAME --scope S`.\n";
-  const columns = [
-    { header: "ID" },
-    { header: "NAME" },
-    { header: "PREFIX" },
-    { header: "ENV" },
-    { header: "SCOPES" },
-    { header: "LAST USED" },
-    { header: "USAGE", align: "right" as const },
-    { header: "EXPIRES" },
-    { header: "STATUS" },
-  ];
-  const rows = keys.map((k) => [
-    k.id,
-    k.name,
-    `${k.prefix}…`,
-    k.environment,
-    scopeSummary(k.scopes),
-    when(k.last_used_at, "never", now),
-    count(k.usage_count),
-    when(k.expires_at, "never", now),
-    paintStatus(k.status, s),
-  ]);
-  return table(columns, rows, s);
-}
-
-function keyFields(k: KeyRecord, s: Style, now = Date.now()): string {
-  const dated = (at: string | null, never: string | null) =>
-    at === null ? never : `${calendarDate(at)} (${relativeTime(at, now)})`;
-  return fields(
-    [
-      ["ID", s.bold(k.id)],
-      ["Name", k.name],
-      ["Prefix", `${k.prefix}…`],
-      ["Environment", k.environment],
-      ["Scopes", wrap(k.scopes, 64)],
-      ["Project", k.project_id ?? "all projects"],
-      ["Status", paintStatus(k.status, s)],
-      ["Created", dated(k.created_at, null)],
-      ["Expires", dated(k.expires_at, "never")],
-      ["Revoked", dated(k.revoked_at, null)],
-      ["Last used", dated(k.last_used_at, "never")],
-      ["Usage", `${count(k.usage_count)} calls`],
-    ],
-    s,
-  );
-}
-
-/** The one-time secret, framed so it cannot be missed, and the warning that goes with it. */
-function renderSecret(created: CreatedKey, s: Style): string {
-  return (
-    `\n  ${s.bold(created.key)}\n\n` +
-    `${s.yellow("This secret is shown only once.")} Copy it now into your secret store; ` +
-    `Latchkey keeps only a hash and cannot show it again.\n`
-  );
-}
-
-function expiryNote(k: KeyRecord): string {
-  return k.expires_at ? `expires ${relativeTime(k.expires_at)}` : "does not expire";
 }
 
 interface CreateOptions extends CommonOptions {
@@ -160,21 +47,6 @@ async function list(options: CommonOptions): Promise<void> {
   const cli = contextOf(options);
   const reply = await cli.api.get<{ api_keys: KeyRecord[] }>("/v1/api-keys");
   cli.out.result(reply, (s) => keyTable(reply.api_keys, s));
-}
-
-function tallyTable(
-  title: string,
-  column: string,
-  label: (t: Tally) => string,
-  tallies: Tally[] | undefined,
-  s: Style,
-): string {
-  if (!tallies || tallies.length === 0) return "";
-  const rows = tallies.map((t) => [label(t), count(t.count)]);
-  return (
-    `\n${s.bold(title)}\n` +
-    table([{ header: column }, { header: "CALLS", align: "right" }], rows, s)
-  );
 }
 
 async function show(id: string, options: CommonOptions): Promise<void> {

@@ -94,6 +94,30 @@ describeEachStore("GET /v1/keys/revocations", (store) => {
     expect(again.body.error.code).toBe("key_revoked");
   });
 
+  it("releases its bus subscription when the client goes away", async () => {
+    const bus = server.services.ctx.bus;
+    const subscribe = bus.subscribe.bind(bus);
+    let active = 0;
+    bus.subscribe = (handler) => {
+      active += 1;
+      const off = subscribe(handler);
+      return () => {
+        active -= 1;
+        off();
+      };
+    };
+    try {
+      const owner = await ownerWithKeys(server.url);
+      const stream = await openStream(server.url, owner.serviceKey);
+      await within(2000, async () => stream.state.text.includes("event: ready"));
+      expect(active).toBe(1);
+      stream.close();
+      await within(2000, async () => active === 0);
+    } finally {
+      bus.subscribe = subscribe;
+    }
+  });
+
   it("lets the server shut down promptly with streams open", async () => {
     const other = await startTestServer({ store, env: UNLIMITED });
     const owner = await ownerWithKeys(other.url);

@@ -110,7 +110,7 @@ export function revocationRoutes(app: FastifyInstance, services: Services): void
       });
       const heartbeat = setInterval(() => write(": heartbeat\n\n"), HEARTBEAT_MS);
       heartbeat.unref();
-      request.raw.on("close", end);
+      // The response's close covers both a client going away and our own end().
       res.on("close", end);
       write("retry: 1000\nevent: ready\ndata: {}\n\n");
     },

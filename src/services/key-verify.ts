@@ -48,7 +48,7 @@ export class KeyVerifier {
     });
     const { key, owner } = result;
     if (result.code !== "valid" || !key || !owner) {
-      if (key) this.record(key.id, request.endpoint, null, request.ip, result.code);
+      if (key) this.record(key.id, request.endpoint, key.projectId, request.ip, result.code);
       throw refusal(result, this.ctx.now());
     }
     return {

@@ -18,7 +18,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Cases, type CaseEnv } from "./lib/cases.js";
-import { pickGenerator } from "./lib/load.js";
+import { pickGenerator, stopLoad } from "./lib/load.js";
 import { run, stopAll } from "./lib/processes.js";
 import { table, targetTable, targets, type CaseResult } from "./lib/report.js";
 
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const watchdog = setTimeout(() => {
     process.stderr.write("bench: over its time budget; stopping everything\n");
-    void stopAll().finally(() => process.exit(2));
+    void abort(2);
   }, BUDGET_MS);
   watchdog.unref();
 
@@ -91,12 +91,16 @@ async function main(): Promise<void> {
   );
 
   const cases = new Cases(env);
+  cleanup = async () => {
+    stopLoad();
+    await stopAll();
+    await cases.cleanup();
+    rmSync(work, { recursive: true, force: true });
+  };
   try {
     await cases.runAll();
   } finally {
-    await cases.cleanup();
-    await stopAll();
-    rmSync(work, { recursive: true, force: true });
+    await teardown();
   }
 
   const results: CaseResult[] = cases.results;
@@ -126,14 +130,23 @@ async function main(): Promise<void> {
   process.stdout.write(`\nwrote bench/results/latest.json (${report.elapsed_s} s)\n`);
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    void stopAll().finally(() => process.exit(130));
-  });
+/** Stops every process, drops the run's PostgreSQL database, removes its temp dir. */
+let cleanup: () => Promise<void> = stopAll;
+let tornDown: Promise<void> | null = null;
+const teardown = (): Promise<void> => (tornDown ??= cleanup());
+
+let aborting = false;
+async function abort(code: number): Promise<void> {
+  // A signal and the failure it causes (a stopped server) both land here: exit once.
+  if (aborting) return;
+  aborting = true;
+  await teardown().catch(() => undefined);
+  process.exit(code);
 }
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void abort(130));
 
 main().catch(async (error: unknown) => {
   process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-  await stopAll();
-  process.exit(1);
+  await abort(1);
 });

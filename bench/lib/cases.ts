@@ -67,6 +67,7 @@ export class Cases {
   readonly notes: string[] = [];
   readonly profiles: Record<string, HotFunction[]> = {};
   private readonly drops: (() => Promise<void>)[] = [];
+  private readonly warmed = new WeakSet<Child>();
 
   constructor(private readonly env: CaseEnv) {}
 
@@ -83,6 +84,9 @@ export class Cases {
     accept: (body: any) => boolean = () => true,
     warmup = this.env.warmupSeconds,
   ): Promise<CaseResult> {
+    // A process's first case also pays for its JIT and lazy compilation: warm it longer.
+    if (!this.warmed.has(server)) warmup += this.env.warmupSeconds;
+    this.warmed.add(server);
     const url = server.url;
     const first = requests[0]!;
     const response = await fetch(url + first.path, {

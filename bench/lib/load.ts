@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -40,6 +40,13 @@ export function pickGenerator(): Generator {
   if (process.env.BENCH_GENERATOR === "autocannon") return "autocannon";
   const probe = spawnSync("wrk", ["--version"], { stdio: "ignore" });
   return probe.error ? "autocannon" : "wrk";
+}
+
+const generators = new Set<ChildProcess>();
+
+/** Kills a load generator still running (the bench was interrupted). */
+export function stopLoad(): void {
+  for (const child of generators) child.kill("SIGKILL");
 }
 
 export function runLoad(generator: Generator, options: LoadOptions): Promise<LoadResult> {
@@ -93,12 +100,14 @@ function runWrk(options: LoadOptions): Promise<LoadResult> {
   ];
   return new Promise((resolve, reject) => {
     const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
+    generators.add(child);
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
     const guard = setTimeout(() => child.kill("SIGKILL"), (options.seconds + 30) * 1000);
     child.once("error", reject);
     child.once("exit", () => {
+      generators.delete(child);
       clearTimeout(guard);
       const line = out.split("\n").find((l) => l.startsWith("BENCH_JSON "));
       if (!line) return reject(new Error(`wrk gave no result:\n${out.slice(-2000)}`));

@@ -305,24 +305,24 @@ describe(`web portal in Chromium [${store}]`, () => {
     expect(staging.body.key).toMatch(/^lk_test_/);
     await page.getByRole("link", { name: "API keys" }).first().click();
     await heading("API keys").waitFor();
+    await page.getByText("storefront").waitFor(); // the project's name, not its id
     await shoot("api-keys");
 
     await page.setViewportSize({ width: 375, height: 812 });
-    for (const [path, name] of [
-      ["/keys", "API keys"],
-      [`/keys/${keys.rotated!.id}`, "CI pipeline (read-only)"],
+    for (const [path, name, shot] of [
+      ["/security", "Security", "security-375"],
+      [`/keys/${keys.rotated!.id}`, "CI pipeline (read-only)", "key-details-375"],
+      ["/keys", "API keys", "api-keys-375"],
     ] as const) {
       await page.goto(server.url + path);
       await heading(name).waitFor();
+      await page.waitForLoadState("networkidle");
       const overflow = await page.evaluate(
         () => document.documentElement.scrollWidth - window.innerWidth,
       );
       expect(overflow).toBeLessThanOrEqual(0);
+      await shoot(shot);
     }
-    await shoot("key-details-375");
-    await page.goto(`${server.url}/keys`);
-    await heading("API keys").waitFor();
-    await shoot("api-keys-375");
     await page.setViewportSize({ width: 1280, height: 860 });
     expect(problems).toEqual([]);
   });

@@ -38,6 +38,12 @@ export function relative(iso: string | null, now = Date.now()): string {
   return "just now";
 }
 
+/** For times that are past by nature (last used): a server clock slightly ahead reads "just now". */
+export function ago(iso: string | null, now = Date.now()): string {
+  if (iso && Date.parse(iso) > now) return "just now";
+  return relative(iso, now);
+}
+
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${formatCount(n)} ${n === 1 ? one : many}`;
 }

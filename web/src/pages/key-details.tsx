@@ -14,7 +14,7 @@ import {
   StatusBadge,
   toast,
 } from "../components/ui.js";
-import { formatCount, formatDate, formatDateTime, relative } from "../format.js";
+import { ago, formatCount, formatDate, formatDateTime, relative } from "../format.js";
 import { toActivity, toKey, toUsage } from "../normalize.js";
 import { Link, navigate } from "../router.js";
 import { ScopeList, ScopePicker, sortScopes } from "../scopes.js";
@@ -122,7 +122,7 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
         <Stat label="Created" value={formatDate(key.created_at)} />
         <Stat
           label="Last used"
-          value={relative(key.last_used_at)}
+          value={ago(key.last_used_at)}
           title={key.last_used_at ? formatDateTime(key.last_used_at) : undefined}
         />
         <Stat label="Total calls" value={formatCount(key.usage_count)} />
@@ -241,12 +241,14 @@ function ActivityTable({ activity }: { activity: Activity[] | null }) {
     );
   return (
     <div class="table-wrap">
-      <table class="table">
+      <table class="table table-stack">
         <thead>
           <tr>
             <th scope="col">Time</th>
             <th scope="col">Endpoint</th>
-            <th scope="col">IP address</th>
+            <th scope="col" class="hide-narrow">
+              IP address
+            </th>
             <th scope="col">Outcome</th>
           </tr>
         </thead>
@@ -254,8 +256,8 @@ function ActivityTable({ activity }: { activity: Activity[] | null }) {
           {activity.map((a, i) => (
             <tr key={`${a.at}-${i}`}>
               <td class="nowrap">{formatDateTime(a.at)}</td>
-              <td class="mono">{a.endpoint}</td>
-              <td class="mono">{a.ip ?? "—"}</td>
+              <td class="mono stack-full">{a.endpoint}</td>
+              <td class="mono hide-narrow">{a.ip ?? "—"}</td>
               <td>
                 <Badge
                   tone={

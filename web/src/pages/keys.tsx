@@ -4,7 +4,7 @@ import { FormError } from "../components/field.js";
 import { PlusIcon } from "../components/icons.js";
 import { Modal } from "../components/modal.js";
 import { EmptyState, EnvBadge, PageHeader, Spinner, StatusBadge, toast } from "../components/ui.js";
-import { formatCount, formatDate, formatDateTime, plural, relative } from "../format.js";
+import { ago, formatCount, formatDate, formatDateTime, plural } from "../format.js";
 import { toKeyList } from "../normalize.js";
 import { Link } from "../router.js";
 import { ScopeList } from "../scopes.js";
@@ -167,7 +167,7 @@ function KeyCard({
         <div>
           <dt>Last used</dt>
           <dd title={key.last_used_at ? formatDateTime(key.last_used_at) : undefined}>
-            {relative(key.last_used_at)}
+            {ago(key.last_used_at)}
           </dd>
         </div>
         <div>

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
 import { FormError } from "../components/field.js";
 import { Badge, PageHeader, Spinner, toast } from "../components/ui.js";
-import { describeAgent, formatDateTime, relative } from "../format.js";
+import { ago, describeAgent, formatDateTime } from "../format.js";
 import type { AuditEntry, Session, Whoami } from "../types.js";
 import { TwoFactorCard } from "./two-factor.js";
 
@@ -66,7 +66,7 @@ function SessionsCard({ onSignOut }: { onSignOut: () => Promise<void> }) {
                 </span>
                 <span class="muted small">
                   {s.ip ?? "unknown IP"} · signed in {formatDateTime(s.created_at)} · active{" "}
-                  {relative(s.last_used_at)}
+                  {ago(s.last_used_at)}
                 </span>
               </div>
               <button
@@ -145,12 +145,14 @@ function AuditCard() {
       {!events && !error && <Spinner />}
       {events && (
         <div class="table-wrap">
-          <table class="table">
+          <table class="table table-stack">
             <thead>
               <tr>
                 <th scope="col">Time</th>
                 <th scope="col">Event</th>
-                <th scope="col">IP address</th>
+                <th scope="col" class="hide-narrow">
+                  IP address
+                </th>
                 <th scope="col">Details</th>
               </tr>
             </thead>
@@ -163,8 +165,16 @@ function AuditCard() {
                       {eventLabel(e.event)}
                     </Badge>
                   </td>
-                  <td class="mono">{e.ip ?? "—"}</td>
-                  <td class="muted small">{detailText(e.details) || "—"}</td>
+                  <td class="mono hide-narrow">{e.ip ?? "—"}</td>
+                  <td
+                    class={
+                      detailText(e.details)
+                        ? "muted small stack-full"
+                        : "muted small stack-full is-empty"
+                    }
+                  >
+                    {detailText(e.details) || "—"}
+                  </td>
                 </tr>
               ))}
             </tbody>

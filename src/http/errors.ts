@@ -41,15 +41,17 @@ function fieldName(context: string | undefined, path: string): string {
 function fromFramework(error: FastifyError): LatchkeyError | null {
   if (hasZodFastifySchemaValidationErrors(error)) {
     const context = (error as { validationContext?: string }).validationContext;
-    const details: FieldProblem[] = error.validation.map((v) => {
-      const params = v.params as { issue?: { code?: string; keys?: string[] } } | undefined;
-      const keys = params?.issue?.code === "unrecognized_keys" ? (params.issue.keys ?? []) : [];
-      if (keys.length > 0)
-        return {
-          field: fieldName(context, `${v.instancePath}/${keys.join(",")}`),
+    const details: FieldProblem[] = error.validation.flatMap((v) => {
+      // zod reports unknown fields once per object, listing their names in params.keys.
+      const keys =
+        v.keyword === "unrecognized_keys" ? ((v.params as { keys?: string[] }).keys ?? []) : [];
+      if (keys.length > 0) {
+        return keys.map((key) => ({
+          field: fieldName(context, `${v.instancePath}/${key}`.replace(/^\/+/, "/")),
           message: "unknown field",
-        };
-      return { field: fieldName(context, v.instancePath), message: v.message ?? "invalid" };
+        }));
+      }
+      return [{ field: fieldName(context, v.instancePath), message: v.message ?? "invalid" }];
     });
     return new LatchkeyError("invalid_request", "the request is not valid", { details });
   }

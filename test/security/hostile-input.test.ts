@@ -196,7 +196,8 @@ describeEachStore("hostile input on every route", (store) => {
       { name: "fuzz", scopes: ["*"] },
       { token: member.accessToken },
     );
-    if (key.status === 201) credentials.apiKey = key.body.key;
+    expect(key.status).toBe(201);
+    credentials.apiKey = key.body.key;
     const doc = await api.get("/openapi.json");
     expect(doc.status).toBe(200);
     ops = operationsOf(doc.body as OpenApi);

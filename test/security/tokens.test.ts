@@ -168,6 +168,31 @@ describeEachStore("forged and stale credentials are refused", (store) => {
     expect(none.body.error.code).toBe("unauthenticated");
   });
 
+  it("refuses an expired key with key_expired and a revoked one with key_revoked", async () => {
+    const owner = await signupAndLogin(server.url);
+    const create = (name: string, extra: object = {}) =>
+      api.post(
+        "/v1/api-keys",
+        { name, scopes: ["services:read"], ...extra },
+        { token: owner.accessToken },
+      );
+    const shortLived = await create("short", { expires_in: "1h" });
+    const revoked = await create("revoked");
+    expect([shortLived.status, revoked.status]).toEqual([201, 201]);
+    expect((await api.get("/v1/auth/whoami", { token: shortLived.body.key })).status).toBe(200);
+    expect(
+      (await api.delete(`/v1/api-keys/${revoked.body.id}`, { token: owner.accessToken })).status,
+    ).toBe(200);
+    await expectRefused(revoked.body.key, "key_revoked");
+    const start = clock;
+    clock = start + HOUR + 1_000;
+    try {
+      await expectRefused(shortLived.body.key, "key_expired");
+    } finally {
+      clock = start;
+    }
+  });
+
   it("refuses API keys with a bad checksum, another brand or another environment: key_invalid", async () => {
     const brand = server.config.keyBrand;
     const genuine = formatKey(brand, "live", randomBytes(32));

@@ -110,7 +110,10 @@ async function login(options: LoginOptions): Promise<void> {
     cli.out.warn("LATCHKEY_TOKEN is set and wins over this login until you unset it");
 }
 
-/** A new login replaces the stored one: end the old session on its server first (best effort). */
+/**
+ * A new login replaces the stored one: end the old session on its server first. Best effort,
+ * and briefly: a server that is gone must not hold up signing in to another.
+ */
 async function endPreviousSession(cli: Cli): Promise<void> {
   let stored;
   try {
@@ -120,7 +123,7 @@ async function endPreviousSession(cli: Cli): Promise<void> {
   }
   if (stored?.type !== "session") return;
   await cli
-    .clientFor(stored)
+    .clientFor(stored, { timeoutMs: 5_000 })
     .post("/v1/auth/logout")
     .catch(() => undefined);
 }

@@ -25,7 +25,7 @@ export interface Cli {
   apiUrl: string;
   env: NodeJS.ProcessEnv;
   /** A client bound to other stored credentials (logout ends the session where it was made). */
-  clientFor(stored: StoredCredentials): ApiClient;
+  clientFor(stored: StoredCredentials, options?: { timeoutMs?: number }): ApiClient;
 }
 
 /** `--api-url` and `-o` on every command, so each one's --help shows them. */
@@ -92,15 +92,16 @@ export function contextOf(
   else credential = { source: "none", reason: `not logged in to ${apiUrl}` };
   const timeoutMs = timeoutOf(env);
   const userAgent = `latchkey-cli/${VERSION} node/${process.versions.node}`;
-  const client = (url: string, with_: Credential) =>
-    new ApiClient({ apiUrl: url, store, credential: with_, timeoutMs, userAgent });
+  const client = (url: string, with_: Credential, ms = timeoutMs) =>
+    new ApiClient({ apiUrl: url, store, credential: with_, timeoutMs: ms, userAgent });
   return {
     out,
     api: client(apiUrl, credential),
     store,
     apiUrl,
     env,
-    clientFor: (s) => client(s.api_url, { source: "file", stored: s }),
+    clientFor: (s, options) =>
+      client(s.api_url, { source: "file", stored: s }, options?.timeoutMs ?? timeoutMs),
   };
 }
 

@@ -115,6 +115,12 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
         key_id: null,
       });
       expect(who.scopes).toEqual(expect.arrayContaining(["keys:read", "keys:write"]));
+
+      // Logging in again replaces the stored session and ends the old one on the server.
+      const first = m.credentials().access_token;
+      await m.json(["login", "--email", email, "--password-stdin"], { input: PASSWORD });
+      expect(m.credentials().access_token).not.toBe(first);
+      expect((await client(server.url).get("/v1/auth/whoami", { token: first })).status).toBe(401);
     });
 
     it("exits 3 on a wrong password and stores nothing", async () => {

@@ -10,6 +10,9 @@ import { totp } from "./totp.js";
 
 // Every run saves its screenshots under test-results/ (not tracked); UPDATE_SCREENSHOTS=1
 // refreshes the README's copies in docs/screenshots/.
+// Generous, for a loaded CI machine: a poll ends as soon as it holds.
+const POLL = { timeout: 10_000, interval: 100 };
+
 const SHOTS = process.env.UPDATE_SCREENSHOTS
   ? join(process.cwd(), "docs", "screenshots")
   : join(process.cwd(), "test-results", "screenshots");
@@ -86,7 +89,7 @@ describe(`web portal in Chromium [${store}]`, () => {
     await page.getByLabel("Password").fill("short");
     await page.getByRole("button", { name: "Create account" }).click();
     const password = page.getByLabel("Password");
-    await expect.poll(() => password.getAttribute("aria-invalid")).toBe("true");
+    await expect.poll(() => password.getAttribute("aria-invalid"), POLL).toBe("true");
     const describedBy = (await password.getAttribute("aria-describedby"))!.split(" ");
     const message = await page.locator(`[id="${describedBy.at(-1)}"]`).innerText();
     expect(message).toMatch(/10 characters/);
@@ -115,7 +118,7 @@ describe(`web portal in Chromium [${store}]`, () => {
     await page.getByLabel("6-digit code").fill(totp(secret, now()));
     await page.getByRole("button", { name: "Verify and turn on" }).click();
     const codes = page.getByTestId("backup-codes").locator("li");
-    await expect.poll(() => codes.count()).toBe(10);
+    await expect.poll(() => codes.count(), POLL).toBe(10);
     await shoot("security-backup-codes");
     await page.getByRole("button", { name: "Copy all" }).click();
     const copied = await page.evaluate(() => navigator.clipboard.readText());
@@ -211,9 +214,7 @@ describe(`web portal in Chromium [${store}]`, () => {
           (await page.request.get(`${server.url}/v1/api-keys/${keys.ci!.id}`))
             .json()
             .then((b) => b.usage_count),
-        {
-          timeout: 5000,
-        },
+        POLL,
       )
       .toBeGreaterThanOrEqual(6);
     await page.reload();
@@ -337,7 +338,7 @@ describe(`web portal in Chromium [${store}]`, () => {
     await regenerate.getByLabel("Authentication code").fill(backupCodes[0]!);
     await regenerate.getByRole("button", { name: "Regenerate" }).click();
     const fresh = page.getByTestId("backup-codes").locator("li");
-    await expect.poll(() => fresh.count()).toBe(10);
+    await expect.poll(() => fresh.count(), POLL).toBe(10);
     expect(await fresh.allInnerTexts()).not.toContain(backupCodes[1]);
     await page.getByRole("button", { name: "I've saved them" }).click();
 

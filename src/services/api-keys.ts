@@ -26,6 +26,7 @@ export interface Caller {
 }
 
 const notFound = () => new LatchkeyError("not_found", "API key not found");
+const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The lifecycle of API keys: create, edit, revoke, rotate. Verification is in key-check.ts. */
 export class ApiKeys {
@@ -81,7 +82,7 @@ export class ApiKeys {
         environment: row.environment,
         scopes: grants,
         project_id: projectId,
-        expires_at: expiresAt,
+        expires_at: isoOrNull(expiresAt),
       },
     });
     return { ...toFullRecord(row, now), key };
@@ -207,7 +208,7 @@ export class ApiKeys {
       details: {
         key_id: old.id,
         new_key_id: row.id,
-        old_expires_at: oldExpiresAt,
+        old_expires_at: isoOrNull(oldExpiresAt),
       },
     });
     return { ...toFullRecord(row, now), key };

@@ -185,6 +185,22 @@ describeEachStore("crash safety (SIGKILL mid-stream)", (store: StoreKind) => {
         const state = { dead: false };
         const work = stream(running.url, login.body.access_token, acked, state);
         await new Promise((r) => setTimeout(r, STREAM_MS));
+        // On a loaded machine argon2 signups are slow: keep streaming until each kind of
+        // write was acknowledged in this cycle, then kill in the middle of the rest.
+        const enough = {
+          keys: acked.keys.size + 6,
+          revoked: acked.revoked.size + 1,
+          users: acked.users.size + 1,
+        };
+        for (let waited = 0; waited < 30_000; waited += 100) {
+          if (
+            acked.keys.size >= enough.keys &&
+            acked.revoked.size >= enough.revoked &&
+            acked.users.size >= enough.users
+          )
+            break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
         await stopChild(running, "SIGKILL");
         state.dead = true;
         running = null;

@@ -238,6 +238,7 @@ export async function growKeys(store: Store, ownerId: string, count: number): Pr
     db.pragma("busy_timeout = 10000");
     db.pragma("synchronous = OFF");
     db.pragma("cache_size = -262144");
+    db.pragma("temp_store = memory");
     db.function("bench_sha256", { deterministic: true }, (text) => sha256(String(text)));
     const result = db
       .prepare(
@@ -258,6 +259,7 @@ export async function growKeys(store: Store, ownerId: string, count: number): Pr
   try {
     await client.query("begin");
     await client.query("set local synchronous_commit = off");
+    await client.query("set local work_mem = '256MB'");
     const result = await client.query(
       `insert into api_keys (${COLUMNS.join(", ")}, usage_count)
        select 'key_' || substr(hash, 1, 24), $1, 'bench filler', substr(key, 1, 12), hash,

@@ -126,8 +126,10 @@ async function main(): Promise<void> {
     profiles: cases.profiles,
     notes: cases.notes,
   };
-  writeFileSync(join(out, "latest.json"), JSON.stringify(report, null, 2) + "\n");
-  process.stdout.write(`\nwrote bench/results/latest.json (${report.elapsed_s} s)\n`);
+  // A run of selected cases (BENCH_CASES) must not overwrite the full run's record.
+  const name = env.only ? "partial.json" : "latest.json";
+  writeFileSync(join(out, name), JSON.stringify(report, null, 2) + "\n");
+  process.stdout.write(`\nwrote bench/results/${name} (${report.elapsed_s} s)\n`);
 }
 
 /** Stops every process, drops the run's PostgreSQL database, removes its temp dir. */

@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { ScopeCatalogue } from "../core/scopes.js";
-import { migrate, openDb } from "../store/db.js";
+import { migrate, openDb, type Db } from "../store/db.js";
 import { Accounts } from "./accounts.js";
 import { ApiKeys } from "./api-keys.js";
 import { AuditLog } from "./audit.js";
@@ -50,6 +50,7 @@ export async function createServices({
   const store = openDb(config.database);
   await migrate(store);
   const secrets = await loadSecrets(config);
+  await checkMasterKey(store, new SecretBox(secrets.masterKey));
 
   let redis: Redis | undefined;
   let limiter: Limiter;
@@ -116,4 +117,25 @@ export async function createServices({
       await store.close();
     },
   };
+}
+
+/**
+ * Refuses to start under a master key other than the one that sealed the stored TOTP
+ * secrets: otherwise every 2FA sign-in would fail later, one user at a time.
+ */
+async function checkMasterKey(store: Db, box: SecretBox): Promise<void> {
+  const row = await store.db
+    .selectFrom("totp_factors")
+    .select(["user_id", "secret_ciphertext"])
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return;
+  try {
+    box.open(row.secret_ciphertext, `totp:${row.user_id}`);
+  } catch {
+    await store.close();
+    throw new Error(
+      "the master key does not match the one that encrypted the stored TOTP secrets (check LATCHKEY_MASTER_KEY or master.key)",
+    );
+  }
 }

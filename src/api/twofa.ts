@@ -6,7 +6,7 @@ const totpCode = z
   .trim()
   .regex(/^[0-9]{6}$/, "must be the 6-digit code from the authenticator app");
 
-/** A current TOTP code or one backup code (`xxxx-xxxx-xxxx`), as `code` or `backup_code`. */
+/** A current TOTP code or one backup code (`4-4-4` groups), as `code` or `backup_code`. */
 const codeOrBackupCode = z
   .string()
   .trim()

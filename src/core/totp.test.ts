@@ -122,7 +122,7 @@ describe("base32", () => {
 });
 
 describe("backup codes", () => {
-  it("formats 60-bit codes as xxxx-xxxx-xxxx", () => {
+  it("formats 60-bit codes as three dash-separated groups of four", () => {
     expect(BACKUP_CODE_BITS).toBeGreaterThanOrEqual(50);
     const code = formatBackupCode(randomBytes(8));
     expect(code).toMatch(/^[0-9a-hjkmnp-tv-z]{4}-[0-9a-hjkmnp-tv-z]{4}-[0-9a-hjkmnp-tv-z]{4}$/);

@@ -130,7 +130,7 @@ export function totpKeyUri(issuer: string, account: string, secretBase32: string
 }
 
 // Backup codes: Crockford's base32 (no I, L, O, U), so a code copied from paper by
-// hand survives the usual misreadings. 12 characters = 60 bits, shown as xxxx-xxxx-xxxx.
+// hand survives the usual misreadings. 12 characters = 60 bits, shown as three groups of four.
 const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
 export const BACKUP_CODE_COUNT = 10;
 export const BACKUP_CODE_LENGTH = 12;

@@ -3,7 +3,7 @@ import { PASSWORD, uniqueEmail } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import { Jar } from "./cookies.js";
-import { totp } from "./totp.js";
+import { authenticatorCode as totp } from "../helpers/authenticator.js";
 
 const CSP =
   "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";

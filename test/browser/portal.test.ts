@@ -6,7 +6,7 @@ import { PASSWORD } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { STORES } from "../helpers/stores.js";
 import { launchChromium, type Browser } from "./chromium.js";
-import { totp } from "./totp.js";
+import { authenticatorCode as totp } from "../helpers/authenticator.js";
 
 // Every run saves its screenshots under test-results/ (not tracked); UPDATE_SCREENSHOTS=1
 // refreshes the README's copies in docs/screenshots/.

@@ -4,7 +4,7 @@
  * (RFC 6238 by hand over node:crypto) and a tmux driver for terminal prompts.
  */
 import { execFile, spawn } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -158,29 +158,8 @@ export function modeOf(path: string): number {
   return statSync(path).mode & 0o777;
 }
 
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-function base32Decode(text: string): Buffer {
-  let bits = "";
-  for (const char of text.toUpperCase().replace(/[=\s]+/g, "")) {
-    const value = BASE32.indexOf(char);
-    if (value < 0) throw new Error(`not base32: ${char}`);
-    bits += value.toString(2).padStart(5, "0");
-  }
-  const bytes: number[] = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}
-
-/** What an authenticator app shows for `secret` at `atMs`: RFC 6238, HMAC-SHA1, 6 digits, 30 s. */
-export function totp(secret: string, atMs: number): string {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(atMs / 30_000)));
-  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1]! & 0x0f;
-  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(value).padStart(6, "0");
-}
+export { authenticatorCode as totp } from "../helpers/authenticator.js";
+import { authenticatorCode as totp } from "../helpers/authenticator.js";
 
 /** A six-digit code that is certainly not the current one (nor one step either side). */
 export function wrongCode(secret: string, atMs: number): string {

@@ -1,5 +1,4 @@
 /** Shared checks for the security and reliability suites: the spec's error JSON and raw HTTP. */
-import { createHmac } from "node:crypto";
 import { connect } from "node:net";
 import { expect } from "vitest";
 import { ERRORS, isErrorCode } from "../../src/core/errors.js";
@@ -120,21 +119,8 @@ export function parseJson(text: string): unknown {
   }
 }
 
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-/** What an authenticator app shows for a base32 `secret` at `atMs` (RFC 6238: SHA-1, 6 digits, 30 s). */
-export function totpAt(secret: string, atMs: number): string {
-  let bits = "";
-  for (const char of secret.replace(/=+$/, "").toUpperCase())
-    bits += BASE32.indexOf(char).toString(2).padStart(5, "0");
-  const bytes: number[] = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(atMs / 30_000)));
-  const mac = createHmac("sha1", Buffer.from(bytes)).update(counter).digest();
-  const offset = mac[mac.length - 1]! & 0x0f;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
-}
+export { authenticatorCode as totpAt } from "../helpers/authenticator.js";
+import { authenticatorCode as totpAt } from "../helpers/authenticator.js";
 
 /** A clock a test server reads through startTestServer({ now }); 5 s into a TOTP step. */
 export function manualClock() {

@@ -22,7 +22,17 @@ const CRC_TABLE = (() => {
 
 /** CRC-32 (IEEE 802.3, as zlib computes it) of the UTF-8 bytes of `text`. */
 export function crc32(text: string): number {
-  const bytes = new TextEncoder().encode(text);
+  let crc = 0xffffffff;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    // Keys are ASCII: hash char codes directly, skipping UTF-8 encoding on the hot path.
+    if (code >= 0x80) return crc32Bytes(new TextEncoder().encode(text));
+    crc = CRC_TABLE[(crc ^ code) & 0xff]! ^ (crc >>> 8);
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function crc32Bytes(bytes: Uint8Array): number {
   let crc = 0xffffffff;
   for (const byte of bytes) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
@@ -30,11 +40,14 @@ export function crc32(text: string): number {
 
 /** Big-endian base62 of an unsigned integer, left-padded with `0` to `width`. */
 export function base62(value: number | bigint, width: number): string {
-  let n = BigInt(value);
   let out = "";
-  while (n > 0n) {
-    out = ALPHABET[Number(n % 62n)] + out;
-    n /= 62n;
+  if (typeof value === "number") {
+    // Checksums fit in 32 bits: plain number arithmetic, no BigInt on the hot path.
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new TypeError("base62 needs a non-negative integer");
+    for (let n = value; n > 0; n = Math.floor(n / 62)) out = ALPHABET[n % 62] + out;
+  } else {
+    for (let n = value; n > 0n; n /= 62n) out = ALPHABET[Number(n % 62n)] + out;
   }
   return out.padStart(width, "0");
 }

@@ -1,16 +1,12 @@
-import argon2 from "argon2";
 import { LatchkeyError } from "../core/errors.js";
 import { checkPassword, PASSWORD_MESSAGES } from "../core/passwords.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { AuditLog } from "./audit.js";
 import type { Context } from "./context.js";
+import { HashPool } from "./hash-pool.js";
 import { newId } from "./ids.js";
 import type { Sessions, TokenPair } from "./sessions.js";
 import { toPublicUser, type PublicUser } from "./users.js";
-
-// OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane). Hashing runs on libuv's
-// thread pool, so it never blocks the event loop that serves key verification.
-const ARGON2 = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
 export interface RequestMeta {
   ip: string | null;
@@ -45,6 +41,7 @@ export function normalizeEmail(email: string): string {
 }
 
 export class Accounts {
+  private readonly passwords = new HashPool();
   private dummyHash: Promise<string>;
   secondFactor: SecondFactor | null = null;
 
@@ -54,7 +51,7 @@ export class Accounts {
     private readonly audit: AuditLog,
   ) {
     // Verified against when the email is unknown, so both answers take the same time.
-    this.dummyHash = argon2.hash("latchkey-timing-equaliser", ARGON2);
+    this.dummyHash = this.passwords.hash("latchkey-timing-equaliser");
   }
 
   async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<PublicUser> {
@@ -65,7 +62,7 @@ export class Accounts {
         details: [{ field: "password", message: PASSWORD_MESSAGES[problem] }],
       });
     }
-    const hash = await argon2.hash(input.password, ARGON2);
+    const hash = await this.passwords.hash(input.password);
     const now = this.ctx.now();
     const id = newId("usr");
     try {
@@ -136,7 +133,7 @@ export class Accounts {
       .where("email", "=", email)
       .executeTakeFirst();
     const hash = row?.password_hash ?? (await this.dummyHash);
-    const matches = await argon2.verify(hash, password).catch(() => false);
+    const matches = await this.passwords.verify(hash, password);
     if (!row || !matches || row.disabled === 1) return this.failed(email, row?.id ?? null, meta);
     await this.ctx.limiter.reset(`login:acct:${email}`);
     return row.id;

@@ -13,7 +13,12 @@ export type AccessCheck =
   { ok: true; claims: AccessClaims } | { ok: false; code: "token_expired" | "token_invalid" };
 
 /** Signs and verifies access tokens with the instance's key set (newest key signs). */
+/** Verified tokens remembered until they expire, so a busy session pays for one signature check. */
+const VERIFIED_LIMIT = 10_000;
+
 export class AccessTokens {
+  private readonly verified = new Map<string, Readonly<AccessClaims>>();
+
   constructor(
     private readonly keys: SigningKeySet,
     private readonly issuer: string,
@@ -38,6 +43,22 @@ export class AccessTokens {
   }
 
   async verify(token: string): Promise<AccessCheck> {
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.exp * 1000 > this.now()) return { ok: true, claims: known };
+      this.verified.delete(token);
+      return { ok: false, code: "token_expired" };
+    }
+    const check = await this.verifySignature(token);
+    if (check.ok) {
+      if (this.verified.size >= VERIFIED_LIMIT)
+        this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, check.claims);
+    }
+    return check;
+  }
+
+  private async verifySignature(token: string): Promise<AccessCheck> {
     let kid: string | undefined;
     try {
       kid = decodeProtectedHeader(token).kid;

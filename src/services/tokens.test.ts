@@ -1,0 +1,41 @@
+import { importJWK, type CryptoKey } from "jose";
+import { expect, it } from "vitest";
+import { newSigningJwk } from "./secrets.js";
+import { AccessTokens } from "./tokens.js";
+
+async function tokensAt(clock: { now: number }) {
+  const jwk = await newSigningJwk();
+  const { d: _d, ...pub } = jwk;
+  const key = {
+    kid: jwk.kid!,
+    alg: "EdDSA" as const,
+    privateKey: (await importJWK(jwk, "EdDSA")) as CryptoKey,
+    publicKey: (await importJWK(pub, "EdDSA")) as CryptoKey,
+    publicJwk: pub,
+  };
+  return new AccessTokens({ keys: [key] }, "latchkey", 3_600_000, () => clock.now);
+}
+
+it("remembers a verified token but still expires it on time", async () => {
+  const clock = { now: Date.UTC(2026, 0, 1) };
+  const tokens = await tokensAt(clock);
+  const token = await tokens.sign({ userId: "usr_1", sessionId: "ses_1", amr: ["pwd"] });
+  expect(await tokens.verify(token)).toMatchObject({
+    ok: true,
+    claims: { sub: "usr_1", sid: "ses_1" },
+  });
+  expect(await tokens.verify(token)).toMatchObject({ ok: true });
+  clock.now += 3_600_000;
+  expect(await tokens.verify(token)).toEqual({ ok: false, code: "token_expired" });
+  expect(await tokens.verify(token)).toEqual({ ok: false, code: "token_expired" });
+});
+
+it("never remembers a token that failed", async () => {
+  const clock = { now: Date.UTC(2026, 0, 1) };
+  const tokens = await tokensAt(clock);
+  const token = await tokens.sign({ userId: "usr_1", sessionId: "ses_1", amr: ["pwd"] });
+  const [h, p, s] = token.split(".");
+  const tampered = `${h}.${p}.${s!.slice(0, -2)}AA`;
+  expect(await tokens.verify(tampered)).toEqual({ ok: false, code: "token_invalid" });
+  expect(await tokens.verify(tampered)).toEqual({ ok: false, code: "token_invalid" });
+});

@@ -38,6 +38,11 @@ export class UsageBuffer {
   private flushing: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /**
+   * Each key's stored activity rows as this instance knows them, learnt once per key,
+   * so pruning (a query per key) only runs for keys that may be over ACTIVITY_KEEP.
+   */
+  private readonly storedActivity = new Map<string, number>();
 
   constructor(private readonly ctx: Context) {
     this.timer = setInterval(() => void this.flush(), ctx.config.usageFlushMs);
@@ -80,14 +85,16 @@ export class UsageBuffer {
     if (batch.keys.size === 0) return;
     this.pending = empty();
     try {
-      await this.ctx.db.transaction().execute((trx) => this.apply(trx, batch));
+      const estimates = await this.ctx.db.transaction().execute((trx) => this.apply(trx, batch));
+      // Learnt only once the transaction commits (a failed flush is retried from scratch).
+      for (const [keyId, estimate] of estimates) this.storedActivity.set(keyId, estimate);
     } catch (error) {
       this.ctx.logger.warn({ err: (error as Error).message }, "usage flush failed; will retry");
       this.mergeBack(batch);
     }
   }
 
-  private async apply(trx: Transaction<Database>, batch: Pending): Promise<void> {
+  private async apply(trx: Transaction<Database>, batch: Pending): Promise<Map<string, number>> {
     // In id order, so two instances flushing at once lock rows in the same order.
     const keys = [...batch.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     for (const [keyId, { count, last }] of keys) {
@@ -132,7 +139,18 @@ export class UsageBuffer {
     );
     for (const chunk of chunks(activity, 500))
       await trx.insertInto("key_activity").values(chunk).execute();
-    for (const keyId of batch.activity.keys()) await prune(trx, keyId);
+    const estimates = new Map<string, number>();
+    for (const [keyId, uses] of batch.activity) {
+      const added = Math.min(uses.length, ACTIVITY_KEEP);
+      const stored = this.storedActivity.get(keyId) ?? (await countActivity(trx, keyId)) - added;
+      let estimate = stored + added;
+      if (estimate > ACTIVITY_KEEP) {
+        await prune(trx, keyId);
+        estimate = ACTIVITY_KEEP;
+      }
+      estimates.set(keyId, estimate);
+    }
+    return estimates;
   }
 
   private mergeBack(batch: Pending): void {
@@ -154,6 +172,15 @@ export class UsageBuffer {
       );
     this.pending = batch;
   }
+}
+
+async function countActivity(trx: Transaction<Database>, keyId: string): Promise<number> {
+  const row = await trx
+    .selectFrom("key_activity")
+    .select((eb) => eb.fn.countAll<number | string>().as("n"))
+    .where("key_id", "=", keyId)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
 /** Deletes a key's activity rows older than the newest ACTIVITY_KEEP. */

@@ -134,7 +134,3 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
-
-export function notFound(what: string): LatchkeyError {
-  return new LatchkeyError("not_found", `${what} not found`);
-}

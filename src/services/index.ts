@@ -50,7 +50,8 @@ export async function createServices({
   const store = openDb(config.database);
   await migrate(store);
   const secrets = await loadSecrets(config);
-  await checkMasterKey(store, new SecretBox(secrets.masterKey));
+  const box = new SecretBox(secrets.masterKey);
+  await checkMasterKey(store, box);
 
   let redis: Redis | undefined;
   let limiter: Limiter;
@@ -76,7 +77,7 @@ export async function createServices({
     limiter,
     bus,
     secrets,
-    box: new SecretBox(secrets.masterKey),
+    box,
     tokens: new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
     redis,
   };

@@ -75,6 +75,7 @@ export class Accounts {
           password_hash: hash,
           role: this.ctx.config.defaultRole,
           is_staff: existing ? 0 : 1,
+          is_service: 0,
           plan: this.ctx.config.defaultPlan,
           disabled: 0,
           created_at: now,

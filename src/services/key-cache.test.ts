@@ -26,6 +26,7 @@ describe("KeyCache", () => {
         password_hash: "x",
         role: "owner",
         is_staff: 0,
+        is_service: 0,
         plan: "free",
         disabled: 0,
         created_at: now,
@@ -54,6 +55,7 @@ describe("KeyCache", () => {
         last_used_at: null,
         usage_count: 0,
         rotated_from: null,
+        parent_key_id: null,
       })
       .execute();
   }

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
 import type { Engine } from "./db.js";
 
 /**
@@ -176,6 +176,30 @@ function migrations(engine: Engine): Record<string, Migration> {
           .on("audit_log")
           .columns(["user_id", "at"])
           .execute();
+      },
+    },
+
+    // Security fixes: key lineage (a key-minted key dies with its parent), who verified a
+    // call, staff-granted verification privilege, and an absolute end to every session.
+    "0002_security_bounds": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("api_keys").addColumn("parent_key_id", "text").execute();
+        await db.schema
+          .createIndex("api_keys_parent")
+          .on("api_keys")
+          .column("parent_key_id")
+          .execute();
+        await db.schema.alterTable("key_activity").addColumn("verified_by", "text").execute();
+        await db.schema
+          .alterTable("users")
+          .addColumn("is_service", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.alterTable("sessions").addColumn("absolute_expires_at", "bigint").execute();
+        await db.schema.alterTable("sessions").addColumn("idle_ms", "bigint").execute();
+        // Sessions started before this release end 30 days after they began, like new ones.
+        await sql`update sessions set absolute_expires_at = created_at + ${30 * 86_400_000}`.execute(
+          db,
+        );
       },
     },
   };

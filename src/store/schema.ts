@@ -9,6 +9,8 @@ export interface UsersTable {
   is_staff: number;
   plan: string;
   disabled: number;
+  /** Staff-granted: may verify the platform's keys (`keys:verify`) like a platform service. */
+  is_service: number;
   created_at: number;
   updated_at: number;
 }
@@ -25,6 +27,10 @@ export interface SessionsTable {
   expires_at: number;
   ended_at: number | null;
   end_reason: string | null;
+  /** When the session ends however often it is refreshed (null only for rows before 0002). */
+  absolute_expires_at: number | null;
+  /** How long the session may go unrefreshed, as configured when it began. */
+  idle_ms: number | null;
 }
 
 export interface RefreshTokensTable {
@@ -83,6 +89,8 @@ export interface ApiKeysTable {
   last_used_at: number | null;
   usage_count: number;
   rotated_from: string | null;
+  /** The key that minted this one (through the API, with `keys:write`): revoked with it. */
+  parent_key_id: string | null;
 }
 
 /** Hourly usage buckets; `project_id` is '' when a call named no project. */
@@ -101,6 +109,8 @@ export interface KeyActivityTable {
   endpoint: string;
   ip: string | null;
   outcome: string;
+  /** For `POST /v1/keys/verify`: the credential that asked (`key_…` or `usr_…`). */
+  verified_by: string | null;
 }
 
 export interface AuditLogTable {

@@ -15,7 +15,9 @@ export const CreateKeyBody = z
   .strictObject({
     name,
     scopes,
-    environment: Environment.default("live"),
+    environment: Environment.optional().describe(
+      "default live; a key minted by another key keeps its parent's environment",
+    ),
     expires_in: z.string().max(16).optional().describe("a duration such as 30d, 90d, 24h, 1y"),
     expires_at: z.iso.datetime({ offset: true }).optional(),
     project_id: z.string().min(1).max(100).optional(),
@@ -52,6 +54,10 @@ export const KeyList = z.object({ api_keys: z.array(KeyRecord) });
 export const KeyRecordFull = KeyRecord.extend({
   ip_allow: z.array(z.string()).nullable(),
   rotated_from: z.string().nullable(),
+  parent_key_id: z
+    .string()
+    .nullable()
+    .describe("the key that created this one, if a key did: revoking it revokes this one"),
 });
 
 /** The only answers that carry the secret: create and rotate. */
@@ -88,6 +94,10 @@ export const KeyActivityEntry = z.object({
   endpoint: z.string(),
   ip: z.string().nullable(),
   outcome: z.string().describe("`ok`, `valid`, or the refusal code"),
+  verified_by: z
+    .string()
+    .nullable()
+    .describe("for POST /v1/keys/verify: the credential that asked (a key id or a user id)"),
 });
 
 export const KeyActivity = z.object({

@@ -1,11 +1,14 @@
+import type { Kysely } from "kysely";
 import type { CreateKeyBodyT, KeyCreatedT, KeyRecordFullT } from "../api/keys.js";
 import { parseDuration } from "../core/durations.js";
 import { LatchkeyError } from "../core/errors.js";
+import { ADMIN_SCOPE } from "../core/scopes.js";
 import type { Environment } from "../core/key-format.js";
-import type { ApiKeysTable } from "../store/schema.js";
+import type { ApiKeysTable, Database } from "../store/schema.js";
 import type { AuditLog } from "./audit.js";
 import type { Context } from "./context.js";
 import { versionKey } from "./key-check.js";
+import { isRangeWithin } from "./ip-allow.js";
 import { badField, compileIpAllow, expiryOf, newKeyRow } from "./key-rows.js";
 import { toFullRecord } from "./key-views.js";
 import { planLimit, planState } from "./plan-limits.js";
@@ -39,8 +42,19 @@ export class ApiKeys {
   async create(caller: Caller, input: CreateKeyBodyT): Promise<KeyCreatedT> {
     const grants = this.checkGrants(caller, input.scopes);
     const now = this.ctx.now();
-    const expiresAt = expiryOf(input, now);
-    const ipAllow = input.ip_allow ? compileIpAllow(input.ip_allow) : null;
+    const parent = caller.keyId === null ? null : await this.own(caller, caller.keyId);
+    const environment: Environment =
+      input.environment ?? (parent?.environment === "test" ? "test" : "live");
+    let expiresAt = expiryOf(input, now);
+    let ipAllow = input.ip_allow ? compileIpAllow(input.ip_allow) : null;
+    if (parent) {
+      const field = input.expires_at !== undefined ? "expires_at" : "expires_in";
+      ({ expiresAt, ipAllow } = withinParent(
+        parent,
+        { environment, expiresAt, ipAllow },
+        { expiry: "refuse", field },
+      ));
+    }
     const projectId = input.project_id ?? caller.projectId;
     if (caller.projectId !== null && projectId !== caller.projectId)
       throw new LatchkeyError("project_mismatch", "this key may only create keys for its project");
@@ -49,7 +63,7 @@ export class ApiKeys {
     const { key, row } = newKeyRow({
       ownerId: caller.user.id,
       name: input.name,
-      environment: input.environment,
+      environment,
       grants,
       projectId,
       ipAllow,
@@ -57,6 +71,7 @@ export class ApiKeys {
       now,
       brand: this.ctx.config.keyBrand,
       rotatedFrom: null,
+      parentKeyId: parent?.id ?? null,
     });
     await this.ctx.db.transaction().execute(async (trx) => {
       const { limit, counted } = await planState(this.ctx, trx, caller.user.id, now);
@@ -83,6 +98,7 @@ export class ApiKeys {
         scopes: grants,
         project_id: projectId,
         expires_at: isoOrNull(expiresAt),
+        ...(parent ? { parent_key_id: parent.id } : {}),
       },
     });
     return { ...toFullRecord(row, now), key };
@@ -112,7 +128,11 @@ export class ApiKeys {
       changes.scopes = next;
     }
     if (Object.keys(values).length > 0) {
-      await this.ctx.db.updateTable("api_keys").set(values).where("id", "=", id).execute();
+      const narrowed = await this.ctx.db.transaction().execute(async (trx) => {
+        await trx.updateTable("api_keys").set(values).where("id", "=", id).execute();
+        return values.scopes === undefined ? [] : this.narrowDescendants(trx, row, values.scopes);
+      });
+      for (const { row: child, revoked } of narrowed) await this.changed(child, revoked);
       await this.changed(row, false);
       await this.audit.record({
         event: "key_edited",
@@ -133,13 +153,20 @@ export class ApiKeys {
     const row = await this.own(caller, id);
     const now = this.ctx.now();
     if (row.revoked_at !== null) return toFullRecord(row, now);
-    await this.ctx.db
-      .updateTable("api_keys")
-      .set({ revoked_at: now })
-      .where("id", "=", id)
-      .where("revoked_at", "is", null)
-      .execute();
+    // The key and every key minted from it, at one moment, before anyone is told.
+    const children = await this.ctx.db.transaction().execute(async (trx) => {
+      const below = await descendants(trx, [row.id]);
+      const ids = [row.id, ...below.map((k) => k.id)];
+      await trx
+        .updateTable("api_keys")
+        .set({ revoked_at: now })
+        .where("id", "in", ids)
+        .where("revoked_at", "is", null)
+        .execute();
+      return below;
+    });
     await this.changed(row, true);
+    for (const child of children) await this.changed(child, true);
     await this.audit.record({
       event: "key_revoked",
       userId: caller.user.id,
@@ -147,6 +174,14 @@ export class ApiKeys {
       ip: caller.ip,
       details: { key_id: id, name: row.name },
     });
+    for (const child of children)
+      await this.audit.record({
+        event: "key_revoked",
+        userId: child.owner_id,
+        actor: caller.actor,
+        ip: caller.ip,
+        details: { key_id: child.id, name: child.name, with_parent: child.parent_key_id },
+      });
     return toFullRecord({ ...row, revoked_at: now }, now);
   }
 
@@ -166,32 +201,65 @@ export class ApiKeys {
       if (ms === null) throw badField("expire_old_in", "not a duration such as 24h, 7d");
       oldExpiresAt = Math.min(old.expires_at ?? Infinity, now + ms);
     }
+    const environment = old.environment === "test" ? "test" : "live";
+    // The same lifetime as the old key had, counted from now.
+    let expiresAt = old.expires_at === null ? null : now + (old.expires_at - old.created_at);
+    let ipAllow = old.ip_allow ? (JSON.parse(old.ip_allow) as string[]) : null;
+    // Another key rotating this one mints the successor: it stays within that key's limits
+    // and dies with it. A key rotating itself keeps its lineage.
+    const minter =
+      caller.keyId !== null && caller.keyId !== old.id
+        ? await this.own(caller, caller.keyId)
+        : null;
+    if (minter) {
+      if (minter.project_id !== null && old.project_id !== minter.project_id)
+        throw new LatchkeyError("project_mismatch", "this key may only rotate keys of its project");
+      ({ expiresAt, ipAllow } = withinParent(
+        minter,
+        { environment, expiresAt, ipAllow },
+        { expiry: "cap", field: "expire_old_in" },
+      ));
+    }
     const { key, row } = newKeyRow({
       ownerId: old.owner_id,
       name: old.name,
-      environment: old.environment as Environment,
+      environment,
       grants,
       projectId: old.project_id,
-      ipAllow: old.ip_allow ? (JSON.parse(old.ip_allow) as string[]) : null,
-      // The same lifetime as the old key had, counted from now.
-      expiresAt: old.expires_at === null ? null : now + (old.expires_at - old.created_at),
+      ipAllow,
+      expiresAt,
       now,
       brand: this.ctx.config.keyBrand,
       rotatedFrom: old.id,
+      parentKeyId: minter?.id ?? old.parent_key_id,
     });
-    await this.ctx.db.transaction().execute(async (trx) => {
+    const capped = await this.ctx.db.transaction().execute(async (trx) => {
       const { limit, counted, successorOf } = await planState(this.ctx, trx, old.owner_id, now);
       if (successorOf.has(old.id))
         throw new LatchkeyError("conflict", "this key was already rotated; rotate its successor");
       // The old key's overlap is free; only a chain of overlaps would add to the count.
       if (limit !== null && counted([row]) > Math.max(limit, counted([]))) throw planLimit(limit);
       await trx.insertInto("api_keys").values(row).execute();
-      if (oldExpiresAt !== old.expires_at)
+      if (oldExpiresAt === old.expires_at || oldExpiresAt === null) return [];
+      await trx
+        .updateTable("api_keys")
+        .set({ expires_at: oldExpiresAt })
+        .where("id", "=", old.id)
+        .execute();
+      // Keys the old one minted end no later than it does.
+      const below = await descendants(trx, [old.id]);
+      const capped = below.filter((k) => k.expires_at === null || k.expires_at > oldExpiresAt);
+      if (capped.length > 0)
         await trx
           .updateTable("api_keys")
           .set({ expires_at: oldExpiresAt })
-          .where("id", "=", old.id)
+          .where(
+            "id",
+            "in",
+            capped.map((k) => k.id),
+          )
           .execute();
+      return capped;
     });
     await this.ctx.bus.publish({
       type: "key_changed",
@@ -200,6 +268,7 @@ export class ApiKeys {
       revoked: false,
     });
     await this.changed(old, false);
+    for (const child of capped) await this.changed(child, false);
     await this.audit.record({
       event: "key_rotated",
       userId: caller.user.id,
@@ -243,6 +312,45 @@ export class ApiKeys {
     await bus.publish({ type: "key_changed", keyId: row.id, keyHash: row.key_hash, revoked });
   }
 
+  /**
+   * A key's scopes were narrowed: every key minted from it (at any depth) keeps only what
+   * its parent still has, as concrete scopes. One left with nothing is revoked.
+   */
+  private async narrowDescendants(
+    trx: Kysely<Database>,
+    parent: ApiKeysTable,
+    parentScopes: string,
+  ): Promise<{ row: ApiKeysTable; revoked: boolean }[]> {
+    const { catalogue } = this.ctx;
+    const everything = new Set([...catalogue.scopes, ADMIN_SCOPE]);
+    const reach = new Map<string, Set<string>>([
+      [parent.id, catalogue.expand(JSON.parse(parentScopes) as string[], everything)],
+    ]);
+    const changed: { row: ApiKeysTable; revoked: boolean }[] = [];
+    // Parents come before their children in the breadth-first order.
+    for (const child of await descendants(trx, [parent.id])) {
+      const above = reach.get(child.parent_key_id!) ?? new Set<string>();
+      const own = catalogue.expand(JSON.parse(child.scopes) as string[], everything);
+      const kept = [...own].filter((scope) => above.has(scope)).sort();
+      reach.set(child.id, new Set(kept));
+      if (kept.length === own.size) continue;
+      if (kept.length === 0)
+        await trx
+          .updateTable("api_keys")
+          .set({ revoked_at: this.ctx.now() })
+          .where("id", "=", child.id)
+          .execute();
+      else
+        await trx
+          .updateTable("api_keys")
+          .set({ scopes: JSON.stringify(kept) })
+          .where("id", "=", child.id)
+          .execute();
+      changed.push({ row: child, revoked: kept.length === 0 });
+    }
+    return changed;
+  }
+
   /** Known grants, deduplicated; unknown ones are 400 naming each. */
   private known(scopes: readonly string[]): string[] {
     const grants = [...new Set(scopes)];
@@ -282,4 +390,75 @@ export class ApiKeys {
       });
     return grants;
   }
+}
+
+/** Active keys minted, directly or further down, from `roots`; parents before children. */
+async function descendants(db: Kysely<Database>, roots: string[]): Promise<ApiKeysTable[]> {
+  const found: ApiKeysTable[] = [];
+  const seen = new Set(roots);
+  let frontier = roots;
+  while (frontier.length > 0) {
+    const rows = await db
+      .selectFrom("api_keys")
+      .selectAll()
+      .where("parent_key_id", "in", frontier)
+      .where("revoked_at", "is", null)
+      .execute();
+    frontier = [];
+    for (const row of rows) {
+      if (seen.has(row.id)) continue;
+      seen.add(row.id);
+      found.push(row);
+      frontier.push(row.id);
+    }
+  }
+  return found;
+}
+
+/**
+ * A key minting (or rotating) a key: the new key keeps the minting key's environment, ends
+ * no later than it (unset: the same moment; `cap` shortens instead of refusing), and is used
+ * only from addresses it may use (unset: its list). Beyond that is 403 `scope_not_grantable`.
+ */
+export function withinParent(
+  parent: ApiKeysTable,
+  child: { environment: Environment; expiresAt: number | null; ipAllow: string[] | null },
+  options: { expiry: "refuse" | "cap"; field: string },
+): { expiresAt: number | null; ipAllow: string[] | null } {
+  const problems: { field: string; message: string }[] = [];
+  if (child.environment !== parent.environment)
+    problems.push({
+      field: "environment",
+      message: `a ${parent.environment} key can only mint ${parent.environment} keys`,
+    });
+  let expiresAt = child.expiresAt;
+  if (parent.expires_at !== null) {
+    if (expiresAt === null || (options.expiry === "cap" && expiresAt > parent.expires_at))
+      expiresAt = parent.expires_at;
+    else if (expiresAt > parent.expires_at)
+      problems.push({
+        field: options.field,
+        message: `must end no later than the key making it (${new Date(parent.expires_at).toISOString()})`,
+      });
+  }
+  let ipAllow = child.ipAllow;
+  if (parent.ip_allow !== null) {
+    const allowed = JSON.parse(parent.ip_allow) as string[];
+    if (ipAllow === null) ipAllow = allowed;
+    else
+      ipAllow.forEach((range, index) => {
+        if (!isRangeWithin(range, allowed))
+          problems.push({
+            field: `ip_allow.${index}`,
+            message: `${range} is outside the ip_allow of the key making it`,
+          });
+      });
+  }
+  if (problems.length > 0)
+    throw new LatchkeyError(
+      "scope_not_grantable",
+      "a key cannot make a key beyond its own limits (environment, expiry, addresses)",
+      { details: problems },
+    );
+  return { expiresAt, ipAllow };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isIpAllowed, parseIpAllow, type IpAllow } from "./ip-allow.js";
+import { isIpAllowed, isRangeWithin, parseIpAllow, type IpAllow } from "./ip-allow.js";
 
 function allow(entries: string[]): IpAllow {
   const parsed = parseIpAllow(entries);
@@ -39,5 +39,23 @@ describe("ip_allow lists", () => {
 
   it("denies everything with an empty list", () => {
     expect(isIpAllowed(allow([]), "127.0.0.1")).toBe(false);
+  });
+
+  it("tells whether a range lies wholly inside another (a child key's ip_allow)", () => {
+    const cases: [string, string[], boolean][] = [
+      ["127.0.0.1/32", ["127.0.0.1/32"], true],
+      ["127.0.0.1/32", ["10.0.0.0/8", "127.0.0.0/8"], true],
+      ["127.0.0.0/8", ["127.0.0.1/32"], false],
+      ["10.0.0.0/8", ["127.0.0.0/8"], false],
+      ["0.0.0.0/0", ["127.0.0.1/32"], false],
+      ["2001:db8::1/128", ["2001:db8::/32"], true],
+      ["2001:db8::/31", ["2001:db8::/32"], false],
+      ["2001:db9::1/128", ["2001:db8::/32"], false],
+      ["::ffff:10.1.2.3/128", ["::ffff:10.0.0.0/104"], true],
+      ["127.0.0.1/32", ["::/0"], false],
+      ["::1/128", ["0.0.0.0/0"], false],
+    ];
+    for (const [inner, outer, want] of cases)
+      expect(isRangeWithin(inner, outer), `${inner} in ${outer.join(",")}`).toBe(want);
   });
 });

@@ -38,3 +38,44 @@ export function isIpAllowed(allow: IpAllow, ip: string | null | undefined): bool
   if (isIPv6(ip)) return allow.list.check(ip, "ipv6");
   return false;
 }
+
+/** An address as a number and its width in bits; null when it is not an IP address. */
+function addressBits(address: string): { value: bigint; width: 32 | 128 } | null {
+  if (isIPv4(address)) {
+    const value = address.split(".").reduce((n, part) => (n << 8n) | BigInt(Number(part)), 0n);
+    return { value, width: 32 };
+  }
+  if (!isIPv6(address)) return null;
+  let text = address;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const tail = addressBits(v4[1]!)!.value;
+    text = `${text.slice(0, -v4[1]!.length)}${(tail >> 16n).toString(16)}:${(tail & 0xffffn).toString(16)}`;
+  }
+  const [head = "", rest] = text.split("::");
+  const left = head ? head.split(":") : [];
+  const right = rest ? rest.split(":") : [];
+  const groups =
+    rest === undefined
+      ? left
+      : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
+  const value = groups.reduce((n, group) => (n << 16n) | BigInt(parseInt(group, 16)), 0n);
+  return { value, width: 128 };
+}
+
+/**
+ * Whether the CIDR range `inner` lies wholly inside one of `outer` (all normalised
+ * `address/bits`, as `parseIpAllow` writes them). Families must match.
+ */
+export function isRangeWithin(inner: string, outer: readonly string[]): boolean {
+  const [address = "", bits = ""] = inner.split("/");
+  const a = addressBits(address);
+  if (!a) return false;
+  return outer.some((range) => {
+    const [outerAddress = "", outerBits = ""] = range.split("/");
+    const b = addressBits(outerAddress);
+    if (!b || b.width !== a.width || Number(bits) < Number(outerBits)) return false;
+    const shift = BigInt(a.width - Number(outerBits));
+    return a.value >> shift === b.value >> shift;
+  });
+}

@@ -48,6 +48,8 @@ export function newKeyRow(input: {
   now: number;
   brand: string;
   rotatedFrom: string | null;
+  /** The key that minted this one; null when a signed-in user did. */
+  parentKeyId: string | null;
 }): { key: string; row: ApiKeysTable } {
   const key = formatKey(input.brand, input.environment, randomBytes(32));
   const row: ApiKeysTable = {
@@ -66,6 +68,7 @@ export function newKeyRow(input: {
     last_used_at: null,
     usage_count: 0,
     rotated_from: input.rotatedFrom,
+    parent_key_id: input.parentKeyId,
   };
   return { key, row };
 }

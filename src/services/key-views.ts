@@ -37,6 +37,7 @@ export function toFullRecord(row: ApiKeysTable, now: number): KeyRecordFullT {
     ...toRecord(row, now),
     ip_allow: row.ip_allow ? (JSON.parse(row.ip_allow) as string[]) : null,
     rotated_from: row.rotated_from,
+    parent_key_id: row.parent_key_id,
   };
 }
 
@@ -97,5 +98,6 @@ export async function keyActivity(
     endpoint: row.endpoint,
     ip: row.ip,
     outcome: row.outcome,
+    verified_by: row.verified_by,
   }));
 }

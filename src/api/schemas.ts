@@ -29,6 +29,9 @@ export const User = z.object({
   email: z.string(),
   role: z.enum(["owner", "member", "viewer"]),
   staff: z.boolean(),
+  service: z
+    .boolean()
+    .describe("a service account: may verify the platform's keys (keys:verify), set by staff"),
   plan: z.enum(["free", "pro", "team", "enterprise"]),
   disabled: z.boolean(),
   created_at: z.string(),
@@ -82,6 +85,7 @@ export const Whoami = z.object({
   email: z.string(),
   role: z.string(),
   staff: z.boolean(),
+  service: z.boolean(),
   plan: z.string(),
   credential_type: z.enum(["session", "api_key"]),
   session_id: z.string().nullable(),
@@ -117,10 +121,11 @@ export const AdminUserPatch = z
     plan: z.enum(["free", "pro", "team", "enterprise"]).optional(),
     role: z.enum(["owner", "member", "viewer"]).optional(),
     staff: z.boolean().optional(),
+    service: z.boolean().optional(),
     disabled: z.boolean().optional(),
   })
   .refine((v) => Object.keys(v).length > 0, {
-    message: "name at least one of plan, role, staff, disabled",
+    message: "name at least one of plan, role, staff, service, disabled",
   });
 export const AdminUserList = z.object({ users: z.array(User) });
 export const PageQuery = z.strictObject({

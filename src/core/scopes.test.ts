@@ -27,6 +27,16 @@ describe("scope catalogue", () => {
     expect(staff.has(ADMIN_SCOPE)).toBe(true);
   });
 
+  it("keeps keys:verify out of every role: staff and service accounts only", () => {
+    for (const role of [owner, member, viewer]) expect(role.has("keys:verify")).toBe(false);
+    expect(catalogue.effective(["*"], owner)).not.toContain("keys:verify");
+    expect(staff.has("keys:verify")).toBe(true);
+    const service = catalogue.accessOf({ role: "viewer", isStaff: false, isService: true });
+    expect(service.has("keys:verify")).toBe(true);
+    expect(service.has(ADMIN_SCOPE)).toBe(false);
+    expect(catalogue.ungrantable(["keys:verify"], owner)).toEqual(["keys:verify"]);
+  });
+
   it("computes a key's effective scopes as its grants ∩ the owner's current access", () => {
     expect(catalogue.effective(["services:*"], owner)).toEqual([
       "services:exec",

@@ -25,12 +25,21 @@ export const DEFAULT_CATALOGUE = [
 /** Staff-only scope: never in a role's access, only added by the staff flag. */
 export const ADMIN_SCOPE = "admin:*";
 
+/**
+ * Privileges of the platform's own services, never of a role: verifying any tenant's keys
+ * and following every key's revocations. Staff have them; staff grant them to a service
+ * account (the user's `service` flag).
+ */
+export const SERVICE_SCOPES: readonly string[] = ["keys:verify"];
+
 export const ROLES = ["owner", "member", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Access {
   role: Role;
   isStaff: boolean;
+  /** A staff-designated service account: gets SERVICE_SCOPES. */
+  isService?: boolean;
 }
 
 const SCOPE = /^[a-z][a-z0-9_-]{0,31}:(\*|[a-z][a-z0-9_-]{0,31})$/;
@@ -39,6 +48,7 @@ export class ScopeCatalogue {
   readonly scopes: readonly string[];
   private readonly known: ReadonlySet<string>;
   private readonly roleAccess: ReadonlyMap<Role, ReadonlySet<string>>;
+  private readonly serviceScopes: readonly string[];
 
   constructor(scopes: readonly string[] = DEFAULT_CATALOGUE) {
     for (const scope of scopes) {
@@ -47,9 +57,11 @@ export class ScopeCatalogue {
     }
     this.scopes = [...new Set(scopes)];
     this.known = new Set(this.scopes);
-    const all = new Set(this.scopes);
-    const readOnly = new Set(this.scopes.filter((s) => s.endsWith(":read") || s === "keys:write"));
-    const member = new Set(this.scopes.filter((s) => s !== "billing:write"));
+    const tenant = this.scopes.filter((s) => !SERVICE_SCOPES.includes(s));
+    const all = new Set(tenant);
+    const readOnly = new Set(tenant.filter((s) => s.endsWith(":read") || s === "keys:write"));
+    const member = new Set(tenant.filter((s) => s !== "billing:write"));
+    this.serviceScopes = this.scopes.filter((s) => SERVICE_SCOPES.includes(s));
     this.roleAccess = new Map<Role, ReadonlySet<string>>([
       ["owner", all],
       ["member", member],
@@ -71,11 +83,15 @@ export class ScopeCatalogue {
     return grants.filter((g) => !this.isKnownGrant(g));
   }
 
-  /** Everything a user may do: their role's scopes, plus `admin:*` for staff. */
+  /**
+   * Everything a user may do: their role's scopes; the service scopes for staff and service
+   * accounts; `admin:*` for staff.
+   */
   accessOf(access: Access): ReadonlySet<string> {
     const base = this.roleAccess.get(access.role) ?? new Set<string>();
-    if (!access.isStaff) return base;
-    return new Set([...base, ADMIN_SCOPE]);
+    if (!access.isStaff && !access.isService) return base;
+    const extra = access.isStaff ? [...this.serviceScopes, ADMIN_SCOPE] : this.serviceScopes;
+    return new Set([...base, ...extra]);
   }
 
   /** Expands grants into concrete scopes, within `universe` (the owner's access). */

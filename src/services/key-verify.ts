@@ -64,8 +64,11 @@ export class KeyVerifier {
     };
   }
 
-  /** For the platform's services: always an answer, never a throw. */
-  async verify(body: VerifyBodyT): Promise<VerifyResponseT> {
+  /**
+   * For the platform's services: always an answer, never a throw. `verifiedBy` (the caller's
+   * key or user id) goes into the verified key's activity, so its owner sees who asked.
+   */
+  async verify(body: VerifyBodyT, verifiedBy: string): Promise<VerifyResponseT> {
     const endpoint = body.endpoint ?? UNSPECIFIED;
     const result = await this.checker.check({
       rawKey: body.key,
@@ -78,7 +81,15 @@ export class KeyVerifier {
     const { key } = result;
     if (key) {
       const project = body.project_id ?? key.projectId;
-      this.record(key.id, endpoint, project, body.ip ?? null, result.code);
+      this.usage.record({
+        keyId: key.id,
+        at: this.ctx.now(),
+        endpoint,
+        projectId: project,
+        ip: body.ip ?? null,
+        outcome: result.code,
+        verifiedBy,
+      });
     }
     return {
       valid: result.code === "valid",

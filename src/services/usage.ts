@@ -11,6 +11,8 @@ export interface KeyUse {
   ip: string | null;
   /** `ok`, `valid`, or the refusal code. */
   outcome: string;
+  /** For `POST /v1/keys/verify`: the verifying credential (`key_…` or `usr_…`). */
+  verifiedBy?: string | null;
 }
 
 /** Newest activity rows kept per key, in the database and in a buffer between flushes. */
@@ -135,6 +137,7 @@ export class UsageBuffer {
         endpoint: u.endpoint,
         ip: u.ip,
         outcome: u.outcome,
+        verified_by: u.verifiedBy ?? null,
       })),
     );
     for (const chunk of chunks(activity, 500))

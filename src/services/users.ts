@@ -10,6 +10,8 @@ export interface UserAccess {
   email: string;
   role: Role;
   isStaff: boolean;
+  /** A service account: staff let it verify the platform's keys. */
+  isService: boolean;
   plan: Plan;
   disabled: boolean;
   /** Concrete scopes the user may use or grant, from role and staff flag. */
@@ -21,6 +23,7 @@ export interface PublicUser {
   email: string;
   role: Role;
   staff: boolean;
+  service: boolean;
   plan: Plan;
   disabled: boolean;
   created_at: string;
@@ -32,6 +35,7 @@ export function toPublicUser(row: UsersTable): PublicUser {
     email: row.email,
     role: row.role as Role,
     staff: row.is_staff === 1,
+    service: row.is_service === 1,
     plan: row.plan as Plan,
     disabled: row.disabled === 1,
     created_at: new Date(row.created_at).toISOString(),
@@ -74,14 +78,16 @@ export class Users {
   toAccess(row: UsersTable): UserAccess {
     const role = row.role as Role;
     const isStaff = row.is_staff === 1;
+    const isService = row.is_service === 1;
     return {
       id: row.id,
       email: row.email,
       role,
       isStaff,
+      isService,
       plan: row.plan as Plan,
       disabled: row.disabled === 1,
-      access: this.ctx.catalogue.accessOf({ role, isStaff }),
+      access: this.ctx.catalogue.accessOf({ role, isStaff, isService }),
     };
   }
 
@@ -101,16 +107,20 @@ export class Users {
     return rows.map(toPublicUser);
   }
 
-  /** Staff change a user's plan, role, staff flag or disabled state; effective at once. */
+  /**
+   * Staff change a user's plan, role, staff or service flag or disabled state; effective at
+   * once. A service account may verify every tenant's keys (`keys:verify`).
+   */
   async update(
     userId: string,
-    patch: { plan?: Plan; role?: Role; staff?: boolean; disabled?: boolean },
+    patch: { plan?: Plan; role?: Role; staff?: boolean; service?: boolean; disabled?: boolean },
     by: { actor: string; userId: string; ip: string | null },
   ): Promise<PublicUser> {
     const values: Partial<UsersTable> = { updated_at: this.ctx.now() };
     if (patch.plan !== undefined) values.plan = patch.plan;
     if (patch.role !== undefined) values.role = patch.role;
     if (patch.staff !== undefined) values.is_staff = patch.staff ? 1 : 0;
+    if (patch.service !== undefined) values.is_service = patch.service ? 1 : 0;
     if (patch.disabled !== undefined) values.disabled = patch.disabled ? 1 : 0;
     const result = await this.ctx.db
       .updateTable("users")

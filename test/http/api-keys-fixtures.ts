@@ -33,9 +33,18 @@ export async function createKey(
   return reply.body;
 }
 
-/** A keys:verify credential for a platform service (a session token works too). */
-export async function verifierKey(api: Api, token: string): Promise<string> {
-  return (await createKey(api, token, { name: "verifier", scopes: ["keys:verify"] })).key;
+/**
+ * A platform service's credential: a service account (staff set its `service` flag, as a
+ * platform does for its own services) and that account's `keys:verify` key.
+ */
+export async function serviceKey(
+  server: TestServer,
+  api: Api,
+  staffToken: string,
+): Promise<string> {
+  const service = await account(server);
+  await adminPatch(api, staffToken, service.userId, { service: true, plan: "enterprise" });
+  return (await createKey(api, service.token, { name: "verifier", scopes: ["keys:verify"] })).key;
 }
 
 export async function verify(api: Api, verifier: string, body: Record<string, unknown>) {

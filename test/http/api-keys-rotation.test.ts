@@ -7,6 +7,7 @@ import {
   adminPatch,
   createKey,
   manualClock,
+  serviceKey,
   verify,
   type Account,
   type Api,
@@ -18,6 +19,7 @@ describeEachStore("API keys: expiry, rotation and audit", (store) => {
   let server: TestServer;
   let api: Api;
   let user: Account;
+  let service: string;
   const clock = manualClock();
 
   beforeAll(async () => {
@@ -26,6 +28,7 @@ describeEachStore("API keys: expiry, rotation and audit", (store) => {
     const staff = await account(server);
     user = await account(server);
     await adminPatch(api, staff.token, user.userId, { plan: "enterprise" });
+    service = await serviceKey(server, api, staff.token);
   });
   afterAll(async () => server?.close());
 
@@ -80,7 +83,7 @@ describeEachStore("API keys: expiry, rotation and audit", (store) => {
     expect(expired.status).toBe(401);
     expect(expired.body.error.code).toBe("key_expired");
     const fresh = await session();
-    expect((await verify(api, fresh, { key: fixed.key })).code).toBe("key_expired");
+    expect((await verify(api, service, { key: fixed.key })).code).toBe("key_expired");
     const listed = (await api.get("/v1/api-keys", { token: fresh })).body.api_keys;
     expect(listed.find((k: any) => k.id === fixed.id).status).toBe("expired");
   });
@@ -109,10 +112,10 @@ describeEachStore("API keys: expiry, rotation and audit", (store) => {
     expect(rotated.body.id).not.toBe(old.id);
     clock.advance(10 * 60_000);
     for (const key of [old.key, rotated.body.key])
-      expect((await verify(api, token, { key, project_id: project.body.id })).valid).toBe(true);
+      expect((await verify(api, service, { key, project_id: project.body.id })).valid).toBe(true);
     await api.delete(`/v1/api-keys/${old.id}`, { token });
-    expect((await verify(api, token, { key: old.key })).code).toBe("key_revoked");
-    expect((await verify(api, token, { key: rotated.body.key })).valid).toBe(true);
+    expect((await verify(api, service, { key: old.key })).code).toBe("key_revoked");
+    expect((await verify(api, service, { key: rotated.body.key })).valid).toBe(true);
   });
 
   it("ends the old key's overlap after expire_old_in", async () => {
@@ -168,7 +171,7 @@ describeEachStore("API keys: expiry, rotation and audit", (store) => {
     await api.delete(`/v1/api-keys/${revoked.id}`, { token });
     for (let i = 0; i < 5; i++)
       expect((await api.get("/v1/auth/whoami", { token: revoked.key })).status).toBe(401);
-    for (let i = 0; i < 3; i++) await verify(api, token, { key: revoked.key });
+    for (let i = 0; i < 3; i++) await verify(api, service, { key: revoked.key });
     const refusals = async () =>
       (await events(token, "key_refused")).filter((e) => e.details.key_id === revoked.id);
     const first = await refusals();

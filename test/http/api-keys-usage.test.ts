@@ -11,6 +11,7 @@ import {
   account,
   adminPatch,
   createKey,
+  serviceKey,
   verify,
   type Account,
   type Api,
@@ -28,6 +29,7 @@ describeEachStore("API keys: usage and activity", (store) => {
   let server: TestServer;
   let api: Api;
   let user: Account;
+  let service: string;
 
   beforeAll(async () => {
     server = await startTestServer({ store });
@@ -35,6 +37,7 @@ describeEachStore("API keys: usage and activity", (store) => {
     const staff = await account(server);
     user = await account(server);
     await adminPatch(api, staff.token, user.userId, { plan: "enterprise" });
+    service = await serviceKey(server, api, staff.token);
   });
   afterAll(async () => server?.close());
 
@@ -43,9 +46,9 @@ describeEachStore("API keys: usage and activity", (store) => {
     const key = await createKey(api, user.token, { scopes: ["services:read"] });
     for (let i = 0; i < 3; i++) await api.get("/v1/auth/whoami", { token: key.key });
     const body = { key: key.key, endpoint: "POST /deploy", ip: "203.0.113.9" };
-    await verify(api, user.token, { ...body, project_id: project.body.id });
-    await verify(api, user.token, { ...body, project_id: project.body.id });
-    await verify(api, user.token, { ...body, scopes: ["billing:read"] });
+    await verify(api, service, { ...body, project_id: project.body.id });
+    await verify(api, service, { ...body, project_id: project.body.id });
+    await verify(api, service, { ...body, scopes: ["billing:read"] });
     expect((await api.get("/v1/api-keys", { token: key.key })).status).toBe(403);
     await server.services.keyVerifier.usage.flush();
 

@@ -8,6 +8,7 @@ import {
   account,
   adminPatch,
   createKey,
+  serviceKey,
   verify,
   type Account,
   type Api,
@@ -25,7 +26,7 @@ describeEachStore("POST /v1/keys/verify, projects and IP restriction", (store) =
     const staff = await account(server);
     user = await account(server);
     await adminPatch(api, staff.token, user.userId, { plan: "enterprise" });
-    service = (await createKey(api, user.token, { name: "svc", scopes: ["keys:verify"] })).key;
+    service = await serviceKey(server, api, staff.token);
   });
   afterAll(async () => server?.close());
 

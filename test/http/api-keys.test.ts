@@ -6,6 +6,7 @@ import {
   account,
   adminPatch,
   createKey,
+  serviceKey,
   verify,
   type Account,
   type Api,
@@ -31,6 +32,7 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
   let api: Api;
   let user: Account;
   let other: Account;
+  let service: string;
 
   beforeAll(async () => {
     server = await startTestServer({ store });
@@ -39,6 +41,7 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
     user = await account(server);
     other = await account(server);
     await adminPatch(api, staff.token, user.userId, { plan: "enterprise" });
+    service = await serviceKey(server, api, staff.token);
   });
   afterAll(async () => server?.close());
 
@@ -102,7 +105,6 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
   });
 
   it("revokes at once under concurrent use: nothing succeeds after DELETE answers", async () => {
-    const service = await createKey(api, user.token, { name: "svc", scopes: ["keys:verify"] });
     const created = await createKey(api, user.token, { scopes: ["services:read"] });
     let revokedAnswered = false;
     let lateSuccesses = 0;
@@ -117,7 +119,7 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
     const del = await api.delete(`/v1/api-keys/${created.id}`, { token: user.token });
     revokedAnswered = true;
     expect(del.status).toBe(200);
-    const check = await verify(api, service.key, { key: created.key });
+    const check = await verify(api, service, { key: created.key });
     expect(check.code).toBe("key_revoked");
     await load;
     // Requests already in flight when DELETE answered may finish; new ones may not.

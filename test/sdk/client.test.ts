@@ -157,7 +157,10 @@ describeEachStore("SDK client against a real server", (store) => {
     const widen = await failure(sdk.keys.update(created.id, { scopes: ["*"] }));
     expect(widen).toMatchObject({ code: "scope_expansion_not_allowed", status: 403 });
 
-    const checker = await sdk.keys.create({ name: "svc", scopes: ["keys:verify"] });
+    // Verifying is a platform service's privilege: staff mark a service account.
+    const platform = await signedIn(uniqueEmail("svc"));
+    expect((await staff.admin.updateUser(platform.user.id, { service: true })).service).toBe(true);
+    const checker = await platform.sdk.keys.create({ name: "svc", scopes: ["keys:verify"] });
     const service = new Latchkey({ apiKey: checker.key, baseUrl: server.url });
     const verdict = await service.keys.verify({ key: created.key, scopes: ["services:read"] });
     expect(verdict).toMatchObject({ valid: true, code: "valid", key_id: created.id });

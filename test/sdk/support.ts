@@ -27,16 +27,51 @@ export async function createKey(
   return { id: reply.body.id, key: reply.body.key };
 }
 
-/** A signed-in owner with a `keys:verify` key for a service and a helper to mint more keys. */
-export async function ownerWithKeys(base: string) {
-  const user = await signupAndLogin(base);
-  const service = await createKey(base, user.accessToken, {
+const staffOf = new Map<string, Promise<string>>();
+
+/** The platform's staff on a test server: its first account, signed up on first use. */
+function staffToken(base: string): Promise<string> {
+  let token = staffOf.get(base);
+  if (!token) {
+    token = (async () => {
+      const staff = await signupAndLogin(base);
+      const who = await client(base).get("/v1/auth/whoami", { token: staff.accessToken });
+      if (who.body.staff !== true)
+        throw new Error("the server already had accounts: call ownerWithKeys before any signup");
+      return staff.accessToken;
+    })();
+    staffOf.set(base, token);
+  }
+  return token;
+}
+
+/**
+ * A platform service's `keys:verify` key: verifying is a service privilege, so staff mark a
+ * service account (`service: true`) and it mints the key, as a platform would.
+ */
+export async function platformService(base: string) {
+  const staff = await staffToken(base);
+  const account = await signupAndLogin(base);
+  const patch = await client(base).patch(
+    `/v1/admin/users/${account.userId}`,
+    { service: true },
+    { token: staff },
+  );
+  expect(patch.status, JSON.stringify(patch.body)).toBe(200);
+  const key = await createKey(base, account.accessToken, {
     name: "service",
     scopes: ["keys:verify"],
   });
+  return { ...key, account };
+}
+
+/** A signed-in owner, a platform service's `keys:verify` key, and a helper to mint keys. */
+export async function ownerWithKeys(base: string) {
+  const serviceKey = (await platformService(base)).key;
+  const user = await signupAndLogin(base);
   return {
     ...user,
-    serviceKey: service.key,
+    serviceKey,
     key: (scopes: string[], extra: Record<string, unknown> = {}) =>
       createKey(base, user.accessToken, { scopes, ...extra }),
     revoke: async (id: string) => {

@@ -141,6 +141,7 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
         email: p.user.email,
         role: p.user.role,
         staff: p.user.isStaff,
+        service: p.user.isService,
         plan: p.user.plan,
         credential_type: p.type,
         session_id: p.sessionId,
@@ -156,9 +157,7 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
   app.get(
     "/.well-known/jwks.json",
     { schema: { tags: ["auth"], response: { 200: Jwks } } },
-    async (_request, reply) => {
-      reply.header("cache-control", "public, max-age=300");
-      return services.ctx.tokens.jwks();
-    },
+    // no-store like every API answer (the SDK keeps its own copy and refetches on a new kid).
+    async () => services.ctx.tokens.jwks(),
   );
 }

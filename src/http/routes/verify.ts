@@ -3,9 +3,12 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { VerifyBody, VerifyResponse } from "../../api/keys.js";
 import { ErrorBody } from "../../api/schemas.js";
 import type { Services } from "../../services/index.js";
+import { principalOf } from "../auth.js";
 
 /**
  * `POST /v1/keys/verify` for the platform's services: always 200 with `valid` and a `code`.
+ * `keys:verify` is a service privilege (staff and staff-designated service accounts), never
+ * a tenant's: otherwise any user could probe, and fill the activity of, anyone's key.
  * The calling service's own credential does not spend a rate limit here: it verifies on
  * behalf of many users; the verified key spends its own.
  */
@@ -22,6 +25,9 @@ export function verifyRoutes(base: FastifyInstance, services: Services): void {
         response: { 200: VerifyResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
       },
     },
-    async (request) => services.keyVerifier.verify(request.body),
+    async (request) => {
+      const principal = principalOf(request);
+      return services.keyVerifier.verify(request.body, principal.key?.id ?? principal.user.id);
+    },
   );
 }

@@ -1,0 +1,173 @@
+/**
+ * `keys:verify` is a service privilege (ASVS 8.4.1): no tenant can probe another tenant's
+ * keys through `POST /v1/keys/verify` or follow their revocations; staff and the service
+ * accounts staff designate can, and every verification names who asked.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { client } from "../helpers/http.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { describeEachStore } from "../helpers/stores.js";
+import {
+  account,
+  adminPatch,
+  createKey,
+  verify,
+  type Account,
+  type Api,
+} from "../http/api-keys-fixtures.js";
+
+const SSE = { accept: "text/event-stream" };
+
+/** Reads an SSE stream into text as it arrives. */
+async function openStream(base: string, token: string) {
+  const abort = new AbortController();
+  const response = await fetch(`${base}/v1/keys/revocations`, {
+    headers: { authorization: `Bearer ${token}`, ...SSE },
+    signal: abort.signal,
+  });
+  const state = { text: "" };
+  if (response.ok) {
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    void (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          state.text += decoder.decode(value, { stream: true });
+        }
+      } catch {
+        // aborted by the test
+      }
+    })();
+  }
+  return { status: response.status, state, close: () => abort.abort() };
+}
+
+async function until(probe: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describeEachStore("keys:verify is a service privilege", (store) => {
+  let server: TestServer;
+  let api: Api;
+  let staff: Account;
+  let alice: Account;
+  let mallory: Account;
+
+  beforeAll(async () => {
+    server = await startTestServer({ store, env: { LATCHKEY_DEFAULT_PLAN: "enterprise" } });
+    api = client(server.url);
+    staff = await account(server);
+    alice = await account(server);
+    mallory = await account(server);
+  });
+  afterAll(async () => server?.close());
+
+  it("refuses an ordinary user's verify of another tenant's key, and writes nothing", async () => {
+    const victim = await createKey(api, alice.token, { scopes: ["services:read"] });
+    const bySession = await api.post(
+      "/v1/keys/verify",
+      { key: victim.key },
+      {
+        token: mallory.token,
+      },
+    );
+    expect(bySession.status).toBe(403);
+    expect(bySession.body.error).toMatchObject({
+      code: "scope_insufficient",
+      required: ["keys:verify"],
+    });
+    const minted = await api.post(
+      "/v1/api-keys",
+      { name: "probe", scopes: ["keys:verify"] },
+      { token: mallory.token },
+    );
+    expect(minted.status).toBe(403);
+    expect(minted.body.error.code).toBe("scope_not_grantable");
+    // `*` means everything the owner may do, which no longer includes verifying.
+    const everything = await createKey(api, mallory.token, { name: "all", scopes: ["*"] });
+    const byKey = await api.post(
+      "/v1/keys/verify",
+      { key: victim.key, endpoint: "GET /forged", ip: "198.51.100.1" },
+      { token: everything.key },
+    );
+    expect(byKey.status).toBe(403);
+    const who = await api.get("/v1/auth/whoami", { token: mallory.token });
+    expect(who.body.scopes).not.toContain("keys:verify");
+    expect(who.body.service).toBe(false);
+
+    await server.services.keyVerifier.usage.flush();
+    const activity = await api.get(`/v1/api-keys/${victim.id}/activity`, { token: alice.token });
+    expect(activity.body.activity).toEqual([]);
+  });
+
+  it("lets a staff-designated service account verify, recording verified_by", async () => {
+    const svc = await account(server);
+    const early = await api.post(
+      "/v1/api-keys",
+      { name: "verifier", scopes: ["keys:verify"] },
+      { token: svc.token },
+    );
+    expect(early.status).toBe(403);
+    // Only staff designate services.
+    const self = await api.patch(
+      `/v1/admin/users/${svc.userId}`,
+      { service: true },
+      {
+        token: svc.token,
+      },
+    );
+    expect(self.status).toBe(403);
+    await adminPatch(api, staff.token, svc.userId, { service: true });
+    const verifier = await createKey(api, svc.token, { name: "verifier", scopes: ["keys:verify"] });
+    expect((await api.get("/v1/auth/whoami", { token: verifier.key })).body).toMatchObject({
+      service: true,
+      scopes: ["keys:verify"],
+    });
+
+    const victim = await createKey(api, alice.token, { scopes: ["services:read"] });
+    const check = await verify(api, verifier.key, { key: victim.key, endpoint: "GET /x" });
+    expect(check).toMatchObject({ valid: true, owner_id: alice.userId });
+    const byStaff = await verify(api, staff.token, { key: victim.key, endpoint: "GET /y" });
+    expect(byStaff.valid).toBe(true);
+    await server.services.keyVerifier.usage.flush();
+    const activity = await api.get(`/v1/api-keys/${victim.id}/activity`, { token: alice.token });
+    const rows = activity.body.activity;
+    expect(rows.find((r: any) => r.endpoint === "GET /x").verified_by).toBe(verifier.id);
+    expect(rows.find((r: any) => r.endpoint === "GET /y").verified_by).toBe(staff.userId);
+
+    // Withdrawn at once: the service's key loses keys:verify.
+    await adminPatch(api, staff.token, svc.userId, { service: false });
+    const after = await api.post("/v1/keys/verify", { key: victim.key }, { token: verifier.key });
+    expect(after.status).toBe(403);
+  });
+
+  it("streams revocations to services only; a tenant's stream receives nothing", async () => {
+    const svc = await account(server);
+    await adminPatch(api, staff.token, svc.userId, { service: true });
+    const verifier = await createKey(api, svc.token, { name: "verifier", scopes: ["keys:verify"] });
+    const snoop = await createKey(api, mallory.token, { name: "snoop", scopes: ["*"] });
+
+    const tenantBySession = await openStream(server.url, mallory.token);
+    const tenantByKey = await openStream(server.url, snoop.key);
+    expect(tenantBySession.status).toBe(403);
+    expect(tenantByKey.status).toBe(403);
+    const service = await openStream(server.url, verifier.key);
+    expect(service.status).toBe(200);
+    try {
+      await until(() => service.state.text.includes("event: ready"));
+      const victim = await createKey(api, alice.token, { scopes: ["services:read"] });
+      await api.delete(`/v1/api-keys/${victim.id}`, { token: alice.token });
+      await until(() => service.state.text.includes(victim.id));
+      expect(tenantBySession.state.text).toBe("");
+      expect(tenantByKey.state.text).toBe("");
+    } finally {
+      for (const s of [tenantBySession, tenantByKey, service]) s.close();
+    }
+  });
+});

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./core/durations.js";
 import { DEFAULT_CATALOGUE, ROLES } from "./core/scopes.js";
+import { parseIpAllow } from "./services/ip-allow.js";
 
 const duration = (fallback: string) =>
   z
@@ -43,12 +44,14 @@ const ENV = z.object({
   LATCHKEY_RATE_LIMIT_LIVE: int(1000),
   LATCHKEY_RATE_LIMIT_TEST: int(10000),
   LATCHKEY_ACCESS_TTL: duration("1h"),
-  LATCHKEY_REFRESH_TTL: duration("30d"),
+  LATCHKEY_REFRESH_TTL: z.string().optional(),
+  LATCHKEY_SESSION_IDLE: z.string().optional(),
+  LATCHKEY_SESSION_MAX_AGE: duration("30d"),
   LATCHKEY_LOGIN_MAX_FAILURES: int(10),
   LATCHKEY_LOGIN_MAX_FAILURES_IP: int(50),
   LATCHKEY_LOGIN_WINDOW: duration("15m"),
   LATCHKEY_USAGE_FLUSH_MS: int(500),
-  LATCHKEY_TRUST_PROXY: z.enum(["true", "false"]).default("false"),
+  LATCHKEY_TRUST_PROXY: z.string().default("false"),
   LATCHKEY_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
@@ -73,10 +76,14 @@ export interface Config {
   defaultPlan: "free" | "pro" | "team" | "enterprise";
   rateLimits: { live: number; test: number };
   accessTtlMs: number;
-  refreshTtlMs: number;
+  /** How long a session may go without a refresh (each refresh token's lifetime). */
+  sessionIdleMs: number;
+  /** When a session ends, counted from sign-in, however often it is refreshed. */
+  sessionMaxAgeMs: number;
   login: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowMs: number };
   usageFlushMs: number;
-  trustProxy: boolean;
+  /** Fastify's trustProxy: false, a hop count, or the proxies' addresses and CIDR ranges. */
+  trustProxy: false | number | string[];
   secureCookies: "true" | "false" | "auto";
   logLevel: string;
 }
@@ -93,6 +100,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
   }
   const e = parsed.data;
+  // LATCHKEY_REFRESH_TTL is the older name of the idle limit.
+  const idleText = e.LATCHKEY_SESSION_IDLE ?? e.LATCHKEY_REFRESH_TTL ?? "14d";
+  const idle = parseDuration(idleText);
+  if (idle === null)
+    throw new ConfigError(
+      `invalid configuration: LATCHKEY_SESSION_IDLE: not a duration: ${idleText}`,
+    );
   const dataDir = resolve(e.LATCHKEY_DATA_DIR);
   const publicUrl =
     e.LATCHKEY_PUBLIC_URL ?? `http://${e.HOST.includes(":") ? `[${e.HOST}]` : e.HOST}:${e.PORT}`;
@@ -117,15 +131,45 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultPlan: e.LATCHKEY_DEFAULT_PLAN,
     rateLimits: { live: e.LATCHKEY_RATE_LIMIT_LIVE, test: e.LATCHKEY_RATE_LIMIT_TEST },
     accessTtlMs: e.LATCHKEY_ACCESS_TTL,
-    refreshTtlMs: e.LATCHKEY_REFRESH_TTL,
+    sessionIdleMs: idle,
+    sessionMaxAgeMs: e.LATCHKEY_SESSION_MAX_AGE,
     login: {
       maxFailuresPerAccount: e.LATCHKEY_LOGIN_MAX_FAILURES,
       maxFailuresPerIp: e.LATCHKEY_LOGIN_MAX_FAILURES_IP,
       windowMs: e.LATCHKEY_LOGIN_WINDOW,
     },
     usageFlushMs: e.LATCHKEY_USAGE_FLUSH_MS,
-    trustProxy: e.LATCHKEY_TRUST_PROXY === "true",
+    trustProxy: parseTrustProxy(e.LATCHKEY_TRUST_PROXY),
     secureCookies: e.LATCHKEY_SECURE_COOKIES,
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * Which peers may set X-Forwarded-For: `false` (none, the default), a hop count (`1`: the
+ * one load balancer in front), or the proxies' addresses and CIDR ranges. `true` would take
+ * the leftmost entry, which any client can write, so it is refused.
+ */
+export function parseTrustProxy(text: string): false | number | string[] {
+  const value = text.trim();
+  if (value === "" || value === "false" || value === "0") return false;
+  if (value === "true")
+    throw new ConfigError(
+      "invalid configuration: LATCHKEY_TRUST_PROXY=true would trust any client's X-Forwarded-For; " +
+        "set the number of proxies in front of Latchkey (e.g. 1) or their addresses (e.g. 10.0.0.0/8)",
+    );
+  if (/^[0-9]+$/.test(value)) {
+    const hops = Number(value);
+    if (hops > 32)
+      throw new ConfigError("invalid configuration: LATCHKEY_TRUST_PROXY: at most 32 hops");
+    return hops;
+  }
+  const entries = value.split(",").map((entry) => entry.trim());
+  const parsed = parseIpAllow(entries);
+  if (Array.isArray(parsed))
+    throw new ConfigError(
+      `invalid configuration: LATCHKEY_TRUST_PROXY: ${parsed.map((p) => p.message).join("; ")} ` +
+        "(give a hop count or comma-separated proxy addresses / CIDR ranges)",
+    );
+  return parsed.ranges;
 }

@@ -41,13 +41,23 @@ function newRequestId(): string {
 }
 export const BODY_LIMIT = 64 * 1024;
 
+/**
+ * A hop count trusts that many proxies in front, counted from the socket: the client address
+ * is the entry that many steps from the right of X-Forwarded-For, never one a client wrote
+ * further left. (Fastify's own number form trusts nothing, so it is a function here.)
+ */
+function trustProxyOption(trust: false | number | string[]) {
+  if (typeof trust === "number") return (_address: string, hop: number) => hop < trust;
+  return trust;
+}
+
 export async function buildApp(services: Services, logger: Logger): Promise<App> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Per-request lines go out at debug level from our own hook (below), not at info.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
-    trustProxy: services.ctx.config.trustProxy,
+    trustProxy: trustProxyOption(services.ctx.config.trustProxy),
     requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers["x-request-id"];
@@ -71,6 +81,10 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   // and a microtask turn per request (bench/).
   app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
+    // Answers carry tokens, keys and account data: no cache or proxy keeps them, and no
+    // browser guesses their type (ASVS 3.4.4, 14.3.2). Cacheable files say otherwise.
+    reply.header("cache-control", "no-store");
+    reply.header("x-content-type-options", "nosniff");
     if (request.raw.httpVersion === "1.1" && !request.headers.host)
       return done(new LatchkeyError("invalid_request", "an HTTP/1.1 request needs a Host header"));
     done();

@@ -98,7 +98,7 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     kind: "sign-in" | "refresh",
   ) => {
     const common = { sameSite: "strict", secure: secure(request) } as const;
-    const refreshAge = Math.floor(config.refreshTtlMs / 1000);
+    const refreshAge = Math.floor(Math.min(config.sessionIdleMs, config.sessionMaxAgeMs) / 1000);
     const current = kind === "refresh" ? readCookies(request)[COOKIES.csrf] : undefined;
     const csrf = current ?? randomBytes(24).toString("base64url");
     reply.setCookie(COOKIES.session, pair.access_token, {

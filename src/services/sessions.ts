@@ -25,6 +25,8 @@ export interface SessionView {
 interface SessionState {
   userId: string;
   active: boolean;
+  /** The session's absolute end (epoch ms); Infinity for rows without one. */
+  endsAt: number;
 }
 
 const CACHE_LIMIT = 50_000;
@@ -32,6 +34,10 @@ const CACHE_LIMIT = 50_000;
 /**
  * Sessions are refresh-token families. Refresh tokens are opaque, stored as SHA-256,
  * single use; presenting a spent one ends the whole family (SPEC §2).
+ *
+ * Each session has an absolute end (sign-in + LATCHKEY_SESSION_MAX_AGE) and an idle limit
+ * (LATCHKEY_SESSION_IDLE), both recorded at sign-in: a refresh token lives until the idle
+ * limit or the absolute end, whichever is sooner, so refreshing never outlives the end.
  */
 export class Sessions {
   private readonly cache = new Map<string, SessionState>();
@@ -54,6 +60,9 @@ export class Sessions {
     const now = this.ctx.now();
     const sessionId = newId("ses");
     const refreshToken = newSecret("lkr");
+    const { sessionIdleMs, sessionMaxAgeMs } = this.ctx.config;
+    const absoluteEnd = now + sessionMaxAgeMs;
+    const tokenEnd = Math.min(now + sessionIdleMs, absoluteEnd);
     await this.ctx.db.transaction().execute(async (trx) => {
       await trx
         .insertInto("sessions")
@@ -65,9 +74,11 @@ export class Sessions {
           user_agent: input.userAgent?.slice(0, 256) ?? null,
           created_at: now,
           last_used_at: now,
-          expires_at: now + this.ctx.config.refreshTtlMs,
+          expires_at: tokenEnd,
           ended_at: null,
           end_reason: null,
+          absolute_expires_at: absoluteEnd,
+          idle_ms: sessionIdleMs,
         })
         .execute();
       await trx
@@ -76,7 +87,7 @@ export class Sessions {
           token_hash: sha256(refreshToken),
           session_id: sessionId,
           created_at: now,
-          expires_at: now + this.ctx.config.refreshTtlMs,
+          expires_at: tokenEnd,
           spent_at: null,
         })
         .execute();
@@ -113,6 +124,8 @@ export class Sessions {
         "s.user_id",
         "s.amr",
         "s.ended_at",
+        "s.absolute_expires_at",
+        "s.idle_ms",
         "u.disabled",
       ])
       .where("t.token_hash", "=", tokenHash)
@@ -121,10 +134,18 @@ export class Sessions {
     if (row.spent_at !== null) return this.reused(row.session_id, row.user_id, ip);
     if (row.ended_at !== null || row.disabled === 1)
       throw new LatchkeyError("token_invalid", "session has ended");
+    const absoluteEnd = row.absolute_expires_at ?? Infinity;
+    if (absoluteEnd <= now)
+      throw new LatchkeyError(
+        "token_expired",
+        "the session has reached its maximum age; sign in again",
+      );
     if (row.expires_at <= now)
       throw new LatchkeyError("token_expired", "refresh token has expired");
 
     const next = newSecret("lkr");
+    const idleMs = row.idle_ms ?? this.ctx.config.sessionIdleMs;
+    const tokenEnd = Math.min(now + idleMs, absoluteEnd);
     const spent = await this.ctx.db.transaction().execute(async (trx) => {
       const result = await trx
         .updateTable("refresh_tokens")
@@ -139,13 +160,13 @@ export class Sessions {
           token_hash: sha256(next),
           session_id: row.session_id,
           created_at: now,
-          expires_at: now + this.ctx.config.refreshTtlMs,
+          expires_at: tokenEnd,
           spent_at: null,
         })
         .execute();
       await trx
         .updateTable("sessions")
-        .set({ last_used_at: now, expires_at: now + this.ctx.config.refreshTtlMs })
+        .set({ last_used_at: now, expires_at: tokenEnd })
         .where("id", "=", row.session_id)
         .execute();
       return true;
@@ -205,19 +226,20 @@ export class Sessions {
   /** Whether an access token's session is still live (cached; dropped when it ends). */
   async isActive(sessionId: string, userId: string): Promise<boolean> {
     const cached = this.cache.get(sessionId);
-    if (cached) return cached.active && cached.userId === userId;
+    if (cached) return isLive(cached, userId, this.ctx.now());
     const row = await this.ctx.db
       .selectFrom("sessions")
-      .select(["user_id", "ended_at", "expires_at"])
+      .select(["user_id", "ended_at", "absolute_expires_at"])
       .where("id", "=", sessionId)
       .executeTakeFirst();
     const state: SessionState = {
       userId: row?.user_id ?? "",
       active: !!row && row.ended_at === null,
+      endsAt: row?.absolute_expires_at ?? Infinity,
     };
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(sessionId, state);
-    return state.active && state.userId === userId;
+    return isLive(state, userId, this.ctx.now());
   }
 
   async list(userId: string, currentSessionId: string | null): Promise<SessionView[]> {
@@ -241,4 +263,9 @@ export class Sessions {
       current: row.id === currentSessionId,
     }));
   }
+}
+
+/** An access token's session: not ended, the token's user, and before its absolute end. */
+function isLive(state: SessionState, userId: string, now: number): boolean {
+  return state.active && state.userId === userId && now < state.endsAt;
 }

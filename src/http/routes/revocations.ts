@@ -80,7 +80,8 @@ export function revocationRoutes(app: FastifyInstance, services: Services): void
       const res = reply.raw;
       res.writeHead(200, {
         "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache, no-transform",
+        "cache-control": "no-store, no-transform",
+        "x-content-type-options": "nosniff",
         connection: "keep-alive",
         "x-accel-buffering": "no",
         "x-request-id": request.id,

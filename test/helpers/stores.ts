@@ -23,9 +23,17 @@ export function describeCluster(name: string, suite: () => void): void {
   describe.skipIf(missing.length > 0)(title, suite);
 }
 
-/** Runs a suite once per store, as `describe("<name> [sqlite]")` and `[postgres]`. */
+/**
+ * Runs a suite once per store, as `describe("<name> [sqlite]")` and `[postgres]`; without
+ * TEST_DATABASE_URL the `[postgres]` one is reported skipped, saying so.
+ */
 export function describeEachStore(name: string, suite: (store: StoreKind) => void): void {
-  for (const store of STORES) describe(`${name} [${store}]`, () => suite(store));
+  describe(`${name} [sqlite]`, () => suite("sqlite"));
+  const postgres = STORES.includes("postgres");
+  const title = postgres
+    ? `${name} [postgres]`
+    : `${name} [postgres] (skipped: needs TEST_DATABASE_URL)`;
+  describe.skipIf(!postgres)(title, () => suite("postgres"));
 }
 
 function withDatabase(url: string, database: string): string {

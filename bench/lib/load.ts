@@ -35,7 +35,7 @@ export interface LoadResult {
 
 export type Generator = "wrk" | "autocannon";
 
-/** wrk (C, multi-threaded) when installed — scripts/install-system-deps.sh — else autocannon. */
+/** wrk (C, multi-threaded) when installed (prebench: install-system-deps.sh bench), else autocannon. */
 export function pickGenerator(): Generator {
   if (process.env.BENCH_GENERATOR === "autocannon") return "autocannon";
   const probe = spawnSync("wrk", ["--version"], { stdio: "ignore" });

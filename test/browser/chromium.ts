@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
@@ -22,6 +22,15 @@ export interface Browser {
 
 /** Debian's Chromium, headless, on a fresh profile that is removed afterwards. */
 export async function launchChromium(): Promise<Browser> {
+  // The browser tests never skip: without Chromium they fail, saying how to get it.
+  try {
+    accessSync(CHROMIUM, constants.X_OK);
+  } catch {
+    throw new Error(
+      `Chromium is not at ${CHROMIUM}: run \`npm test\` (its pretest installs it) or, as root, ` +
+        "`bash scripts/install-system-deps.sh`; or set CHROMIUM_PATH to a Chromium executable",
+    );
+  }
   const profile = mkdtempSync(join(tmpdir(), "latchkey-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,

@@ -1,19 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { createVerifier, Latchkey, type Verifier } from "latchkey";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { newSigningJwk } from "../../src/services/secrets.js";
 import { client, PASSWORD, signupAndLogin, uniqueEmail } from "../helpers/http.js";
 import { freshRedisPrefix, startTestServer, type TestServer } from "../helpers/server.js";
-import { freshPostgres } from "../helpers/stores.js";
+import { describeCluster, freshPostgres } from "../helpers/stores.js";
 import { ownerWithKeys, UNLIMITED, within } from "../sdk/support.js";
-
-const CLUSTER = Boolean(process.env.TEST_DATABASE_URL && process.env.TEST_REDIS_URL);
 
 /**
  * Two real Latchkey instances on two ports, as behind a load balancer: one PostgreSQL
  * database, one Redis prefix, and the same secrets from the environment.
  */
-describe.runIf(CLUSTER)("two Latchkey instances on one PostgreSQL and Redis", () => {
+describeCluster("two Latchkey instances on one PostgreSQL and Redis", () => {
   let a: TestServer;
   let b: TestServer;
   let dropDb: () => Promise<void>;

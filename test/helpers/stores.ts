@@ -10,9 +10,30 @@ export const STORES: StoreKind[] = process.env.TEST_DATABASE_URL
   ? ["sqlite", "postgres"]
   : ["sqlite"];
 
-/** Runs a suite once per store, as `describe("<name> [sqlite]")` and `[postgres]`. */
+/**
+ * A suite that needs a shared PostgreSQL and Redis (two instances behind one load balancer).
+ * Without TEST_DATABASE_URL and TEST_REDIS_URL vitest reports its tests skipped, under a
+ * title that says what they need, instead of the file having no suite at all.
+ */
+export function describeCluster(name: string, suite: () => void): void {
+  const missing = ["TEST_DATABASE_URL", "TEST_REDIS_URL"].filter(
+    (variable) => !process.env[variable],
+  );
+  const title = missing.length ? `${name} (skipped: needs ${missing.join(" and ")})` : name;
+  describe.skipIf(missing.length > 0)(title, suite);
+}
+
+/**
+ * Runs a suite once per store, as `describe("<name> [sqlite]")` and `[postgres]`; without
+ * TEST_DATABASE_URL the `[postgres]` one is reported skipped, saying so.
+ */
 export function describeEachStore(name: string, suite: (store: StoreKind) => void): void {
-  for (const store of STORES) describe(`${name} [${store}]`, () => suite(store));
+  describe(`${name} [sqlite]`, () => suite("sqlite"));
+  const postgres = STORES.includes("postgres");
+  const title = postgres
+    ? `${name} [postgres]`
+    : `${name} [postgres] (skipped: needs TEST_DATABASE_URL)`;
+  describe.skipIf(!postgres)(title, () => suite("postgres"));
 }
 
 function withDatabase(url: string, database: string): string {

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { client, PASSWORD, signupAndLogin } from "../helpers/http.js";
 import { freshRedisPrefix, startTestServer, type TestServer } from "../helpers/server.js";
-import { describeEachStore } from "../helpers/stores.js";
+import { describeCluster, describeEachStore } from "../helpers/stores.js";
 import { authenticatorCode, enableTwoFactor, jwtClaims, testClock } from "./twofa-support.js";
 
 describeEachStore("sign-in with 2FA", (store) => {
@@ -324,66 +324,64 @@ describeEachStore("sign-in with 2FA", (store) => {
 // Two instances behind a load balancer: one PostgreSQL, one Redis. The lockout counts
 // through Redis and the replay guard through the database, so neither resets by
 // switching instance.
-if (process.env.TEST_DATABASE_URL && process.env.TEST_REDIS_URL) {
-  describe("2FA across two instances [postgres+redis]", () => {
-    const clock = testClock();
-    const env = { LATCHKEY_MASTER_KEY: randomBytes(32).toString("hex") };
-    let a: TestServer;
-    let b: TestServer;
+describeCluster("2FA across two instances [postgres+redis]", () => {
+  const clock = testClock();
+  const env = { LATCHKEY_MASTER_KEY: randomBytes(32).toString("hex") };
+  let a: TestServer;
+  let b: TestServer;
 
-    beforeAll(async () => {
-      const prefix = freshRedisPrefix();
-      a = await startTestServer({ store: "postgres", redis: prefix, env, now: clock.now });
-      b = await startTestServer({
-        databaseUrl: a.config.database,
-        redis: prefix,
-        env,
-        now: clock.now,
-      });
-    });
-    afterAll(async () => {
-      await b?.close();
-      await a?.close();
-    });
-
-    it("refuses on one instance a code accepted on the other, and shares the lockout", async () => {
-      const user = await signupAndLogin(a.url);
-      const { secret } = await enableTwoFactor(a.url, user.accessToken, clock.ms);
-      clock.steps();
-      const code = authenticatorCode(secret, clock.ms);
-      const onA = await client(a.url).post("/v1/auth/login", {
-        email: user.email,
-        password: PASSWORD,
-        code,
-      });
-      expect(onA.status).toBe(200);
-      const onB = await client(b.url).post("/v1/auth/login", {
-        email: user.email,
-        password: PASSWORD,
-        code,
-      });
-      expect(onB.status).toBe(401);
-      expect(onB.body.error.code).toBe("invalid_mfa_code");
-
-      const wrong = authenticatorCode(secret, clock.ms + 40 * 30_000);
-      for (let i = 0; i < 9; i++) {
-        const target = i % 2 ? a.url : b.url;
-        const reply = await client(target).post("/v1/auth/login", {
-          email: user.email,
-          password: PASSWORD,
-          code: wrong,
-        });
-        expect(reply.status).toBe(401);
-      }
-      clock.steps();
-      const paused = await client(b.url).post("/v1/auth/login", {
-        email: user.email,
-        password: PASSWORD,
-        code: authenticatorCode(secret, clock.ms),
-      });
-      expect(paused.status).toBe(429);
-      expect(paused.body.error.code).toBe("too_many_attempts");
-      expect(paused.body.error.retry_after).toBeGreaterThan(14 * 60);
+  beforeAll(async () => {
+    const prefix = freshRedisPrefix();
+    a = await startTestServer({ store: "postgres", redis: prefix, env, now: clock.now });
+    b = await startTestServer({
+      databaseUrl: a.config.database,
+      redis: prefix,
+      env,
+      now: clock.now,
     });
   });
-}
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  it("refuses on one instance a code accepted on the other, and shares the lockout", async () => {
+    const user = await signupAndLogin(a.url);
+    const { secret } = await enableTwoFactor(a.url, user.accessToken, clock.ms);
+    clock.steps();
+    const code = authenticatorCode(secret, clock.ms);
+    const onA = await client(a.url).post("/v1/auth/login", {
+      email: user.email,
+      password: PASSWORD,
+      code,
+    });
+    expect(onA.status).toBe(200);
+    const onB = await client(b.url).post("/v1/auth/login", {
+      email: user.email,
+      password: PASSWORD,
+      code,
+    });
+    expect(onB.status).toBe(401);
+    expect(onB.body.error.code).toBe("invalid_mfa_code");
+
+    const wrong = authenticatorCode(secret, clock.ms + 40 * 30_000);
+    for (let i = 0; i < 9; i++) {
+      const target = i % 2 ? a.url : b.url;
+      const reply = await client(target).post("/v1/auth/login", {
+        email: user.email,
+        password: PASSWORD,
+        code: wrong,
+      });
+      expect(reply.status).toBe(401);
+    }
+    clock.steps();
+    const paused = await client(b.url).post("/v1/auth/login", {
+      email: user.email,
+      password: PASSWORD,
+      code: authenticatorCode(secret, clock.ms),
+    });
+    expect(paused.status).toBe(429);
+    expect(paused.body.error.code).toBe("too_many_attempts");
+    expect(paused.body.error.retry_after).toBeGreaterThan(14 * 60);
+  });
+});

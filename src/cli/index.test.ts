@@ -31,6 +31,8 @@ describe("the latchkey program", () => {
         "latchkey token revoke",
         "latchkey token rotate",
         "latchkey token edit",
+        "latchkey users list",
+        "latchkey users set",
         "latchkey serve",
       ]),
     );

@@ -7,6 +7,7 @@ import { isColorWanted, makeStyle } from "./output.js";
 import { serveCommand } from "./serve.js";
 import { tokenCommand } from "./tokens.js";
 import { twofaCommand } from "./twofa.js";
+import { usersCommand } from "./users.js";
 
 /** Settings `addCommand` does not pass down: every command throws instead of exiting, hints on error. */
 function configure(command: Command): void {
@@ -49,6 +50,7 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
   for (const command of authCommands()) program.addCommand(command);
   program.addCommand(twofaCommand());
   program.addCommand(tokenCommand());
+  program.addCommand(usersCommand());
   program.addCommand(serveCommand());
   program.addCommand(await adminFor(argv));
   configure(program);

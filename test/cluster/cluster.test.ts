@@ -40,6 +40,8 @@ describeCluster("two Latchkey instances on one PostgreSQL and Redis", () => {
   });
 
   it("accepts on B an access token issued by A, online and offline", async () => {
+    // First: its helper signs up the platform's staff (the first account).
+    const owner = await ownerWithKeys(a.url);
     const user = await signupAndLogin(a.url);
     const onB = await client(b.url).get("/v1/auth/whoami", { token: user.accessToken });
     expect(onB.status).toBe(200);
@@ -48,7 +50,6 @@ describeCluster("two Latchkey instances on one PostgreSQL and Redis", () => {
     const jwksB = await client(b.url).get("/.well-known/jwks.json");
     expect(jwksB.body).toEqual(jwksA.body);
 
-    const owner = await ownerWithKeys(a.url);
     const verifier = createVerifier({ baseUrl: b.url, apiKey: owner.serviceKey });
     verifiers.push(verifier);
     expect(await verifier.verify(user.accessToken, { scopes: ["services:read"] })).toMatchObject({

@@ -1,0 +1,140 @@
+import { Command, Option } from "commander";
+import { contextOf, withCommonOptions, type CommonOptions } from "./context.js";
+import { usageError } from "./exit.js";
+import { fields, table, type Style } from "./output.js";
+
+/** A user as `/v1/admin/users` answers. */
+interface AdminUser {
+  id: string;
+  email: string;
+  role: string;
+  staff: boolean;
+  service: boolean;
+  plan: string;
+  disabled: boolean;
+  created_at: string;
+}
+
+const yesNo = (flag: boolean) => (flag ? "yes" : "no");
+
+function userTable(users: readonly AdminUser[], s: Style): string {
+  if (users.length === 0) return "No users.\n";
+  return table(
+    [
+      { header: "ID" },
+      { header: "EMAIL" },
+      { header: "ROLE" },
+      { header: "PLAN" },
+      { header: "STAFF" },
+      { header: "SERVICE" },
+      { header: "DISABLED" },
+    ],
+    users.map((u) => [
+      u.id,
+      u.email,
+      u.role,
+      u.plan,
+      yesNo(u.staff),
+      yesNo(u.service),
+      yesNo(u.disabled),
+    ]),
+    s,
+  );
+}
+
+function userFields(u: AdminUser, s: Style): string {
+  return fields(
+    [
+      ["id", u.id],
+      ["email", u.email],
+      ["role", u.role],
+      ["plan", u.plan],
+      ["staff", yesNo(u.staff)],
+      ["service", u.service ? "yes (may verify every tenant's keys)" : "no"],
+      ["disabled", yesNo(u.disabled)],
+      ["created", u.created_at],
+    ],
+    s,
+  );
+}
+
+interface ListOptions extends CommonOptions {
+  limit?: string;
+  offset?: string;
+}
+
+async function list(options: ListOptions): Promise<void> {
+  const cli = contextOf(options);
+  const query = new URLSearchParams();
+  if (options.limit !== undefined) query.set("limit", options.limit);
+  if (options.offset !== undefined) query.set("offset", options.offset);
+  const suffix = query.size > 0 ? `?${query}` : "";
+  const reply = await cli.api.get<{ users: AdminUser[] }>(`/v1/admin/users${suffix}`);
+  cli.out.result(reply, (s) => userTable(reply.users, s));
+}
+
+interface SetOptions extends CommonOptions {
+  plan?: string;
+  role?: string;
+  staff?: boolean;
+  service?: boolean;
+  disabled?: boolean;
+}
+
+async function set(id: string, options: SetOptions): Promise<void> {
+  const body: Record<string, unknown> = {};
+  for (const field of ["plan", "role", "staff", "service", "disabled"] as const)
+    if (options[field] !== undefined) body[field] = options[field];
+  if (Object.keys(body).length === 0)
+    throw usageError(
+      "nothing to change",
+      "pass --plan, --role, --staff/--no-staff, --service/--no-service or --disabled/--no-disabled",
+    );
+  const cli = contextOf(options);
+  const user = await cli.api.patch<AdminUser>(`/v1/admin/users/${encodeURIComponent(id)}`, body);
+  cli.out.result(
+    user,
+    (s) => `${s.green("✓")} Updated ${s.bold(user.id)}.\n\n${userFields(user, s)}`,
+  );
+}
+
+/** `latchkey users …`: staff manage accounts over the API (needs `admin:*`). */
+export function usersCommand(): Command {
+  const users = new Command("users").description(
+    "staff only: list accounts, set plans, roles, and the staff, service and disabled flags",
+  );
+  users.addCommand(
+    withCommonOptions(
+      new Command("list")
+        .description("every account, oldest first")
+        .option("--limit <n>", "at most this many (1-500, default 100)")
+        .option("--offset <n>", "skip this many"),
+    ).action(list),
+  );
+  users.addCommand(
+    withCommonOptions(
+      new Command("set")
+        .description("change an account; takes effect at once, on every instance")
+        .argument("<id>", "user id (usr_…)")
+        .addOption(
+          new Option("--plan <plan>", "key-limit plan").choices([
+            "free",
+            "pro",
+            "team",
+            "enterprise",
+          ]),
+        )
+        .addOption(new Option("--role <role>", "role").choices(["owner", "member", "viewer"]))
+        .option("--staff", "make the account staff (admin:*)")
+        .option("--no-staff", "take staff away")
+        .option(
+          "--service",
+          "make it a service account: it may verify any tenant's keys (keys:verify)",
+        )
+        .option("--no-service", "take the service privilege away")
+        .option("--disabled", "disable the account (its sessions and keys stop working)")
+        .option("--no-disabled", "enable the account again"),
+    ).action(set),
+  );
+  return users;
+}

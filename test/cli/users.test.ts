@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { client, PASSWORD, uniqueEmail } from "../helpers/http.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { Machine } from "./support.js";
+
+// Runs the real binary; a busy 2-core machine needs more than the default 30 s.
+describe("latchkey users (staff)", { timeout: 90_000 }, () => {
+  let server: TestServer;
+  const machines: Machine[] = [];
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    for (const m of machines) m.cleanup();
+    await server?.close();
+  });
+
+  const signedIn = async () => {
+    const api = client(server.url);
+    const email = uniqueEmail("users");
+    const signup = await api.post("/v1/auth/signup", { email, password: PASSWORD });
+    expect(signup.status).toBe(201);
+    const login = await api.post("/v1/auth/login", { email, password: PASSWORD });
+    const m = new Machine(server.url);
+    machines.push(m);
+    m.adopt(login.body);
+    return { m, id: signup.body.user.id as string, token: login.body.access_token as string };
+  };
+
+  it("lists accounts and makes one a service account that may verify keys", async () => {
+    const staff = await signedIn(); // the first account is staff
+    const svc = await signedIn();
+
+    const table = await staff.m.run(["users", "list"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/ID\s+EMAIL\s+ROLE\s+PLAN\s+STAFF\s+SERVICE\s+DISABLED/);
+    expect(table.stdout).toContain(svc.id);
+
+    const set = await staff.m.json(["users", "set", svc.id, "--service", "--plan", "pro"]);
+    expect(set).toMatchObject({ id: svc.id, service: true, plan: "pro", staff: false });
+    const made = await svc.m.json(["token", "create", "verifier", "--scope", "keys:verify"]);
+    expect(made.scopes).toEqual(["keys:verify"]);
+
+    const off = await staff.m.json(["users", "set", svc.id, "--no-service"]);
+    expect(off.service).toBe(false);
+    const refused = await svc.m.run(["token", "create", "again", "--scope", "keys:verify"]);
+    expect(refused.code).toBe(1);
+  });
+
+  it("refuses non-staff (exit 1, scope insufficient) and an empty change (exit 2)", async () => {
+    const user = await signedIn();
+    const listed = await user.m.run(["users", "list"]);
+    expect(listed.code).toBe(1);
+    expect(listed.stderr).toMatch(/scope insufficient/i);
+    const nothing = await user.m.run(["users", "set", user.id]);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain("nothing to change");
+  });
+});

@@ -6,7 +6,8 @@ const apiKey = process.env.LATCHKEY_API_KEY;
 if (!apiKey) {
   process.stderr.write(
     "platform-api: set LATCHKEY_API_KEY to a Latchkey key with the keys:verify scope\n" +
-      "  e.g. latchkey token create platform-api --scope keys:verify\n",
+      "  (verifying is a service privilege: as staff, or as an account staff made a service with\n" +
+      "  `latchkey users set ID --service`, run: latchkey token create platform-api --scope keys:verify)\n",
   );
   process.exit(2);
 }

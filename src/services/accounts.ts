@@ -36,6 +36,14 @@ export interface SecondFactor {
   issueMfaToken(userId: string, meta: RequestMeta): Promise<string>;
 }
 
+/** An attempt's slots in the failed-login counters, taken before the password is checked. */
+interface LoginReservation {
+  /** The attempt was not evaluated after all: both slots back. */
+  giveBack(): Promise<void>;
+  /** The password was right: the account's count starts afresh, the address's slot comes back. */
+  passed(): Promise<void>;
+}
+
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
@@ -93,18 +101,38 @@ export class Accounts {
     }
   }
 
-  private async throttled(email: string, ip: string | null): Promise<void> {
+  /**
+   * Takes this attempt's slot in the account's and the address's failure counters before
+   * the password is looked at: one atomic hit each, so however many requests arrive
+   * before the first failure is counted, no more passwords are evaluated than the limits
+   * allow. Over either limit the slots are given back (the counters count attempts
+   * evaluated, not refused) and the attempt is refused unevaluated, with the same answer
+   * whether or not the account exists. The caller settles the reservation: a failure
+   * keeps it, a success resets the account's count and gives the address's slot back.
+   */
+  private async reserve(email: string, ip: string | null): Promise<LoginReservation> {
     const { limiter, config } = this.ctx;
+    const { windowMs, maxFailuresPerAccount, maxFailuresPerIp } = config.login;
+    const accountKey = `login:acct:${email}`;
+    const addressKey = ip ? `login:ip:${ip}` : null;
+    const giveBack = async () => {
+      await Promise.all([
+        limiter.release(accountKey),
+        addressKey ? limiter.release(addressKey) : Promise.resolve(),
+      ]);
+    };
     const [account, address] = await Promise.all([
-      limiter.peek(`login:acct:${email}`),
-      ip ? limiter.peek(`login:ip:${ip}`) : Promise.resolve({ count: 0, resetMs: 0 }),
+      limiter.hit(accountKey, windowMs),
+      addressKey ? limiter.hit(addressKey, windowMs) : Promise.resolve(null),
     ]);
-    const blocked = [
-      account.count >= config.login.maxFailuresPerAccount ? account.resetMs : 0,
-      address.count >= config.login.maxFailuresPerIp ? address.resetMs : 0,
-    ];
-    const wait = Math.max(...blocked);
-    if (wait > 0) {
+    const overAccount = account.count > maxFailuresPerAccount;
+    const overAddress = address !== null && address.count > maxFailuresPerIp;
+    if (overAccount || overAddress) {
+      await giveBack();
+      const wait = Math.max(
+        overAccount ? account.resetMs : 0,
+        overAddress && address ? address.resetMs : 0,
+      );
       const retryAfter = Math.max(1, Math.ceil(wait / 1000));
       throw new LatchkeyError(
         "too_many_attempts",
@@ -113,30 +141,43 @@ export class Accounts {
         retryAfter,
       );
     }
+    return {
+      giveBack,
+      async passed() {
+        await Promise.all([
+          limiter.reset(accountKey),
+          addressKey ? limiter.release(addressKey) : Promise.resolve(),
+        ]);
+      },
+    };
   }
 
-  private async failed(email: string, userId: string | null, meta: RequestMeta): Promise<never> {
-    const { limiter, config } = this.ctx;
-    await Promise.all([
-      limiter.hit(`login:acct:${email}`, config.login.windowMs),
-      meta.ip ? limiter.hit(`login:ip:${meta.ip}`, config.login.windowMs) : Promise.resolve(),
-    ]);
+  /** The attempt's reservation stands: it is the counted failure. */
+  private async failed(userId: string | null, meta: RequestMeta): Promise<never> {
     await this.audit.record({ event: "login_failed", userId, actor: null, ip: meta.ip });
     throw new LatchkeyError("invalid_credentials", "email or password is incorrect");
   }
 
   /** Checks email and password; the same answer, in about the same time, for unknown emails. */
   async checkPassword(email: string, password: string, meta: RequestMeta): Promise<string> {
-    await this.throttled(email, meta.ip);
-    const row = await this.ctx.db
-      .selectFrom("users")
-      .select(["id", "password_hash", "disabled"])
-      .where("email", "=", email)
-      .executeTakeFirst();
-    const hash = row?.password_hash ?? (await this.dummyHash);
-    const matches = await this.passwords.verify(hash, password);
-    if (!row || !matches || row.disabled === 1) return this.failed(email, row?.id ?? null, meta);
-    await this.ctx.limiter.reset(`login:acct:${email}`);
+    const reservation = await this.reserve(email, meta.ip);
+    let row: { id: string; password_hash: string; disabled: number } | undefined;
+    let matches: boolean;
+    try {
+      row = await this.ctx.db
+        .selectFrom("users")
+        .select(["id", "password_hash", "disabled"])
+        .where("email", "=", email)
+        .executeTakeFirst();
+      const hash = row?.password_hash ?? (await this.dummyHash);
+      matches = await this.passwords.verify(hash, password);
+    } catch (error) {
+      // Not evaluated (the store failed): that is no failed guess.
+      await reservation.giveBack();
+      throw error;
+    }
+    if (!row || !matches || row.disabled === 1) return this.failed(row?.id ?? null, meta);
+    await reservation.passed();
     return row.id;
   }
 

@@ -14,6 +14,12 @@ export interface WindowState {
 export interface Limiter {
   hit(key: string, windowMs: number, cost?: number): Promise<WindowState>;
   peek(key: string): Promise<WindowState>;
+  /**
+   * Gives back `cost` hits taken by `hit` that did not happen after all (an attempt
+   * reserved, then refused or passed): never below zero, never a new window, and a no-op
+   * once the window has ended or been reset.
+   */
+  release(key: string, cost?: number): Promise<void>;
   reset(key: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -50,6 +56,12 @@ export class MemoryLimiter implements Limiter {
     return { count: window.count, resetMs: window.resetAt - now };
   }
 
+  async release(key: string, cost = 1): Promise<void> {
+    const window = this.windows.get(key);
+    if (!window || window.resetAt <= this.now()) return;
+    window.count = Math.max(0, window.count - cost);
+  }
+
   async reset(key: string): Promise<void> {
     this.windows.delete(key);
   }
@@ -72,6 +84,15 @@ if ttl < 0 then
   ttl = tonumber(ARGV[1])
 end
 return {count, ttl}
+`;
+
+// Decrements only a key that exists and is above zero (DECRBY keeps its TTL), so a late
+// release neither creates a window without expiry nor drives a count negative.
+const RELEASE_SCRIPT = `
+local count = tonumber(redis.call('GET', KEYS[1]))
+if not count or count <= 0 then return 0 end
+local cost = math.min(count, tonumber(ARGV[1]))
+return redis.call('DECRBY', KEYS[1], cost)
 `;
 
 export class RedisLimiter implements Limiter {
@@ -98,6 +119,10 @@ export class RedisLimiter implements Limiter {
     ]);
     if (count === null) return { count: 0, resetMs: 0 };
     return { count: Number(count), resetMs: Math.max(0, ttl) };
+  }
+
+  async release(key: string, cost = 1): Promise<void> {
+    await this.redis.eval(RELEASE_SCRIPT, 1, this.namespace + key, cost);
   }
 
   async reset(key: string): Promise<void> {

@@ -9,12 +9,29 @@ export const LOCK_MS = 15 * 60_000;
 /** Failures count as consecutive until a success; a day without one starts afresh. */
 const FAILURE_MEMORY_MS = 24 * 60 * 60_000;
 
+/** Slots taken in this run of failures: failed codes plus codes being checked now. */
 const failKey = (userId: string) => `2fa:fail:${userId}`;
 const lockKey = (userId: string) => `2fa:lock:${userId}`;
+
+function paused(resetMs: number): LatchkeyError {
+  const retryAfter = Math.max(1, Math.ceil(resetMs / 1000));
+  return new LatchkeyError(
+    "too_many_attempts",
+    "too many failed codes; two-factor sign-in is paused, try again later",
+    { retry_after: retryAfter },
+    retryAfter,
+  );
+}
 
 /**
  * Counts failed second-factor codes per account through the limiter (Redis when
  * configured, so every instance sees one count) and pauses the account's 2FA.
+ *
+ * A code takes a numbered slot before it is checked (`reserve`: one atomic hit), so a
+ * burst of codes that arrive together gets at most 10 checked, not every code that
+ * arrives before the first failure is counted. Then exactly one of: `failed` (the slot
+ * stands; the code in the 10th slot failing pauses the account), `succeeded` (the run
+ * of failures starts afresh) or `giveBack` (the code was not checked after all).
  */
 export class CodeLockout {
   constructor(
@@ -22,32 +39,46 @@ export class CodeLockout {
     private readonly audit: AuditLog,
   ) {}
 
-  /** Throws 429 `too_many_attempts` while the account is paused. */
-  async assertOpen(userId: string): Promise<void> {
-    const lock = await this.ctx.limiter.peek(lockKey(userId));
-    if (lock.count > 0 && lock.resetMs > 0) {
-      const retryAfter = Math.max(1, Math.ceil(lock.resetMs / 1000));
-      throw new LatchkeyError(
-        "too_many_attempts",
-        "too many failed codes; two-factor sign-in is paused, try again later",
-        { retry_after: retryAfter },
-        retryAfter,
-      );
-    }
+  /**
+   * Takes a slot for one code and returns its number (1–10), or throws 429
+   * `too_many_attempts` without one: while the account is paused, or when all 10 slots
+   * are taken by failed codes and codes being checked.
+   */
+  async reserve(userId: string): Promise<number> {
+    const { limiter } = this.ctx;
+    const { count } = await limiter.hit(failKey(userId), FAILURE_MEMORY_MS);
+    // Read the pause after taking the slot: the pause is set before the slots are
+    // cleared, so a slot taken after the clearing always sees it.
+    const lock = await limiter.peek(lockKey(userId));
+    const locked = lock.count > 0 && lock.resetMs > 0;
+    if (!locked && count <= MAX_FAILED_CODES) return count;
+    await limiter.release(failKey(userId));
+    // All slots taken but no pause yet: the codes being checked hold the last ones, and
+    // the pause the 10th sets if it fails is what this caller would wait for.
+    throw paused(locked ? lock.resetMs : LOCK_MS);
   }
 
+  /** The reserved code was not checked (a bad request, a conflict, an outage). */
+  async giveBack(userId: string): Promise<void> {
+    await this.ctx.limiter.release(failKey(userId));
+  }
+
+  /** The code in `slot` was wrong: its slot stands, and the 10th pauses the account. */
   async failed(
     userId: string,
+    slot: number,
     meta: RequestMeta,
     actor: string | null,
     details: Record<string, unknown>,
   ): Promise<void> {
-    const { count } = await this.ctx.limiter.hit(failKey(userId), FAILURE_MEMORY_MS);
+    const { limiter } = this.ctx;
     await this.audit.record({ event: "2fa_failed_code", userId, actor, ip: meta.ip, details });
-    if (count < MAX_FAILED_CODES) return;
-    // A fresh 15-minute window from the 10th failure (not from the first one).
-    await this.ctx.limiter.hit(lockKey(userId), LOCK_MS);
-    await this.ctx.limiter.reset(failKey(userId));
+    if (slot < MAX_FAILED_CODES) return;
+    // A fresh 15-minute window from the 10th failure (not from the first one). Set before
+    // the slots are cleared (see reserve); the first to set it audits, so once per pause.
+    const lock = await limiter.hit(lockKey(userId), LOCK_MS);
+    if (lock.count !== 1) return;
+    await limiter.reset(failKey(userId));
     await this.audit.record({
       event: "2fa_locked",
       userId,

@@ -224,8 +224,10 @@ export class TwoFactor implements SecondFactor {
   }
 
   /**
-   * The one gate for a code on an enabled factor: lockout first, then the code, then
-   * the failure count. A TOTP code is accepted only if its step is newer than the last
+   * The one gate for a code on an enabled factor: the request is checked, then the code
+   * takes a slot in the failed-code count (429 while paused or when 10 codes are already
+   * failed or being checked, the code not looked at), then the code is checked and the
+   * slot settled. A TOTP code is accepted only if its step is newer than the last
    * accepted one; a backup code only if this request is the one that marks it used.
    */
   private async checkCode(
@@ -235,7 +237,6 @@ export class TwoFactor implements SecondFactor {
     purpose: CodePurpose,
     actor: string | null,
   ): Promise<void> {
-    await this.lockout.assertOpen(userId);
     const factor = await this.factor(userId);
     if (factor?.enabled_at == null)
       throw new LatchkeyError("conflict", "two-factor authentication is not enabled");
@@ -245,12 +246,20 @@ export class TwoFactor implements SecondFactor {
         details: [{ field: "code", message: "required" }],
       });
     const isTotp = input.backupCode === undefined && looksLikeTotpCode(offered);
-    const accepted = isTotp
-      ? await this.acceptTotp(userId, factor.secret_ciphertext, offered.trim())
-      : await this.consumeBackupCode(userId, offered);
+    const slot = await this.lockout.reserve(userId);
+    let accepted: boolean;
+    try {
+      accepted = isTotp
+        ? await this.acceptTotp(userId, factor.secret_ciphertext, offered.trim())
+        : await this.consumeBackupCode(userId, offered);
+    } catch (error) {
+      // Not checked (the store or the secret failed): that is no failed code.
+      await this.lockout.giveBack(userId);
+      throw error;
+    }
     const method = isTotp ? "totp" : "backup_code";
     if (!accepted) {
-      await this.lockout.failed(userId, meta, actor, { purpose, method });
+      await this.lockout.failed(userId, slot, meta, actor, { purpose, method });
       throw invalidCode();
     }
     await this.lockout.succeeded(userId);

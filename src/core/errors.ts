@@ -52,3 +52,9 @@ export class LatchkeyError extends Error {
     this.retryAfter = retryAfter;
   }
 }
+
+/** 429 `too_many_attempts` with `retry_after` (and Retry-After): whole seconds, at least 1. */
+export function tooManyAttempts(message: string, waitMs: number): LatchkeyError {
+  const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+  return new LatchkeyError("too_many_attempts", message, { retry_after: retryAfter }, retryAfter);
+}

@@ -1,4 +1,4 @@
-import { LatchkeyError } from "../core/errors.js";
+import { LatchkeyError, tooManyAttempts } from "../core/errors.js";
 import { checkPassword, PASSWORD_MESSAGES } from "../core/passwords.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { AuditLog } from "./audit.js";
@@ -133,13 +133,7 @@ export class Accounts {
         overAccount ? account.resetMs : 0,
         overAddress && address ? address.resetMs : 0,
       );
-      const retryAfter = Math.max(1, Math.ceil(wait / 1000));
-      throw new LatchkeyError(
-        "too_many_attempts",
-        "too many failed sign-in attempts; try again later",
-        { retry_after: retryAfter },
-        retryAfter,
-      );
+      throw tooManyAttempts("too many failed sign-in attempts; try again later", wait);
     }
     return {
       giveBack,

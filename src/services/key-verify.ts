@@ -81,15 +81,7 @@ export class KeyVerifier {
     const { key } = result;
     if (key) {
       const project = body.project_id ?? key.projectId;
-      this.usage.record({
-        keyId: key.id,
-        at: this.ctx.now(),
-        endpoint,
-        projectId: project,
-        ip: body.ip ?? null,
-        outcome: result.code,
-        verifiedBy,
-      });
+      this.record(key.id, endpoint, project, body.ip ?? null, result.code, verifiedBy);
     }
     return {
       valid: result.code === "valid",
@@ -112,8 +104,9 @@ export class KeyVerifier {
     projectId: string | null,
     ip: string | null,
     outcome: string,
+    verifiedBy: string | null = null,
   ): void {
-    this.usage.record({ keyId, at: this.ctx.now(), endpoint, projectId, ip, outcome });
+    this.usage.record({ keyId, at: this.ctx.now(), endpoint, projectId, ip, outcome, verifiedBy });
   }
 }
 

@@ -1,4 +1,4 @@
-import { LatchkeyError } from "../core/errors.js";
+import { tooManyAttempts } from "../core/errors.js";
 import type { RequestMeta } from "./accounts.js";
 import type { AuditLog } from "./audit.js";
 import type { Context } from "./context.js";
@@ -13,15 +13,8 @@ const FAILURE_MEMORY_MS = 24 * 60 * 60_000;
 const failKey = (userId: string) => `2fa:fail:${userId}`;
 const lockKey = (userId: string) => `2fa:lock:${userId}`;
 
-function paused(resetMs: number): LatchkeyError {
-  const retryAfter = Math.max(1, Math.ceil(resetMs / 1000));
-  return new LatchkeyError(
-    "too_many_attempts",
-    "too many failed codes; two-factor sign-in is paused, try again later",
-    { retry_after: retryAfter },
-    retryAfter,
-  );
-}
+const paused = (resetMs: number) =>
+  tooManyAttempts("too many failed codes; two-factor sign-in is paused, try again later", resetMs);
 
 /**
  * Counts failed second-factor codes per account through the limiter (Redis when

@@ -4,31 +4,7 @@ import { client } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import { ownerWithKeys, platformService, UNLIMITED, within } from "./support.js";
-
-/** Reads an SSE stream into text as it arrives. */
-async function openStream(base: string, token: string) {
-  const abort = new AbortController();
-  const response = await fetch(`${base}/v1/keys/revocations`, {
-    headers: { authorization: `Bearer ${token}`, accept: "text/event-stream" },
-    signal: abort.signal,
-  });
-  const state = { text: "", ended: false };
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  const done = (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        state.text += decoder.decode(value, { stream: true });
-      }
-    } catch {
-      // aborted by the test
-    }
-    state.ended = true;
-  })();
-  return { response, state, done, close: () => abort.abort() };
-}
+import { openStream } from "../helpers/sse.js";
 
 describeEachStore("GET /v1/keys/revocations", (store) => {
   let server: TestServer;

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { client } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
+import { openStream } from "../helpers/sse.js";
+import { within } from "../sdk/support.js";
 import {
   account,
   adminPatch,
@@ -15,42 +17,6 @@ import {
   type Account,
   type Api,
 } from "../http/api-keys-fixtures.js";
-
-const SSE = { accept: "text/event-stream" };
-
-/** Reads an SSE stream into text as it arrives. */
-async function openStream(base: string, token: string) {
-  const abort = new AbortController();
-  const response = await fetch(`${base}/v1/keys/revocations`, {
-    headers: { authorization: `Bearer ${token}`, ...SSE },
-    signal: abort.signal,
-  });
-  const state = { text: "" };
-  if (response.ok) {
-    const reader = response.body!.getReader();
-    const decoder = new TextDecoder();
-    void (async () => {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          state.text += decoder.decode(value, { stream: true });
-        }
-      } catch {
-        // aborted by the test
-      }
-    })();
-  }
-  return { status: response.status, state, close: () => abort.abort() };
-}
-
-async function until(probe: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describeEachStore("keys:verify is a service privilege", (store) => {
   let server: TestServer;
@@ -160,10 +126,10 @@ describeEachStore("keys:verify is a service privilege", (store) => {
     const service = await openStream(server.url, verifier.key);
     expect(service.status).toBe(200);
     try {
-      await until(() => service.state.text.includes("event: ready"));
+      await within(2000, async () => service.state.text.includes("event: ready"));
       const victim = await createKey(api, alice.token, { scopes: ["services:read"] });
       await api.delete(`/v1/api-keys/${victim.id}`, { token: alice.token });
-      await until(() => service.state.text.includes(victim.id));
+      await within(2000, async () => service.state.text.includes(victim.id));
       expect(tenantBySession.state.text).toBe("");
       expect(tenantByKey.state.text).toBe("");
     } finally {

@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./core/durations.js";
 import { DEFAULT_CATALOGUE, ROLES } from "./core/scopes.js";
-import { parseIpAllow } from "./services/ip-allow.js";
+import { parseIpAllow } from "./services/keys/ip-allow.js";
 
 const duration = (fallback: string) =>
   z

@@ -10,7 +10,7 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { displayPrefix, formatKey } from "../../src/core/key-format.js";
 import { pgConfig } from "../../src/store/db.js";
-import { sha256 } from "../../src/services/secrets.js";
+import { sha256 } from "../../src/infra/secrets.js";
 import { startChild, type Child } from "./processes.js";
 
 /** Where the server keeps its files (SQLite database, generated secrets) and its database. */

@@ -5,7 +5,7 @@ import { Command, Option } from "commander";
 import type { JWK } from "jose";
 import { loadConfig } from "../config.js";
 import { parseDuration } from "../core/durations.js";
-import { newSigningJwk, signingKeysPath } from "../services/secrets.js";
+import { newSigningJwk, signingKeysPath } from "../infra/secrets.js";
 
 /**
  * `latchkey admin …`: operator commands that work on the data dir, not through the API.

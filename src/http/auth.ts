@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { LatchkeyError } from "../core/errors.js";
 import { hasAll } from "../core/scopes.js";
-import type { RateLimitState } from "../services/key-check.js";
+import type { RateLimitState } from "../services/keys/check.js";
 import type { Services } from "../services/index.js";
-import { looksLikeJwt } from "../services/tokens.js";
-import type { UserAccess } from "../services/users.js";
+import { looksLikeJwt } from "../services/accounts/tokens.js";
+import type { UserAccess } from "../services/accounts/users.js";
 import { sessionCookieToken } from "./cookies.js";
 
 /** public: no credential; any: session or API key; session: a signed-in person only. */

@@ -16,7 +16,7 @@ import {
 } from "../api/schemas.js";
 import { LatchkeyError } from "../core/errors.js";
 import type { Services } from "../services/index.js";
-import type { TokenPair } from "../services/sessions.js";
+import type { TokenPair } from "../services/accounts/sessions.js";
 import { checkCsrf, COOKIES, readCookies } from "./cookies.js";
 import { requestMeta } from "./routes/auth.js";
 

@@ -5,10 +5,10 @@ import type { Config } from "../config.js";
 import type { ScopeCatalogue } from "../core/scopes.js";
 import type { Db } from "../store/db.js";
 import type { Database } from "../store/schema.js";
-import type { Bus } from "./bus.js";
-import type { Limiter } from "./limiter.js";
-import type { SecretBox, Secrets } from "./secrets.js";
-import type { AccessTokens } from "./tokens.js";
+import type { Bus } from "../infra/bus.js";
+import type { Limiter } from "../infra/limiter.js";
+import type { SecretBox, Secrets } from "../infra/secrets.js";
+import type { AccessTokens } from "./accounts/tokens.js";
 
 /** What every service receives: built once at start, no module-level singletons. */
 export interface Context {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createVerifier, Latchkey, type Verifier } from "latchkey";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { newSigningJwk } from "../../src/services/secrets.js";
+import { newSigningJwk } from "../../src/infra/secrets.js";
 import { client, PASSWORD, signupAndLogin, uniqueEmail } from "../helpers/http.js";
 import { freshRedisPrefix, startTestServer, type TestServer } from "../helpers/server.js";
 import { describeCluster, freshPostgres } from "../helpers/stores.js";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { sha256 } from "../../src/services/secrets.js";
+import { sha256 } from "../../src/infra/secrets.js";
 import { openDb } from "../../src/store/db.js";
 import { client, PASSWORD, signupAndLogin, uniqueEmail } from "../helpers/http.js";
 import { describeEachStore, freshPostgres, type StoreKind } from "../helpers/stores.js";

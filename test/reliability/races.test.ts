@@ -3,7 +3,7 @@
  * exactly the allowed number of successes and rows that agree with the answers.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { sha256 } from "../../src/services/secrets.js";
+import { sha256 } from "../../src/infra/secrets.js";
 import { client, PASSWORD, signupAndLogin, uniqueEmail } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { sha256 } from "../../src/services/secrets.js";
+import { sha256 } from "../../src/infra/secrets.js";
 import { openDb } from "../../src/store/db.js";
 import { call, uniqueEmail } from "../helpers/http.js";
 import { describeEachStore, freshPostgres } from "../helpers/stores.js";

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rotateSigningKeyFile, type SigningKeyFile } from "../../src/cli/admin.js";
 import { loadConfig } from "../../src/config.js";
 import { startServer, type RunningServer } from "../../src/main.js";
-import { signingKeysPath } from "../../src/services/secrets.js";
+import { signingKeysPath } from "../../src/infra/secrets.js";
 import { client, signupAndLogin } from "../helpers/http.js";
 
 const run = promisify(execFile);

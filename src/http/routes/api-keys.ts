@@ -12,9 +12,9 @@ import {
   RotateBody,
 } from "../../api/keys.js";
 import { ErrorBody, IdParams } from "../../api/schemas.js";
-import type { Caller } from "../../services/api-keys.js";
+import type { Caller } from "../../services/keys/api-keys.js";
 import type { Services } from "../../services/index.js";
-import { keyActivity, keyUsage, toFullRecord, toRecord } from "../../services/key-views.js";
+import { keyActivity, keyUsage, toFullRecord, toRecord } from "../../services/keys/views.js";
 import { principalOf } from "../auth.js";
 
 const security = [{ bearer: [] }];

@@ -14,7 +14,7 @@ import {
   Whoami,
 } from "../../api/schemas.js";
 import { LatchkeyError } from "../../core/errors.js";
-import type { RequestMeta } from "../../services/accounts.js";
+import type { RequestMeta } from "../../services/accounts/accounts.js";
 import type { Services } from "../../services/index.js";
 import { principalOf } from "../auth.js";
 

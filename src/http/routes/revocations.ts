@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import { ErrorBody } from "../../api/schemas.js";
 import { LatchkeyError } from "../../core/errors.js";
-import type { BusEvent } from "../../services/bus.js";
+import type { BusEvent } from "../../infra/bus.js";
 import type { Services } from "../../services/index.js";
 import { principalOf } from "../auth.js";
 

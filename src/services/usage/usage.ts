@@ -1,6 +1,6 @@
 import { sql, type Transaction } from "kysely";
-import type { Database } from "../store/schema.js";
-import type { Context } from "./context.js";
+import type { Database } from "../../store/schema.js";
+import type { Context } from "../context.js";
 
 export interface KeyUse {
   keyId: string;

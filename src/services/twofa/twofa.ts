@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import QRCode from "qrcode";
-import { LatchkeyError } from "../core/errors.js";
+import { LatchkeyError } from "../../core/errors.js";
 import {
   BACKUP_CODE_COUNT,
   decodeBase32,
@@ -11,14 +11,14 @@ import {
   normalizeBackupCode,
   TOTP_SECRET_BYTES,
   totpKeyUri,
-} from "../core/totp.js";
-import type { Accounts, RequestMeta, SecondFactor } from "./accounts.js";
-import type { AuditLog } from "./audit.js";
-import type { Context } from "./context.js";
-import { newId } from "./ids.js";
+} from "../../core/totp.js";
+import type { Accounts, RequestMeta, SecondFactor } from "../accounts/accounts.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Context } from "../context.js";
+import { newId } from "../../infra/ids.js";
 import { MfaTokens } from "./mfa-tokens.js";
-import type { TokenPair } from "./sessions.js";
-import { CodeLockout } from "./twofa-lockout.js";
+import type { TokenPair } from "../accounts/sessions.js";
+import { CodeLockout } from "./lockout.js";
 
 export interface CodeInput {
   code?: string | undefined;

@@ -1,10 +1,10 @@
-import { LatchkeyError, tooManyAttempts } from "../core/errors.js";
-import { checkPassword, PASSWORD_MESSAGES } from "../core/passwords.js";
-import { isUniqueViolation } from "../store/db.js";
-import type { AuditLog } from "./audit.js";
-import type { Context } from "./context.js";
-import { HashPool } from "./hash-pool.js";
-import { newId } from "./ids.js";
+import { LatchkeyError, tooManyAttempts } from "../../core/errors.js";
+import { checkPassword, PASSWORD_MESSAGES } from "../../core/passwords.js";
+import { isUniqueViolation } from "../../store/db.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Context } from "../context.js";
+import { HashPool } from "../../infra/hash-pool.js";
+import { newId } from "../../infra/ids.js";
 import type { Sessions, TokenPair } from "./sessions.js";
 import { toPublicUser, type PublicUser } from "./users.js";
 

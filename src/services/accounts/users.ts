@@ -1,9 +1,9 @@
-import { LatchkeyError } from "../core/errors.js";
-import type { Plan } from "../core/plans.js";
-import type { Role } from "../core/scopes.js";
-import type { UsersTable } from "../store/schema.js";
-import type { AuditLog } from "./audit.js";
-import type { Context } from "./context.js";
+import { LatchkeyError } from "../../core/errors.js";
+import type { Plan } from "../../core/plans.js";
+import type { Role } from "../../core/scopes.js";
+import type { UsersTable } from "../../store/schema.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Context } from "../context.js";
 
 export interface UserAccess {
   id: string;

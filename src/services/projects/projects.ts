@@ -1,7 +1,7 @@
-import type { ProjectT } from "../api/keys.js";
-import type { AuditLog } from "./audit.js";
-import type { Context } from "./context.js";
-import { newId } from "./ids.js";
+import type { ProjectT } from "../../api/keys.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Context } from "../context.js";
+import { newId } from "../../infra/ids.js";
 
 /** Minimal projects: enough for a key's project restriction to mean something. */
 export class Projects {

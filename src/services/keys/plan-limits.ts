@@ -1,8 +1,8 @@
 import { sql, type Transaction } from "kysely";
-import { LatchkeyError } from "../core/errors.js";
-import { PLAN_KEY_LIMITS, type Plan } from "../core/plans.js";
-import type { Database } from "../store/schema.js";
-import type { Context } from "./context.js";
+import { LatchkeyError } from "../../core/errors.js";
+import { PLAN_KEY_LIMITS, type Plan } from "../../core/plans.js";
+import type { Database } from "../../store/schema.js";
+import type { Context } from "../context.js";
 
 export interface PlanState {
   /** Active keys allowed; null is unlimited. */

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
-import type { CreateKeyBodyT } from "../api/keys.js";
-import { parseDuration } from "../core/durations.js";
-import { LatchkeyError } from "../core/errors.js";
-import { displayPrefix, formatKey, type Environment } from "../core/key-format.js";
-import type { ApiKeysTable } from "../store/schema.js";
-import { newId } from "./ids.js";
+import type { CreateKeyBodyT } from "../../api/keys.js";
+import { parseDuration } from "../../core/durations.js";
+import { LatchkeyError } from "../../core/errors.js";
+import { displayPrefix, formatKey, type Environment } from "../../core/key-format.js";
+import type { ApiKeysTable } from "../../store/schema.js";
+import { newId } from "../../infra/ids.js";
 import { parseIpAllow } from "./ip-allow.js";
-import { sha256 } from "./secrets.js";
+import { sha256 } from "../../infra/secrets.js";
 
 export function badField(field: string, message: string): LatchkeyError {
   return new LatchkeyError("invalid_request", `${field}: ${message}`, {

@@ -1,5 +1,5 @@
-import type { ApiKeysTable } from "../store/schema.js";
-import type { Context } from "./context.js";
+import type { ApiKeysTable } from "../../store/schema.js";
+import type { Context } from "../context.js";
 import { parseIpAllow, type IpAllow } from "./ip-allow.js";
 
 /** What the hot path needs of a key row, parsed once. */

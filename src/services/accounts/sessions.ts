@@ -1,8 +1,8 @@
-import { LatchkeyError } from "../core/errors.js";
-import type { AuditLog } from "./audit.js";
-import type { Context } from "./context.js";
-import { newId, newSecret } from "./ids.js";
-import { sha256 } from "./secrets.js";
+import { LatchkeyError } from "../../core/errors.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Context } from "../context.js";
+import { newId, newSecret } from "../../infra/ids.js";
+import { sha256 } from "../../infra/secrets.js";
 
 export interface TokenPair {
   access_token: string;

@@ -1,12 +1,12 @@
-import type { VerifyCodeT } from "../api/keys.js";
-import { parseKey } from "../core/key-format.js";
-import type { AuditLog } from "./audit.js";
-import type { Context } from "./context.js";
+import type { VerifyCodeT } from "../../api/keys.js";
+import { parseKey } from "../../core/key-format.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Context } from "../context.js";
 import { isIpAllowed } from "./ip-allow.js";
-import type { CachedKey, KeyCache } from "./key-cache.js";
-import { MemoryLimiter } from "./limiter.js";
-import { sha256 } from "./secrets.js";
-import type { UserAccess, Users } from "./users.js";
+import type { CachedKey, KeyCache } from "./cache.js";
+import { MemoryLimiter } from "../../infra/limiter.js";
+import { sha256 } from "../../infra/secrets.js";
+import type { UserAccess, Users } from "../accounts/users.js";
 
 export interface RateLimitState {
   limit: number;

@@ -1,6 +1,6 @@
 import { importJWK, type CryptoKey } from "jose";
 import { expect, it } from "vitest";
-import { newSigningJwk } from "./secrets.js";
+import { newSigningJwk } from "../../infra/secrets.js";
 import { AccessTokens } from "./tokens.js";
 
 async function tokensAt(clock: { now: number }) {

@@ -1,6 +1,6 @@
-import type { KeyActivityEntryT, KeyRecordFullT, KeyRecordT, KeyUsageT } from "../api/keys.js";
-import type { ApiKeysTable } from "../store/schema.js";
-import type { Context } from "./context.js";
+import type { KeyActivityEntryT, KeyRecordFullT, KeyRecordT, KeyUsageT } from "../../api/keys.js";
+import type { ApiKeysTable } from "../../store/schema.js";
+import type { Context } from "../context.js";
 
 const HOUR = 3_600_000;
 /** Hourly usage shown in key details: the last seven days. */

@@ -1,9 +1,9 @@
-import type { VerifyBodyT, VerifyResponseT } from "../api/keys.js";
-import { LatchkeyError } from "../core/errors.js";
-import type { Principal } from "../http/auth.js";
-import type { Context } from "./context.js";
-import type { CheckResult, KeyChecker, RateLimitState } from "./key-check.js";
-import type { UsageBuffer } from "./usage.js";
+import type { VerifyBodyT, VerifyResponseT } from "../../api/keys.js";
+import { LatchkeyError } from "../../core/errors.js";
+import type { Principal } from "../../http/auth.js";
+import type { Context } from "../context.js";
+import type { CheckResult, KeyChecker, RateLimitState } from "./check.js";
+import type { UsageBuffer } from "../usage/usage.js";
 
 export interface KeyRequest {
   ip: string;

@@ -1,5 +1,5 @@
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWK } from "jose";
-import type { SigningKeySet } from "./secrets.js";
+import type { SigningKeySet } from "../../infra/secrets.js";
 
 export interface AccessClaims {
   sub: string;

@@ -1,19 +1,19 @@
 import type { Kysely } from "kysely";
-import type { CreateKeyBodyT, KeyCreatedT, KeyRecordFullT } from "../api/keys.js";
-import { parseDuration } from "../core/durations.js";
-import { LatchkeyError } from "../core/errors.js";
-import { ADMIN_SCOPE } from "../core/scopes.js";
-import type { Environment } from "../core/key-format.js";
-import type { ApiKeysTable, Database } from "../store/schema.js";
-import type { AuditLog } from "./audit.js";
-import type { Context } from "./context.js";
-import { versionKey } from "./key-check.js";
+import type { CreateKeyBodyT, KeyCreatedT, KeyRecordFullT } from "../../api/keys.js";
+import { parseDuration } from "../../core/durations.js";
+import { LatchkeyError } from "../../core/errors.js";
+import { ADMIN_SCOPE } from "../../core/scopes.js";
+import type { Environment } from "../../core/key-format.js";
+import type { ApiKeysTable, Database } from "../../store/schema.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Context } from "../context.js";
+import { versionKey } from "./check.js";
 import { isRangeWithin } from "./ip-allow.js";
-import { badField, compileIpAllow, expiryOf, newKeyRow } from "./key-rows.js";
-import { toFullRecord } from "./key-views.js";
+import { badField, compileIpAllow, expiryOf, newKeyRow } from "./rows.js";
+import { toFullRecord } from "./views.js";
 import { planLimit, planState } from "./plan-limits.js";
-import type { Projects } from "./projects.js";
-import type { UserAccess } from "./users.js";
+import type { Projects } from "../projects/projects.js";
+import type { UserAccess } from "../accounts/users.js";
 
 /** Who is acting: the signed-in user or one of their keys (with that key's effective scopes). */
 export interface Caller {

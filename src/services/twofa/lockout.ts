@@ -1,7 +1,7 @@
-import { tooManyAttempts } from "../core/errors.js";
-import type { RequestMeta } from "./accounts.js";
-import type { AuditLog } from "./audit.js";
-import type { Context } from "./context.js";
+import { tooManyAttempts } from "../../core/errors.js";
+import type { RequestMeta } from "../accounts/accounts.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Context } from "../context.js";
 
 /** SPEC §5: after 10 consecutive failed codes, second-factor sign-in pauses 15 minutes. */
 export const MAX_FAILED_CODES = 10;

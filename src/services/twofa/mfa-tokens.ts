@@ -1,8 +1,8 @@
-import { LatchkeyError } from "../core/errors.js";
-import type { RequestMeta } from "./accounts.js";
-import type { Context } from "./context.js";
-import { newSecret } from "./ids.js";
-import { sha256 } from "./secrets.js";
+import { LatchkeyError } from "../../core/errors.js";
+import type { RequestMeta } from "../accounts/accounts.js";
+import type { Context } from "../context.js";
+import { newSecret } from "../../infra/ids.js";
+import { sha256 } from "../../infra/secrets.js";
 
 export const MFA_TOKEN_TTL_MS = 5 * 60_000;
 

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { migrate, openDb, type Db } from "../store/db.js";
-import { LocalBus } from "./bus.js";
-import type { Context } from "./context.js";
-import { KeyCache } from "./key-cache.js";
-import { sha256 } from "./secrets.js";
+import { migrate, openDb, type Db } from "../../store/db.js";
+import { LocalBus } from "../../infra/bus.js";
+import type { Context } from "../context.js";
+import { KeyCache } from "./cache.js";
+import { sha256 } from "../../infra/secrets.js";
 
 describe("KeyCache", () => {
   let store: Db;

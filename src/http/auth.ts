@@ -4,21 +4,13 @@ import { hasAll } from "../core/scopes.js";
 import type { RateLimitState } from "../services/keys/check.js";
 import type { Services } from "../services/index.js";
 import { looksLikeJwt } from "../services/accounts/tokens.js";
-import type { UserAccess } from "../services/accounts/users.js";
+import type { Principal } from "../services/principal.js";
 import { sessionCookieToken } from "./cookies.js";
 
 /** public: no credential; any: session or API key; session: a signed-in person only. */
 export type AuthMode = "public" | "any" | "session";
 
-export interface Principal {
-  type: "session" | "api_key";
-  user: UserAccess;
-  sessionId: string | null;
-  amr: string[];
-  key: { id: string; environment: "live" | "test"; projectId: string | null } | null;
-  /** Effective scopes: for a session the user's access; for a key its scopes ∩ that access. */
-  scopes: ReadonlySet<string>;
-}
+export type { Principal } from "../services/principal.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {

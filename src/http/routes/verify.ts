@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { VerifyBody, VerifyResponse } from "../../api/keys.js";
+import { toVerifyResponse } from "../../api/mappers.js";
 import { ErrorBody } from "../../api/schemas.js";
 import type { Services } from "../../services/index.js";
 import { principalOf } from "../auth.js";
@@ -27,7 +28,11 @@ export function verifyRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const principal = principalOf(request);
-      return services.keyVerifier.verify(request.body, principal.key?.id ?? principal.user.id);
+      return services.keyVerifier.verify(
+        request.body,
+        principal.key?.id ?? principal.user.id,
+        toVerifyResponse,
+      );
     },
   );
 }

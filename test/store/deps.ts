@@ -1,15 +1,19 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { importJWK, type CryptoKey, type JWK } from "jose";
 import pino from "pino";
+import { expect } from "vitest";
 import { loadConfig, type Config } from "../../src/config.js";
+import { LatchkeyError, type ErrorCode } from "../../src/core/errors.js";
 import { ScopeCatalogue } from "../../src/core/scopes.js";
 import { LocalBus } from "../../src/infra/bus.js";
 import { MemoryLimiter } from "../../src/infra/limiter.js";
 import { seededRandom } from "../../src/infra/random.js";
 import { newSigningJwk, SecretBox, type Secrets } from "../../src/infra/secrets.js";
 import { AccessTokens } from "../../src/services/accounts/tokens.js";
+import type { UserAccess } from "../../src/services/accounts/users.js";
 import type { Deps, PasswordHasher } from "../../src/services/deps.js";
 import { createServices, type Services } from "../../src/services/index.js";
+import type { Caller } from "../../src/services/keys/api-keys.js";
 import { migrate, openDb } from "../../src/store/db.js";
 import { kyselyStore, type KyselyStore } from "../../src/store/kysely/index.js";
 
@@ -111,5 +115,41 @@ export async function testServices(
       await deps.bus.close();
       await deps.store.close();
     },
+  };
+}
+
+/** Awaits `promise`, expects a LatchkeyError with `code`, and returns it. */
+export async function expectCode(
+  promise: Promise<unknown>,
+  code: ErrorCode,
+): Promise<LatchkeyError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof LatchkeyError))
+    throw new Error(`expected LatchkeyError ${code}, got ${String(error)}`);
+  expect(error.code).toBe(code);
+  return error;
+}
+
+export const META = { ip: "203.0.113.7", userAgent: "unit-test" };
+export const PASSWORD = "correct horse battery staple";
+
+/** Signs a user up and returns their access; `first` users are staff. */
+export async function signUp(t: TestDeps, email: string): Promise<UserAccess> {
+  const user = await t.services.accounts.signup({ email, password: PASSWORD }, META);
+  return (await t.services.users.access(user.id))!;
+}
+
+/** A session caller for key operations, acting as `user`. */
+export function sessionCaller(user: UserAccess): Caller {
+  return {
+    user,
+    scopes: user.access,
+    keyId: null,
+    projectId: null,
+    actor: "session:ses_test",
+    ip: META.ip,
   };
 }

@@ -4,8 +4,7 @@ import { Project, ProjectBody, ProjectList } from "../../api/keys.js";
 import { ErrorBody } from "../../api/schemas.js";
 import { LatchkeyError } from "../../core/errors.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
-import { callerOf } from "./api-keys.js";
+import { callerOf, principalOf } from "../request.js";
 
 const security = [{ bearer: [] }];
 const tags = ["projects"];

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { VerifyBody, VerifyResponse } from "../../api/keys.js";
 import { ErrorBody } from "../../api/schemas.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
+import { principalOf } from "../request.js";
 
 /**
  * `POST /v1/keys/verify` for the platform's services: always 200 with `valid` and a `code`.

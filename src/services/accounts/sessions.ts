@@ -1,3 +1,4 @@
+import { actorOf } from "../../core/actor.js";
 import { LatchkeyError } from "../../core/errors.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Context } from "../context.js";
@@ -181,7 +182,7 @@ export class Sessions {
     await this.audit.record({
       event: "refresh_token_reused",
       userId,
-      actor: `session:${sessionId}`,
+      actor: actorOf({ sessionId }),
       ip,
       details: { session_id: sessionId },
     });

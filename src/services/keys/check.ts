@@ -1,4 +1,5 @@
 import type { VerifyCodeT } from "../../api/keys.js";
+import { actorOf } from "../../core/actor.js";
 import { parseKey } from "../../core/key-format.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Context } from "../context.js";
@@ -188,7 +189,7 @@ export class KeyChecker {
         .record({
           event: "key_refused",
           userId: key.ownerId,
-          actor: `key:${key.id}`,
+          actor: actorOf({ keyId: key.id }),
           ip: input.ip,
           details: { key_id: key.id, reason: code, endpoint: input.endpoint },
         })

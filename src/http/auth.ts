@@ -138,9 +138,3 @@ export function registerAuth(app: FastifyInstance, services: Services): void {
     request.principal = principal;
   });
 }
-
-/** The principal of an authenticated route (the hook guarantees it). */
-export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new TypeError("route has no auth mode but reads the principal");
-  return request.principal;
-}

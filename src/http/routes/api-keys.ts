@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import {
   ActivityQuery,
@@ -20,27 +20,14 @@ import {
   toRecord,
 } from "../../api/mappers.js";
 import { ErrorBody, IdParams } from "../../api/schemas.js";
-import type { Caller } from "../../services/keys/api-keys.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
+import { callerOf, principalOf } from "../request.js";
 
 const security = [{ bearer: [] }];
 const read = { auth: "any" as const, scopes: ["keys:read"] };
 const write = { auth: "any" as const, scopes: ["keys:write"] };
 const tags = ["api-keys"];
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
-
-export function callerOf(request: FastifyRequest): Caller {
-  const p = principalOf(request);
-  return {
-    user: p.user,
-    scopes: p.scopes,
-    keyId: p.key?.id ?? null,
-    projectId: p.key?.projectId ?? null,
-    actor: p.key ? `key:${p.key.id}` : `session:${p.sessionId}`,
-    ip: request.ip,
-  };
-}
 
 /** SPEC §4: the caller's own keys. Another user's key id answers 404, as a missing one. */
 export function apiKeyRoutes(base: FastifyInstance, services: Services): void {

@@ -5,8 +5,7 @@ import { toProject } from "../../api/mappers.js";
 import { ErrorBody } from "../../api/schemas.js";
 import { LatchkeyError } from "../../core/errors.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
-import { callerOf } from "./api-keys.js";
+import { callerOf, principalOf } from "../request.js";
 
 const security = [{ bearer: [] }];
 const tags = ["projects"];

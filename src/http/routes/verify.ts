@@ -4,7 +4,7 @@ import { VerifyBody, VerifyResponse } from "../../api/keys.js";
 import { toVerifyResponse } from "../../api/mappers.js";
 import { ErrorBody } from "../../api/schemas.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
+import { principalOf } from "../request.js";
 
 /**
  * `POST /v1/keys/verify` for the platform's services: always 200 with `valid` and a `code`.

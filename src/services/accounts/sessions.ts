@@ -1,3 +1,4 @@
+import { actorOf } from "../../core/actor.js";
 import { LatchkeyError } from "../../core/errors.js";
 import { newId, newSecret } from "../../infra/ids.js";
 import { sha256 } from "../../infra/secrets.js";
@@ -145,7 +146,7 @@ export class Sessions {
     await this.audit.record({
       event: "refresh_token_reused",
       userId,
-      actor: `session:${sessionId}`,
+      actor: actorOf({ sessionId }),
       ip,
       details: { session_id: sessionId },
     });

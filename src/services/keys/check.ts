@@ -1,3 +1,4 @@
+import { actorOf } from "../../core/actor.js";
 import type { ErrorCode } from "../../core/errors.js";
 import { parseKey } from "../../core/key-format.js";
 import type { SpendState } from "../../infra/limiter.js";
@@ -167,7 +168,7 @@ export class KeyChecker {
         .record({
           event: "key_refused",
           userId: key.ownerId,
-          actor: `key:${key.id}`,
+          actor: actorOf({ keyId: key.id }),
           ip: input.ip,
           details: { key_id: key.id, reason: code, endpoint: input.endpoint },
         })

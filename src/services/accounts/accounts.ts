@@ -49,7 +49,7 @@ export function normalizeEmail(email: string): string {
 }
 
 export class Accounts {
-  private readonly passwords = new HashPool();
+  private readonly passwords: HashPool;
   private dummyHash: Promise<string>;
   secondFactor: SecondFactor | null = null;
 
@@ -58,6 +58,7 @@ export class Accounts {
     private readonly sessions: Sessions,
     private readonly audit: AuditLog,
   ) {
+    this.passwords = new HashPool(ctx.config.passwordHash);
     // Verified against when the email is unknown, so both answers take the same time.
     this.dummyHash = this.passwords.hash("latchkey-timing-equaliser");
   }

@@ -172,7 +172,8 @@ describe.concurrent("latchkey token and auth set-token", { timeout: 90_000 }, ()
   it("will not revoke without --yes when there is no terminal to confirm on (exit 2)", async () => {
     const { m, createKey } = await user();
     const key = await createKey(["keys:read"]);
-    const result = await m.run(["token", "revoke", key.id]);
+    // The real binary, its stdin a pipe: no terminal to ask on.
+    const result = await m.spawn(["token", "revoke", key.id]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("--yes");
     const still = await client(server.url).get("/v1/auth/whoami", { token: key.key });

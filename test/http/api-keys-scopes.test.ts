@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { routeSecurity } from "../helpers/route-security.js";
 import { client } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
@@ -173,4 +174,7 @@ describeEachStore("API keys: scopes, narrowing and the owner's access", (store) 
     expect((await api.get("/v1/auth/whoami", { token: key.key })).status).toBe(401);
     expect((await verify(api, verifier, { key: key.key })).code).toBe("key_invalid");
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("admin", () => server);
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { routeSecurity } from "../helpers/route-security.js";
 import { client } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
@@ -268,4 +269,7 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
     const audit = await server.services.ctx.db.selectFrom("audit_log").selectAll().execute();
     expect(JSON.stringify(audit)).not.toContain(secretPart);
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("api-keys", () => server);
 });

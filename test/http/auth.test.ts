@@ -1,5 +1,6 @@
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { routeSecurity } from "../helpers/route-security.js";
 import { call, client, PASSWORD, signupAndLogin, uniqueEmail } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
@@ -194,6 +195,10 @@ describeEachStore("accounts and sessions", (store) => {
       expect.arrayContaining(["signup", "login"]),
     );
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("auth", () => server);
+  routeSecurity("audit", () => server);
 });
 
 describeEachStore("errors, limits and operations", (store) => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { routeSecurity } from "../helpers/route-security.js";
 import { client, PASSWORD, signupAndLogin } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
@@ -346,4 +347,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
       expect(JSON.stringify(reply.body.error.details)).toContain(field);
     }
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("twofa", () => server);
 });

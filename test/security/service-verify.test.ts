@@ -4,6 +4,7 @@
  * accounts staff designate can, and every verification names who asked.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { routeSecurity } from "../helpers/route-security.js";
 import { client } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
@@ -136,4 +137,7 @@ describeEachStore("keys:verify is a service privilege", (store) => {
       for (const s of [tenantBySession, tenantByKey, service]) s.close();
     }
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("revocations", () => server);
 });

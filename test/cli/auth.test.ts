@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { client, PASSWORD, uniqueEmail } from "../helpers/http.js";
+import { client, PASSWORD, uniqueEmail, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { Machine, modeOf, testClock } from "./support.js";
 
@@ -122,7 +122,11 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
       const first = m.credentials().access_token;
       await m.json(["login", "--email", email, "--password-stdin"], { input: PASSWORD });
       expect(m.credentials().access_token).not.toBe(first);
-      expect((await client(server.url).get("/v1/auth/whoami", { token: first })).status).toBe(401);
+      expectError(
+        await client(server.url).get("/v1/auth/whoami", { token: first }),
+        401,
+        "token_invalid",
+      );
     });
 
     it("exits 3 on a wrong password and stores nothing", async () => {
@@ -152,7 +156,7 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
       expect(result).toMatchObject({ logged_out: true, session_ended: true });
       expect(m.hasCredentials()).toBe(false);
       const after = await client(server.url).get("/v1/auth/whoami", { token: access_token });
-      expect(after.status).toBe(401);
+      expectError(after, 401, "token_invalid");
       const again = await m.run(["logout"]);
       expect(again.code).toBe(0);
       expect(again.stdout).toContain("Not logged in");
@@ -269,7 +273,7 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
       const reuse = await client(server.url).post("/v1/auth/refresh", {
         refresh_token: before.refresh_token,
       });
-      expect(reuse.status).toBe(401);
+      expectError(reuse, 401, "refresh_token_reused");
     });
 
     it("refreshes ahead of time when the stored expiry has passed", async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { routeSecurity } from "../helpers/route-security.js";
-import { client } from "../helpers/http.js";
+import { client, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import {
@@ -125,7 +125,7 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
     await load;
     // Requests already in flight when DELETE answered may finish; new ones may not.
     const again = await api.get("/v1/auth/whoami", { token: created.key });
-    expect(again.status).toBe(401);
+    expectError(again, 401, "key_revoked");
     expect(lateSuccesses).toBe(0);
   });
 
@@ -191,7 +191,11 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
       code: "scope_insufficient",
       required: ["keys:write"],
     });
-    expect((await api.delete(`/v1/api-keys/${plain.id}`, { token: reader.key })).status).toBe(403);
+    expectError(
+      await api.delete(`/v1/api-keys/${plain.id}`, { token: reader.key }),
+      403,
+      "scope_insufficient",
+    );
     // A writer key mints keys within its own scopes, never beyond them.
     const minted = await api.post(
       "/v1/api-keys",

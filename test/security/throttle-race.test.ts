@@ -6,7 +6,14 @@
  * Over real HTTP, on SQLite and PostgreSQL, with the in-memory limiter and with Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { client, PASSWORD, signupAndLogin, uniqueEmail, type Reply } from "../helpers/http.js";
+import {
+  client,
+  PASSWORD,
+  signupAndLogin,
+  uniqueEmail,
+  type Reply,
+  expectError,
+} from "../helpers/http.js";
 import { hasRedis, startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore, type StoreKind } from "../helpers/stores.js";
 import { enableTwoFactor, expectSpecError, manualClock, totpAt } from "./support.js";
@@ -219,7 +226,7 @@ function raceSuite(store: StoreKind, redis: boolean) {
         password: PASSWORD,
         code: right,
       });
-      expect(inBody.status).toBe(429);
+      expectError(inBody, 429, "too_many_attempts");
       expect(await auditCount(mfa, "2fa_locked", user.userId)).toBe(1);
     }
 
@@ -294,7 +301,7 @@ function raceSuite(store: StoreKind, redis: boolean) {
         { code: totpAt(user.secret, clock.now()) },
         { token: user.accessToken },
       );
-      expect(disable.status).toBe(429);
+      expectError(disable, 429, "too_many_attempts");
       const status = await api.get("/v1/auth/2fa/status", { token: user.accessToken });
       expect(status.body.enabled).toBe(true);
       await expectLocked(user, "the right code after the burst");

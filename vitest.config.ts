@@ -7,7 +7,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
-    isolate: false,
     // One module cache per worker, not per file: the server's modules are imported once per
     // worker instead of once per test file (about two thirds of the import time). Files share
     // no state: each starts its own servers, and no test mocks modules or stubs globals.

@@ -208,6 +208,9 @@ describeEachStore("API keys: usage survives a graceful stop", (store) => {
       LATCHKEY_DATA_DIR: dataDir,
       LATCHKEY_USAGE_FLUSH_MS: "600000",
       LOG_LEVEL: "debug",
+      // What is measured is the usage flush, not the hash: cheap password hashes (test runs only).
+      NODE_ENV: "test",
+      LATCHKEY_PASSWORD_HASH: "test",
     };
     delete env.REDIS_URL;
     if (pg) env.DATABASE_URL = pg.url;

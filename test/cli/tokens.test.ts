@@ -6,7 +6,8 @@ import { Machine, modeOf } from "./support.js";
 
 const SECRET = /lk_(live|test)_[0-9A-Za-z]{49}/;
 
-// Each case runs the real binary a few times; a busy 2-core machine needs more than the default 30 s.
+// In-process (runCli), one run at a time; `token revoke` without a terminal runs the real binary,
+// and a busy 2-core machine needs more than the default 30 s for that.
 describe.concurrent("latchkey token and auth set-token", { timeout: 90_000 }, () => {
   let server: TestServer;
   const machines: Machine[] = [];

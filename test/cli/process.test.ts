@@ -31,6 +31,19 @@ describe("latchkey as a process", { timeout: 90_000 }, () => {
     expect((await m.run(["whoami"])).code).toBe(3);
   });
 
+  it("gives the process back its environment and streams after an in-process run", async () => {
+    const before = { env: process.env, stdout: process.stdout, stderr: process.stderr };
+    const stdin = process.stdin;
+    const runs = await Promise.all([m.run(["whoami"]), m.run(["--version"]), m.run(["nope"])]);
+    expect(runs.map((r) => r.code)).toEqual([3, 0, 2]);
+    expect(runs[1]!.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(runs[0]!.stdout + runs[2]!.stdout).toBe("");
+    expect(process.env).toBe(before.env);
+    expect(process.stdout).toBe(before.stdout);
+    expect(process.stderr).toBe(before.stderr);
+    expect(process.stdin).toBe(stdin);
+  });
+
   it("exits 0 without a word when its reader closes the pipe early (latchkey … | head)", async () => {
     const child = spawn(process.execPath, [BIN, "--help"], {
       env: m.env(),

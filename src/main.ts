@@ -90,7 +90,7 @@ export async function buildDeps(
     box,
     tokens:
       overrides.tokens ?? new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
-    passwords: overrides.passwords ?? new HashPool(),
+    passwords: overrides.passwords ?? new HashPool(config.passwordHash),
   };
   return {
     deps,

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Redis } from "ioredis";
-import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import { loadConfig, type Config } from "./config.js";
 import { ScopeCatalogue } from "./core/scopes.js";
@@ -15,16 +14,12 @@ import { AccessTokens } from "./services/accounts/tokens.js";
 import type { Deps } from "./services/deps.js";
 import { createServices, type Services } from "./services/index.js";
 import { migrate, openDb } from "./store/db.js";
-import { KyselyStore, kyselyStore } from "./store/kysely/index.js";
+import { kyselyStore } from "./store/kysely/index.js";
 import type { Store } from "./store/port.js";
-import type { Database } from "./store/schema.js";
-
-/** The services, plus (for tests and tools) the raw database beside the dependencies. */
-export type ServerServices = Services & { ctx: Deps & { db: Kysely<Database> } };
 
 export interface RunningServer {
   app: App;
-  services: ServerServices;
+  services: Services;
   /** The dependencies the services run on (store, clock, random, limiter, bus …). */
   deps: Deps;
   url: string;
@@ -136,11 +131,10 @@ export async function startServer(
   const port = typeof address === "object" && address ? address.port : config.port;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
-  const db = deps.store instanceof KyselyStore ? deps.store.db : undefined;
   let stopping: Promise<void> | null = null;
   return {
     app,
-    services: { ...services, ctx: { ...deps, db: db! } },
+    services,
     deps,
     url,
     stop() {

@@ -57,7 +57,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
     // Per-request lines go out at debug level from our own hook (below), not at info.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
-    trustProxy: trustProxyOption(services.ctx.config.trustProxy),
+    trustProxy: trustProxyOption(services.deps.config.trustProxy),
     requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers["x-request-id"];

@@ -34,7 +34,7 @@ export function bearerToken(request: FastifyRequest): string | null {
 }
 
 async function fromAccessToken(services: Services, token: string): Promise<Principal> {
-  const check = await services.ctx.tokens.verify(token);
+  const check = await services.deps.tokens.verify(token);
   if (!check.ok) {
     const message =
       check.code === "token_expired" ? "access token has expired" : "access token is not valid";

@@ -59,7 +59,7 @@ function isPortalNavigation(request: FastifyRequest): boolean {
 /** The web portal: its built files, its security headers, and its cookie-based session. */
 export async function portalRoutes(base: FastifyInstance, services: Services): Promise<void> {
   const app = base.withTypeProvider<ZodTypeProvider>();
-  const { config } = services.ctx;
+  const { config } = services.deps;
   await app.register(fastifyCookie);
   app.addHook("onSend", async (_request, reply) => securityHeaders(reply));
 
@@ -229,7 +229,7 @@ async function sessionOf(
   cookies: Record<string, string | undefined>,
   ip: string,
 ): Promise<{ sid: string; sub: string } | null> {
-  const { tokens } = services.ctx;
+  const { tokens } = services.deps;
   const access = cookies[COOKIES.session];
   if (access) {
     const check = await tokens.verify(access);

@@ -17,7 +17,7 @@ export type { Deps } from "./deps.js";
 
 export interface Services {
   /** The dependencies the services were built from (config, clock, bus, tokens, store …). */
-  ctx: Deps;
+  deps: Deps;
   audit: AuditLog;
   users: Users;
   sessions: Sessions;
@@ -53,7 +53,7 @@ export function createServices(deps: Deps): Services {
 
   let closed = false;
   return {
-    ctx: deps,
+    deps,
     audit,
     users,
     sessions,

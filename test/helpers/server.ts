@@ -3,12 +3,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/config.js";
+import type { Kysely } from "kysely";
 import { startServer, type RunningServer } from "../../src/main.js";
+import { KyselyStore } from "../../src/store/kysely/index.js";
+import type { Database } from "../../src/store/schema.js";
 import { freshPostgres, type StoreKind } from "./stores.js";
 
 export interface TestServer extends RunningServer {
   config: Config;
   dataDir: string;
+  /** The server's own database handle, for tests that look at stored rows directly. */
+  db: Kysely<Database>;
   /** Stops the server and removes its database and data dir. */
   close(): Promise<void>;
 }
@@ -65,10 +70,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   }
   const config = loadConfig(env);
   const server = await startServer(config, { now: options.now });
+  const { store } = server.deps;
+  if (!(store instanceof KyselyStore)) throw new TypeError("test servers run on the Kysely store");
   return {
     ...server,
     config,
     dataDir,
+    db: store.db,
     async close() {
       await server.stop();
       if (dropDb) await dropDb();

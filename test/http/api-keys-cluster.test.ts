@@ -79,7 +79,7 @@ describeCluster("API keys across two instances (PostgreSQL + Redis)", () => {
     expect((await verify(apiB, tokenB, { key: key.key })).valid).toBe(true);
     // B stops hearing pub/sub (a dropped subscription); only the per-key change
     // counter, read in the same Redis round trip as the rate limit, can tell it.
-    await (b.services.ctx.bus as any).subscriber.unsubscribe();
+    await (b.services.deps.bus as any).subscriber.unsubscribe();
     await apiA.delete(`/v1/api-keys/${key.id}`, { token: tokenA });
     const onB = await apiB.get("/v1/auth/whoami", { token: key.key });
     expect(onB.status).toBe(401);

@@ -28,7 +28,7 @@ describeEachStore("API keys: plan limits", (store) => {
 
   async function activeKeys(userId: string): Promise<number> {
     const now = clock.now();
-    const rows = await server.services.ctx.db
+    const rows = await server.db
       .selectFrom("api_keys")
       .select(["id", "revoked_at", "expires_at"])
       .where("owner_id", "=", userId)

@@ -18,7 +18,7 @@ import {
 } from "./api-keys-fixtures.js";
 
 async function usageRow(server: TestServer, keyId: string) {
-  return server.services.ctx.db
+  return server.db
     .selectFrom("api_keys")
     .select(["usage_count", "last_used_at"])
     .where("id", "=", keyId)
@@ -137,7 +137,7 @@ describeEachStore("API keys: usage and activity", (store) => {
         outcome: "ok",
       });
     await usage.flush();
-    const rows = await server.services.ctx.db
+    const rows = await server.db
       .selectFrom("key_activity")
       .select(["at"])
       .where("key_id", "=", key.id)
@@ -186,7 +186,7 @@ describeEachStore("API keys: usage survives a graceful stop", (store) => {
           { endpoint: "unspecified", count: 25 },
         ]),
       );
-      const activity = await second.services.ctx.db
+      const activity = await second.db
         .selectFrom("key_activity")
         .select("id")
         .where("key_id", "=", key.id)

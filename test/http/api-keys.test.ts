@@ -268,9 +268,9 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
       expect(reply.status).toBeLessThan(500);
       expect(JSON.stringify(reply.body)).not.toContain(secretPart);
     }
-    const rows = await server.services.ctx.db.selectFrom("api_keys").selectAll().execute();
+    const rows = await server.db.selectFrom("api_keys").selectAll().execute();
     expect(JSON.stringify(rows)).not.toContain(secretPart);
-    const audit = await server.services.ctx.db.selectFrom("audit_log").selectAll().execute();
+    const audit = await server.db.selectFrom("audit_log").selectAll().execute();
     expect(JSON.stringify(audit)).not.toContain(secretPart);
   });
 

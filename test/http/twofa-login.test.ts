@@ -50,7 +50,7 @@ describeEachStore("sign-in with 2FA", (store) => {
 
   const auditCount = async (userId: string, event: string) =>
     (
-      await server.services.ctx.db
+      await server.db
         .selectFrom("audit_log")
         .select("id")
         .where("user_id", "=", userId)
@@ -73,7 +73,7 @@ describeEachStore("sign-in with 2FA", (store) => {
     const token = first.body.error.mfa_token as string;
     expect(token.length).toBeGreaterThan(30);
     // Stored only as a hash.
-    const rows = await server.services.ctx.db
+    const rows = await server.db
       .selectFrom("mfa_tokens")
       .selectAll()
       .where("user_id", "=", user.userId)
@@ -196,7 +196,7 @@ describeEachStore("sign-in with 2FA", (store) => {
     );
     expect(replies.filter((r) => r.status === 200)).toHaveLength(1);
     expectOneWinner(replies);
-    const used = await server.services.ctx.db
+    const used = await server.db
       .selectFrom("backup_codes")
       .select("used_at")
       .where("user_id", "=", user.userId)
@@ -245,7 +245,7 @@ describeEachStore("sign-in with 2FA", (store) => {
     expect(await auditCount(user.userId, "2fa_failed_code")).toBe(10);
     expect(await auditCount(user.userId, "2fa_locked")).toBe(1);
     // The backup code offered during the pause was not spent.
-    const unused = await server.services.ctx.db
+    const unused = await server.db
       .selectFrom("backup_codes")
       .select("id")
       .where("user_id", "=", user.userId)

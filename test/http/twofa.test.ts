@@ -18,7 +18,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
 
   const auditEvents = async (userId: string) =>
     (
-      await server.services.ctx.db
+      await server.db
         .selectFrom("audit_log")
         .select("event")
         .where("user_id", "=", userId)
@@ -55,7 +55,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
     const { secret } = (
       await api.post("/v1/auth/2fa/setup", undefined, { token: user.accessToken })
     ).body;
-    const row = await server.services.ctx.db
+    const row = await server.db
       .selectFrom("totp_factors")
       .selectAll()
       .where("user_id", "=", user.userId)
@@ -64,7 +64,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
     expect(stored).not.toContain(secret);
     expect(stored.toUpperCase()).not.toContain(secret);
     expect(stored).not.toContain(Buffer.from(secret).toString("base64"));
-    const box = server.services.ctx.box;
+    const box = server.services.deps.box;
     expect(box.open(row.secret_ciphertext, `totp:${user.userId}`)).toBe(secret);
     // AES-GCM with the user id as associated data: the row cannot be moved to another account.
     expect(() => box.open(row.secret_ciphertext, "totp:usr_someone_else")).toThrow();
@@ -112,7 +112,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
       enabled_at: new Date(clock.ms).toISOString(),
     });
     // Stored as keyed hashes, never the codes.
-    const rows = await server.services.ctx.db
+    const rows = await server.db
       .selectFrom("backup_codes")
       .selectAll()
       .where("user_id", "=", user.userId)
@@ -183,7 +183,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
       pending: false,
       backup_codes_remaining: 0,
     });
-    const leftovers = await server.services.ctx.db
+    const leftovers = await server.db
       .selectFrom("backup_codes")
       .select("id")
       .where("user_id", "=", user.userId)
@@ -307,7 +307,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
       expect(withKey.status).toBe(403);
       expect(withKey.body.error.code).toBe("forbidden");
     }
-    const rows = await server.services.ctx.db
+    const rows = await server.db
       .selectFrom("totp_factors")
       .select("user_id")
       .where("user_id", "=", user.userId)

@@ -47,7 +47,7 @@ describeEachStore("races", (store) => {
       expectSpecError(reply.status, reply.body);
       expect(reply.body.error.code).toBe("plan_limit_reached");
     }
-    const rows = await server.services.ctx.db
+    const rows = await server.db
       .selectFrom("api_keys")
       .select(["id", "key_hash", "revoked_at"])
       .where("owner_id", "=", user.userId)
@@ -73,14 +73,14 @@ describeEachStore("races", (store) => {
       expectSpecError(reply.status, reply.body);
       expect(["invalid_mfa_code", "too_many_attempts"]).toContain(reply.body.error.code);
     }
-    const rows = await server.services.ctx.db
+    const rows = await server.db
       .selectFrom("backup_codes")
       .select(["used_at"])
       .where("user_id", "=", user.userId)
       .execute();
     expect(rows).toHaveLength(10);
     expect(count(rows, (r) => r.used_at !== null)).toBe(1);
-    const sessions = await server.services.ctx.db
+    const sessions = await server.db
       .selectFrom("sessions")
       .select(["amr"])
       .where("user_id", "=", user.userId)
@@ -114,7 +114,7 @@ describeEachStore("races", (store) => {
       "token_invalid",
     );
 
-    const db = server.services.ctx.db;
+    const db = server.db;
     const sessions = await db
       .selectFrom("sessions")
       .selectAll()
@@ -167,7 +167,7 @@ describeEachStore("races", (store) => {
       expect(reply.status).toBe(401);
       expect(reply.body.error.code).toBe("key_revoked");
     }
-    const row = await server.services.ctx.db
+    const row = await server.db
       .selectFrom("api_keys")
       .select(["revoked_at"])
       .where("id", "=", created.body.id)
@@ -190,13 +190,13 @@ describeEachStore("races", (store) => {
       expectSpecError(reply.status, reply.body);
       expect(reply.body.error.code).toBe("conflict");
     }
-    const rows = await server.services.ctx.db
+    const rows = await server.db
       .selectFrom("users")
       .select("id")
       .where("email", "=", email.toLowerCase())
       .execute();
     expect(rows).toHaveLength(1);
-    const audit = await server.services.ctx.db
+    const audit = await server.db
       .selectFrom("audit_log")
       .select("user_id")
       .where("event", "=", "signup")

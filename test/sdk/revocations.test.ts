@@ -73,7 +73,7 @@ describeEachStore("GET /v1/keys/revocations", (store) => {
   });
 
   it("releases its bus subscription when the client goes away", async () => {
-    const bus = server.services.ctx.bus;
+    const bus = server.services.deps.bus;
     const subscribe = bus.subscribe.bind(bus);
     let active = 0;
     bus.subscribe = (handler) => {

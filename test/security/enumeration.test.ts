@@ -71,12 +71,12 @@ describe("account enumeration", () => {
     const twoFactor = await signupAndLogin(server.url, uniqueEmail("mfa"));
     await enableTwoFactor(server.url, twoFactor.accessToken, Date.now());
     const disabled = await signupAndLogin(server.url, uniqueEmail("disabled"));
-    await server.services.ctx.db
+    await server.db
       .updateTable("users")
       .set({ disabled: 1 })
       .where("id", "=", disabled.userId)
       .execute();
-    await server.services.ctx.bus.publish({ type: "user_changed", userId: disabled.userId });
+    await server.services.deps.bus.publish({ type: "user_changed", userId: disabled.userId });
 
     const replies = await Promise.all(
       [existing, uniqueEmail("nobody"), twoFactor.email, disabled.email].map((email) =>

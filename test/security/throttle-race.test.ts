@@ -58,10 +58,7 @@ function shape(reply: Reply): unknown {
 }
 
 async function auditCount(server: TestServer, event: string, userId?: string): Promise<number> {
-  let query = server.services.ctx.db
-    .selectFrom("audit_log")
-    .select("id")
-    .where("event", "=", event);
+  let query = server.db.selectFrom("audit_log").select("id").where("event", "=", event);
   if (userId) query = query.where("user_id", "=", userId);
   return (await query.execute()).length;
 }

@@ -90,7 +90,7 @@ describeEachStore("forged and stale credentials are refused", (store) => {
   });
 
   it("refuses a token with no kid, or a kid that is not a string", async () => {
-    const key = server.services.ctx.secrets.signing.keys[0]!;
+    const key = server.services.deps.secrets.signing.keys[0]!;
     const noKid = await new SignJWT({ sid: claims.sid, amr: ["pwd"] })
       .setProtectedHeader({ alg: "EdDSA" })
       .setIssuer("latchkey")
@@ -127,7 +127,7 @@ describeEachStore("forged and stale credentials are refused", (store) => {
   });
 
   it("refuses tokens signed with the real key but wrong claims (issuer, missing sid)", async () => {
-    const key = server.services.ctx.secrets.signing.keys[0]!;
+    const key = server.services.deps.secrets.signing.keys[0]!;
     const base = (payload: Record<string, unknown>, issuer: string) =>
       new SignJWT(payload)
         .setProtectedHeader({ alg: "EdDSA", kid: key.kid })

@@ -32,7 +32,7 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody 
 /** SPEC §4: the caller's own keys. Another user's key id answers 404, as a missing one. */
 export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
   const app = base.withTypeProvider<ZodTypeProvider>();
-  const { apiKeys, keyViews, ctx } = services;
+  const { apiKeys, keyViews, deps } = services;
 
   app.post(
     "/v1/api-keys",
@@ -52,7 +52,7 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     { config: read, schema: { tags, security, response: { 200: KeyList, ...errors } } },
     async (request) => {
       const rows = await apiKeys.list(principalOf(request).user.id);
-      const now = ctx.now();
+      const now = deps.now();
       return { api_keys: rows.map((row) => toRecord(row, now)) };
     },
   );
@@ -65,7 +65,7 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const row = await apiKeys.own(callerOf(request), request.params.id);
-      const now = ctx.now();
+      const now = deps.now();
       return { ...toFullRecord(row, now), usage: toKeyUsage(await keyViews.usage(row.id)) };
     },
   );

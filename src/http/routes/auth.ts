@@ -152,6 +152,6 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
     "/.well-known/jwks.json",
     { schema: { tags: ["auth"], response: { 200: Jwks } } },
     // no-store like every API answer (the SDK keeps its own copy and refetches on a new kid).
-    async () => services.ctx.tokens.jwks(),
+    async () => services.deps.tokens.jwks(),
   );
 }

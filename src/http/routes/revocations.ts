@@ -99,7 +99,7 @@ export function revocationRoutes(app: FastifyInstance, services: Services): void
         if (res.writableLength > MAX_BUFFERED) return end();
         res.write(chunk);
       };
-      const unsubscribe = services.ctx.bus.subscribe((event) => {
+      const unsubscribe = services.deps.bus.subscribe((event) => {
         const frame = revocationFrame(event);
         if (frame) write(frame);
         // The stream's own credential changed: end it, so the verifier re-authenticates.

@@ -3,6 +3,7 @@
  * with these and documents them in /openapi.json; the SDK takes its types from them.
  */
 import { z } from "zod";
+import { PLANS } from "../core/plans.js";
 
 const email = z
   .string()
@@ -24,6 +25,9 @@ export const ErrorBody = z.object({
   }),
 });
 
+/** The key-limit plans, from core/plans.ts (the one list). */
+export const Plan = z.enum(PLANS);
+
 export const User = z.object({
   id: z.string(),
   email: z.string(),
@@ -32,7 +36,7 @@ export const User = z.object({
   service: z
     .boolean()
     .describe("a service account: may verify the platform's keys (keys:verify), set by staff"),
-  plan: z.enum(["free", "pro", "team", "enterprise"]),
+  plan: Plan,
   disabled: z.boolean(),
   created_at: z.string(),
 });
@@ -118,7 +122,7 @@ export const AuditList = z.object({
 
 export const AdminUserPatch = z
   .strictObject({
-    plan: z.enum(["free", "pro", "team", "enterprise"]).optional(),
+    plan: Plan.optional(),
     role: z.enum(["owner", "member", "viewer"]).optional(),
     staff: z.boolean().optional(),
     service: z.boolean().optional(),
@@ -138,6 +142,9 @@ export const NoContent = z.null().describe("No content");
 export const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
 export type UserT = z.infer<typeof User>;
+export type AdminUserListT = z.infer<typeof AdminUserList>;
+export type SessionListT = z.infer<typeof SessionList>;
+export type AuditListT = z.infer<typeof AuditList>;
 export type TokenPairT = z.infer<typeof TokenPair>;
 export type SessionT = z.infer<typeof Session>;
 export type WhoamiT = z.infer<typeof Whoami>;

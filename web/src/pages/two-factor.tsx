@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, ApiError } from "../api.js";
+import { api, asApiError, type ApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
 import { DownloadIcon, WarningIcon } from "../components/icons.js";
 import { Modal } from "../components/modal.js";
@@ -170,7 +170,7 @@ function SetupPanel({
       });
       onEnabled(result.backup_codes);
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(0, {}));
+      setError(asApiError(caught));
       setBusy(false);
     }
   };
@@ -299,7 +299,7 @@ function CodeDialog({
         onDone(result.backup_codes);
       }
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(0, {}));
+      setError(asApiError(caught));
       setBusy(false);
     }
   };

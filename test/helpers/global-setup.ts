@@ -6,7 +6,11 @@ import { buildWebIfStale } from "../browser/web-build.js";
  * are the typecheck step's business (tsc still emits), so they don't stop the tests here.
  */
 export default function setup(): void {
-  const result = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { encoding: "utf8" });
+  const result = spawnSync(
+    "npx",
+    ["tsc", "-b", "tsconfig.build.json", "packages/sdk/tsconfig.json"],
+    { encoding: "utf8" },
+  );
   if (result.status !== 0) {
     process.stderr.write(
       `warning: tsc reported problems while building dist/:\n${result.stdout.slice(0, 2000)}\n`,

@@ -123,5 +123,28 @@ function clientBoundaries() {
       rules: rule(serverCode, serverPackages(["express"])),
     },
     { files: ["src/sdk/adapters/hono.ts"], rules: rule(serverCode, serverPackages(["hono"])) },
+    {
+      // The portal takes the wire types, not the schemas: only http-client.ts (no zod) at run time.
+      files: ["web/**/*.ts", "web/**/*.tsx"],
+      rules: {
+        "@typescript-eslint/no-restricted-imports": [
+          "error",
+          {
+            patterns: [
+              {
+                group: ["**/api/*", "!**/api/http-client.js"],
+                allowTypeImports: true,
+                message: "the portal imports the wire schemas as types only (no zod in the bundle)",
+              },
+              {
+                group: ["zod", "zod/*"],
+                allowTypeImports: true,
+                message: "no zod in the portal's bundle: the server validates",
+              },
+            ],
+          },
+        ],
+      },
+    },
   ];
 }

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { PLANS } from "../core/plans.js";
+import { ROLES } from "../core/scopes.js";
 
 const email = z
   .string()
@@ -27,11 +28,13 @@ export const ErrorBody = z.object({
 
 /** The key-limit plans, from core/plans.ts (the one list). */
 export const Plan = z.enum(PLANS);
+/** The roles, from core/scopes.ts (the one list). */
+export const Role = z.enum(ROLES);
 
 export const User = z.object({
   id: z.string(),
   email: z.string(),
-  role: z.enum(["owner", "member", "viewer"]),
+  role: Role,
   staff: z.boolean(),
   service: z
     .boolean()
@@ -123,7 +126,7 @@ export const AuditList = z.object({
 export const AdminUserPatch = z
   .strictObject({
     plan: Plan.optional(),
-    role: z.enum(["owner", "member", "viewer"]).optional(),
+    role: Role.optional(),
     staff: z.boolean().optional(),
     service: z.boolean().optional(),
     disabled: z.boolean().optional(),

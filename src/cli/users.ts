@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import type { AdminUserListT, UserT } from "../api/schemas.js";
 import { PLANS } from "../core/plans.js";
+import { ROLES } from "../core/scopes.js";
 import { contextOf, withCommonOptions, type CommonOptions } from "./context.js";
 import { usageError } from "./exit.js";
 import { fields, table, type Style } from "./output.js";
@@ -109,7 +110,7 @@ export function usersCommand(): Command {
         .description("change an account; takes effect at once, on every instance")
         .argument("<id>", "user id (usr_…)")
         .addOption(new Option("--plan <plan>", "key-limit plan").choices(PLANS))
-        .addOption(new Option("--role <role>", "role").choices(["owner", "member", "viewer"]))
+        .addOption(new Option("--role <role>", "role").choices(ROLES))
         .option("--staff", "make the account staff (admin:*)")
         .option("--no-staff", "take staff away")
         .option(

@@ -250,6 +250,19 @@ describe("the latchkey SDK package", () => {
     });
   });
 
+  it("ships the shared src/api and src/core files as the server's build of them (not stale)", () => {
+    // Both builds compile the same sources; the server's (tsc -b over all its roots) is
+    // current, so a difference means the SDK's build missed an edit to a file it compiles in.
+    const shared = packedFiles.filter((file) => /^dist\/(api|core)\/[^/]+\.js$/.test(file));
+    expect(shared).toContain("dist/core/errors.js");
+    const code = (path: string) =>
+      readFileSync(path, "utf8")
+        .replace(/\n\/\/# sourceMappingURL=.*$/m, "")
+        .trimEnd();
+    for (const file of shared)
+      expect(code(join(unpacked, file)), file).toBe(code(join(ROOT, file)));
+  });
+
   it("resolves the subpath exports from the workspace too", async () => {
     const [main, fastify, express, hono] = await Promise.all([
       import("latchkey"),

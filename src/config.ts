@@ -3,6 +3,7 @@ import { z } from "zod";
 import { parseDuration } from "./core/durations.js";
 import { PLANS, type Plan } from "./core/plans.js";
 import { DEFAULT_CATALOGUE, ROLES } from "./core/scopes.js";
+import { OWASP_COST, TEST_COST, type HashCost } from "./infra/hash-pool.js";
 import { parseIpAllow } from "./services/keys/ip-allow.js";
 
 const duration = (fallback: string) =>
@@ -54,6 +55,7 @@ const ENV = z.object({
   LATCHKEY_USAGE_FLUSH_MS: int(500),
   LATCHKEY_TRUST_PROXY: z.string().default("false"),
   LATCHKEY_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
+  LATCHKEY_PASSWORD_HASH: z.enum(["owasp", "test"]).default("owasp"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -87,6 +89,8 @@ export interface Config {
   trustProxy: false | number | string[];
   secureCookies: "true" | "false" | "auto";
   logLevel: string;
+  /** argon2id's cost for new password hashes: OWASP's baseline unless a test runner asked for less. */
+  passwordHash: HashCost;
 }
 
 export class ConfigError extends Error {
@@ -108,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       `invalid configuration: LATCHKEY_SESSION_IDLE: not a duration: ${idleText}`,
     );
+  const passwordHash = passwordHashCost(e.LATCHKEY_PASSWORD_HASH, env);
   const dataDir = resolve(e.LATCHKEY_DATA_DIR);
   const publicUrl =
     e.LATCHKEY_PUBLIC_URL ?? `http://${e.HOST.includes(":") ? `[${e.HOST}]` : e.HOST}:${e.PORT}`;
@@ -143,7 +148,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: parseTrustProxy(e.LATCHKEY_TRUST_PROXY),
     secureCookies: e.LATCHKEY_SECURE_COOKIES,
     logLevel: e.LOG_LEVEL,
+    passwordHash,
   };
+}
+
+/**
+ * LATCHKEY_PASSWORD_HASH=test makes password hashes cheap, so a test suite can sign up
+ * hundreds of accounts. It is honoured only when the same environment says a test runner
+ * is in charge (NODE_ENV=test, or VITEST as vitest sets it); anywhere else it is refused, so
+ * a production server never starts with weak hashes by a stray variable.
+ */
+function passwordHashCost(setting: "owasp" | "test", env: NodeJS.ProcessEnv): HashCost {
+  if (setting === "owasp") return OWASP_COST;
+  const underTest = env.NODE_ENV === "test" || Boolean(env.VITEST);
+  if (!underTest)
+    throw new ConfigError(
+      "invalid configuration: LATCHKEY_PASSWORD_HASH=test is for test runs only " +
+        "(it needs NODE_ENV=test); production uses the default, owasp",
+    );
+  return TEST_COST;
 }
 
 /**

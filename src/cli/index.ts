@@ -74,15 +74,58 @@ function report(error: unknown): number {
   return error instanceof CliError ? error.exitCode : EXIT.failure;
 }
 
+/** Parses `argv` (as process.argv: node, script, then the arguments) and runs it; the exit code. */
+async function execute(argv: readonly string[]): Promise<number> {
+  try {
+    await (await buildProgram(argv)).parseAsync([...argv]);
+    return EXIT.ok;
+  } catch (error) {
+    return report(error);
+  }
+}
+
+/** The process the installed `latchkey` runs in: its arguments, streams and exit code. */
 export async function run(argv: string[]): Promise<void> {
   // `latchkey token list | head -1`: a closed pipe is the reader's choice, not an error.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(process.exitCode ?? EXIT.ok);
     throw error;
   });
-  try {
-    await (await buildProgram(argv)).parseAsync(argv);
-  } catch (error) {
-    process.exitCode = report(error);
-  }
+  const code = await execute(argv);
+  if (code !== EXIT.ok) process.exitCode = code;
+}
+
+/** What one in-process run of the CLI reads and writes instead of the process's own. */
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin: NodeJS.ReadableStream;
+}
+
+const STREAMS = ["stdout", "stderr", "stdin"] as const;
+let running: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs `latchkey ...args` inside this process and resolves to its exit code, with the
+ * output, exit code and prompts of the installed command (tests call this; `run` is the
+ * process wrapper). The commands read the process's environment and streams, so for the
+ * duration of the run those are `io`'s; runs queue, one at a time, so none sees another's.
+ */
+export function runCli(args: readonly string[], io: CliIo): Promise<number> {
+  const turn = running.then(async () => {
+    const saved = STREAMS.map((name) => Object.getOwnPropertyDescriptor(process, name)!);
+    const env = process.env;
+    process.env = io.env;
+    for (const name of STREAMS)
+      Object.defineProperty(process, name, { value: io[name], configurable: true, writable: true });
+    try {
+      return await execute(["node", "latchkey", ...args]);
+    } finally {
+      STREAMS.forEach((name, i) => Object.defineProperty(process, name, saved[i]!));
+      process.env = env;
+    }
+  });
+  running = turn.catch(() => undefined);
+  return turn;
 }

@@ -4,21 +4,13 @@ import { hasAll } from "../core/scopes.js";
 import type { RateLimitState } from "../services/keys/check.js";
 import type { Services } from "../services/index.js";
 import { looksLikeJwt } from "../services/accounts/tokens.js";
-import type { UserAccess } from "../services/accounts/users.js";
+import type { Principal } from "../services/principal.js";
 import { sessionCookieToken } from "./cookies.js";
 
 /** public: no credential; any: session or API key; session: a signed-in person only. */
 export type AuthMode = "public" | "any" | "session";
 
-export interface Principal {
-  type: "session" | "api_key";
-  user: UserAccess;
-  sessionId: string | null;
-  amr: string[];
-  key: { id: string; environment: "live" | "test"; projectId: string | null } | null;
-  /** Effective scopes: for a session the user's access; for a key its scopes ∩ that access. */
-  scopes: ReadonlySet<string>;
-}
+export type { Principal } from "../services/principal.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -145,10 +137,4 @@ export function registerAuth(app: FastifyInstance, services: Services): void {
     }
     request.principal = principal;
   });
-}
-
-/** The principal of an authenticated route (the hook guarantees it). */
-export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new TypeError("route has no auth mode but reads the principal");
-  return request.principal;
 }

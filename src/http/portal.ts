@@ -14,11 +14,12 @@ import {
   SignupBody,
   SignupResponse,
 } from "../api/schemas.js";
+import { actorOf } from "../core/actor.js";
 import { LatchkeyError } from "../core/errors.js";
 import type { Services } from "../services/index.js";
 import type { TokenPair } from "../services/accounts/sessions.js";
 import { checkCsrf, COOKIES, readCookies } from "./cookies.js";
-import { requestMeta } from "./routes/auth.js";
+import { requestMeta } from "./request.js";
 
 /** web/dist, both from src/http (tsx, tests) and from dist/http (the built server). */
 export const WEB_DIST = fileURLToPath(new URL("../../web/dist/", import.meta.url));
@@ -166,28 +167,18 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     },
   );
 
-  // The second step goes through the API's own route, so the portal shares its rules.
+  // The second step is the API's own (`POST /v1/auth/login/mfa`): same service call, same rules.
   app.post(
     "/v1/portal/login/mfa",
     { schema: { tags: ["portal"], body: MfaLoginBody, response: session } },
     async (request, reply) => {
-      const agent = request.headers["user-agent"];
-      const result = await app.inject({
-        method: "POST",
-        url: "/v1/auth/login/mfa",
-        payload: request.body,
-        remoteAddress: request.ip,
-        headers: {
-          "content-type": "application/json",
-          ...(typeof agent === "string" ? { "user-agent": agent } : {}),
-        },
-      });
-      if (result.statusCode !== 200) {
-        const retry = result.headers["retry-after"];
-        if (typeof retry === "string") reply.header("retry-after", retry);
-        return reply.status(result.statusCode as 401).send(result.json());
-      }
-      return startSession(request, reply, result.json<TokenPair>(), "sign-in");
+      const { mfa_token, code, backup_code } = request.body;
+      const pair = await services.twofa.completeLogin(
+        mfa_token,
+        { code, backupCode: backup_code },
+        requestMeta(request),
+      );
+      return startSession(request, reply, pair, "sign-in");
     },
   );
 
@@ -221,7 +212,7 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
           await services.audit.record({
             event: "logout",
             userId: claims.sub,
-            actor: `session:${claims.sid}`,
+            actor: actorOf({ sessionId: claims.sid }),
             ip: request.ip,
           });
         }

@@ -1,5 +1,5 @@
-import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { cryptoRandom, type Random } from "./random.js";
 
 /** Cache invalidations and revocations, shared by every instance when Redis is configured. */
 export type BusEvent =
@@ -45,13 +45,15 @@ export class LocalBus implements Bus {
 
 export class RedisBus implements Bus {
   private readonly handlers = new LocalHandlers();
-  private readonly instance = randomUUID();
+  private readonly instance: string;
 
   private constructor(
     private readonly publisher: Redis,
     private readonly subscriber: Redis,
     private readonly channel: string,
+    random: Random,
   ) {
+    this.instance = random.uuid();
     subscriber.on("message", (channel: string, message: string) => {
       if (channel !== this.channel) return;
       try {
@@ -63,11 +65,15 @@ export class RedisBus implements Bus {
     });
   }
 
-  static async connect(publisher: Redis, prefix: string): Promise<RedisBus> {
+  static async connect(
+    publisher: Redis,
+    prefix: string,
+    random: Random = cryptoRandom,
+  ): Promise<RedisBus> {
     const subscriber = publisher.duplicate();
     const channel = `${prefix}bus`;
     await subscriber.subscribe(channel);
-    return new RedisBus(publisher, subscriber, channel);
+    return new RedisBus(publisher, subscriber, channel, random);
   }
 
   async publish(event: BusEvent): Promise<void> {

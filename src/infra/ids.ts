@@ -1,11 +1,11 @@
-import { randomBytes } from "node:crypto";
+import type { Random } from "./random.js";
 
 /** Opaque ids with a readable type prefix, e.g. `usr_3kT9…`. */
-export function newId(prefix: "usr" | "ses" | "key" | "prj" | "bkc"): string {
-  return `${prefix}_${randomBytes(12).toString("base64url")}`;
+export function newId(random: Random, prefix: "usr" | "ses" | "key" | "prj" | "bkc"): string {
+  return `${prefix}_${random.bytes(12).toString("base64url")}`;
 }
 
 /** A high-entropy opaque secret (refresh and MFA tokens), url-safe. */
-export function newSecret(prefix: string): string {
-  return `${prefix}_${randomBytes(32).toString("base64url")}`;
+export function newSecret(random: Random, prefix: string): string {
+  return `${prefix}_${random.bytes(32).toString("base64url")}`;
 }

@@ -69,6 +69,32 @@ function contract(make: () => { limiter: Limiter; elapse: () => Promise<void> })
     expect((await limiter.hit(ended, WINDOW_MS)).count).toBe(1);
   });
 
+  it("spend counts in the same window as hit, with its cost", async () => {
+    const k = key();
+    await limiter.hit(k, WINDOW_MS, 2);
+    const spent = await limiter.spend(k, WINDOW_MS, `${k}:version`, 3);
+    expect(spent.count).toBe(5);
+    expect(spent.resetMs).toBeGreaterThan(WINDOW_MS - 5_000);
+    expect((await limiter.spend(k, WINDOW_MS, `${k}:version`)).count).toBe(6);
+  });
+
+  it("versions: shared ones start at 0 and move on each bump, read alone or with a spend", async () => {
+    const k = key();
+    if (!limiter.sharesVersions) {
+      await limiter.bumpVersion(k);
+      expect(await limiter.version(k)).toBeNull();
+      expect((await limiter.spend(`${k}:w`, WINDOW_MS, k)).version).toBeNull();
+      return;
+    }
+    expect(await limiter.version(k)).toBe("0");
+    expect((await limiter.spend(`${k}:w`, WINDOW_MS, k)).version).toBe("0");
+    await limiter.bumpVersion(k);
+    await limiter.bumpVersion(k);
+    expect(await limiter.version(k)).toBe("2");
+    const spent = await limiter.spend(`${k}:w`, WINDOW_MS, k);
+    expect(spent).toMatchObject({ count: 2, version: "2" });
+  });
+
   it("reserving first admits exactly the limit out of a concurrent burst", async () => {
     const k = key();
     const limit = 10;
@@ -111,12 +137,12 @@ describe.skipIf(!process.env.TEST_REDIS_URL)(
       redis.disconnect();
     });
     contract(() => ({
-      limiter: new RedisLimiter(redis, prefix),
+      limiter: new RedisLimiter(redis, prefix, `${prefix}kv:`),
       elapse: () => new Promise((resolve) => setTimeout(resolve, 120)),
     }));
 
     it("release leaves a key's expiry in place (no key without a TTL)", async () => {
-      const limiter = new RedisLimiter(redis, prefix);
+      const limiter = new RedisLimiter(redis, prefix, `${prefix}kv:`);
       await limiter.hit("ttl", WINDOW_MS, 2);
       await limiter.release("ttl", 2);
       expect(await redis.get(`${prefix}ttl`)).toBe("0");

@@ -7,12 +7,32 @@ export interface WindowState {
   resetMs: number;
 }
 
+export interface SpendState extends WindowState {
+  /** The named change version, read in the same trip; null when versions are not shared. */
+  version: string | null;
+}
+
 /**
  * Fixed-window counters: failed-login throttles, 2FA lockouts and per-key rate limits.
  * In memory for one instance; through Redis so several instances share one budget.
+ *
+ * Also change versions (API keys): a counter per name that writers bump before they
+ * answer, so another instance can tell that what it cached is stale. Only a shared
+ * limiter (Redis) has them; in memory the bus alone keeps the one instance's cache fresh.
  */
 export interface Limiter {
   hit(key: string, windowMs: number, cost?: number): Promise<WindowState>;
+  /**
+   * `hit` for the verification hot path, reading the version named `versionOf` in the same
+   * round trip (when versions are shared; otherwise `version` is null).
+   */
+  spend(key: string, windowMs: number, versionOf: string, cost?: number): Promise<SpendState>;
+  /** Whether versions are shared between instances (false: `version` is always null). */
+  readonly sharesVersions: boolean;
+  /** The current version of `name` ("0" before its first bump); null when not shared. */
+  version(name: string): Promise<string | null>;
+  /** Bumps the version of `name`, telling every instance that reads it. */
+  bumpVersion(name: string): Promise<void>;
   peek(key: string): Promise<WindowState>;
   /**
    * Gives back `cost` hits taken by `hit` that did not happen after all (an attempt
@@ -33,18 +53,39 @@ export class MemoryLimiter implements Limiter {
     this.sweeper.unref();
   }
 
+  readonly sharesVersions = false;
+
   async hit(key: string, windowMs: number, cost = 1): Promise<WindowState> {
-    return this.hitSync(key, windowMs, cost);
+    return this.count(key, windowMs, cost);
   }
 
-  /** Synchronous form for the verification hot path. */
-  hitSync(key: string, windowMs: number, cost = 1): WindowState {
+  async spend(key: string, windowMs: number, _versionOf: string, cost = 1): Promise<SpendState> {
     const now = this.now();
+    const window = this.window(key, windowMs, now);
+    window.count += cost;
+    return { count: window.count, resetMs: window.resetAt - now, version: null };
+  }
+
+  async version(): Promise<string | null> {
+    return null;
+  }
+
+  async bumpVersion(): Promise<void> {
+    // One instance: the bus already told its cache.
+  }
+
+  private window(key: string, windowMs: number, now: number): { count: number; resetAt: number } {
     let window = this.windows.get(key);
     if (!window || window.resetAt <= now) {
       window = { count: 0, resetAt: now + windowMs };
       this.windows.set(key, window);
     }
+    return window;
+  }
+
+  private count(key: string, windowMs: number, cost: number): WindowState {
+    const now = this.now();
+    const window = this.window(key, windowMs, now);
     window.count += cost;
     return { count: window.count, resetMs: window.resetAt - now };
   }
@@ -76,6 +117,7 @@ export class MemoryLimiter implements Limiter {
   }
 }
 
+// Counts `cost` hits in a fixed window; given a second key (a version), reads it too.
 const HIT_SCRIPT = `
 local count = redis.call('INCRBY', KEYS[1], ARGV[2])
 local ttl = redis.call('PTTL', KEYS[1])
@@ -83,6 +125,7 @@ if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
 end
+if KEYS[2] then return {count, ttl, redis.call('GET', KEYS[2]) or '0'} end
 return {count, ttl}
 `;
 
@@ -96,10 +139,34 @@ return redis.call('DECRBY', KEYS[1], cost)
 `;
 
 export class RedisLimiter implements Limiter {
+  readonly sharesVersions = true;
+
+  /** Windows live under `namespace`, versions under `versionNamespace`. */
   constructor(
     private readonly redis: Redis,
     private readonly namespace: string,
+    private readonly versionNamespace: string,
   ) {}
+
+  async spend(key: string, windowMs: number, versionOf: string, cost = 1): Promise<SpendState> {
+    const [count, ttl, version] = (await this.redis.eval(
+      HIT_SCRIPT,
+      2,
+      this.namespace + key,
+      this.versionNamespace + versionOf,
+      windowMs,
+      cost,
+    )) as [number, number, string];
+    return { count, resetMs: Math.max(0, ttl), version: String(version) };
+  }
+
+  async version(name: string): Promise<string> {
+    return (await this.redis.get(this.versionNamespace + name)) ?? "0";
+  }
+
+  async bumpVersion(name: string): Promise<void> {
+    await this.redis.incr(this.versionNamespace + name);
+  }
 
   async hit(key: string, windowMs: number, cost = 1): Promise<WindowState> {
     const [count, ttl] = (await this.redis.eval(

@@ -5,9 +5,11 @@ import SQLite from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import { migrationProvider } from "./migrations.js";
+import { POSTGRES, SQLITE } from "./engines.js";
+import type { Engine } from "./port.js";
 import type { Database } from "./schema.js";
 
-export type Engine = "sqlite" | "postgres";
+export type { Engine } from "./port.js";
 
 export interface Db {
   db: Kysely<Database>;
@@ -82,11 +84,5 @@ export async function migrate(store: Db): Promise<void> {
 
 /** A unique-constraint violation on either engine. */
 export function isUniqueViolation(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  const code = (error as { code?: unknown }).code;
-  return (
-    code === "23505" ||
-    code === "SQLITE_CONSTRAINT_UNIQUE" ||
-    code === "SQLITE_CONSTRAINT_PRIMARYKEY"
-  );
+  return SQLITE.isUniqueViolation(error) || POSTGRES.isUniqueViolation(error);
 }

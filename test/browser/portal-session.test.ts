@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PASSWORD, uniqueEmail } from "../helpers/http.js";
+import { PASSWORD, uniqueEmail, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import { Jar } from "./cookies.js";
@@ -93,6 +93,7 @@ describeEachStore("portal session", (store) => {
       headers: { accept: "text/html" },
     });
     expect(post.status).toBe(404);
+    expect((await post.json()).error.code).toBe("not_found");
   });
 
   it("signs in with httpOnly SameSite=Strict cookies and no token in the body", async () => {
@@ -135,7 +136,7 @@ describeEachStore("portal session", (store) => {
     expect(wrong.status).toBe(403);
     expect(wrong.body.error.code).toBe("forbidden");
     const other = await b.send("DELETE", `/v1/auth/sessions/ses_nope`, { csrf: false });
-    expect(other.status).toBe(403);
+    expectError(other, 403, "forbidden");
 
     const right = await b.send("POST", "/v1/auth/2fa/setup");
     expect(right.status).toBe(200);
@@ -146,7 +147,7 @@ describeEachStore("portal session", (store) => {
     const b = await signedIn();
     const spent = b.jar.cookies.get("lk_refresh")!;
     const csrf = b.jar.cookies.get("lk_csrf")!;
-    expect((await b.send("POST", "/v1/portal/refresh", { csrf: false })).status).toBe(403);
+    expectError(await b.send("POST", "/v1/portal/refresh", { csrf: false }), 403, "forbidden");
 
     const refreshed = await b.send("POST", "/v1/portal/refresh");
     expect(refreshed.status).toBe(200);
@@ -164,13 +165,13 @@ describeEachStore("portal session", (store) => {
     b.jar.cookies.set("lk_refresh", fresh);
     b.jar.cookies.set("lk_csrf", csrf);
     const after = await b.send("POST", "/v1/portal/refresh");
-    expect(after.status).toBe(401); // the whole family ended
+    expectError(after, 401, "refresh_token_reused"); // the whole family ended
   });
 
   it("signs out: the session ends and its cookies are cleared", async () => {
     const b = await signedIn();
     const access = b.jar.cookies.get("lk_session")!;
-    expect((await b.send("POST", "/v1/portal/logout", { csrf: false })).status).toBe(403);
+    expectError(await b.send("POST", "/v1/portal/logout", { csrf: false }), 403, "forbidden");
     const out = await b.send("POST", "/v1/portal/logout");
     expect(out.status).toBe(204);
     expect(b.jar.cookies.size).toBe(0);

@@ -200,6 +200,7 @@ describe(`web portal in Chromium [${store}]`, () => {
       headers: { authorization: `Bearer ${secret}` },
     });
     expect(refused.status).toBe(403);
+    expect((await refused.json()).error.code).toBe("scope_insufficient");
 
     const card = page.locator(`[data-key-id="${keys.ci.id}"]`);
     await card.waitFor();
@@ -279,7 +280,9 @@ describe(`web portal in Chromium [${store}]`, () => {
   it("refreshes an expired session silently", async () => {
     const before = (await browser.context.cookies()).find((c) => c.name === "lk_refresh")!.value;
     offset += 2 * 3_600_000; // the access token (1 h) has expired; the refresh token (30 d) has not
-    expect((await page.request.get(`${server.url}/v1/auth/whoami`)).status()).toBe(401);
+    const expired = await page.request.get(`${server.url}/v1/auth/whoami`);
+    expect(expired.status()).toBe(401);
+    expect((await expired.json()).error.code).toBe("token_expired");
     await page.reload();
     await heading("API keys").waitFor();
     const after = (await browser.context.cookies()).find((c) => c.name === "lk_refresh")!.value;
@@ -364,6 +367,7 @@ describe(`web portal in Chromium [${store}]`, () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(ended.status).toBe(401);
+    expect((await ended.json()).error.code).toBe("token_invalid");
     expect(problems).toEqual([]);
   });
 });

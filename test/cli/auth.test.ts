@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { client, PASSWORD, uniqueEmail } from "../helpers/http.js";
+import { client, PASSWORD, uniqueEmail, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { Machine, modeOf, testClock } from "./support.js";
 
@@ -31,7 +31,8 @@ async function closedPortUrl(): Promise<string> {
   return silent.url;
 }
 
-// Each case runs the real binary a few times; a busy 2-core machine needs more than the default 30 s.
+// Most commands run in-process (runCli); the cases about the process boundary run the real
+// binary, and a busy 2-core machine needs more than the default 30 s for those.
 describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
   let server: TestServer;
   const clock = testClock();
@@ -72,7 +73,8 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
     it("logs in with --password-stdin and keeps the session in a 0600 file inside a 0700 folder", async () => {
       const email = await signup();
       const m = machine();
-      const result = await m.run(["login", "--email", email, "--password-stdin"], {
+      // The real binary: the password arrives on a pipe, the session lands in a file on disk.
+      const result = await m.spawn(["login", "--email", email, "--password-stdin"], {
         input: `${PASSWORD}\n`,
       });
       expect(result.code, result.stderr).toBe(0);
@@ -120,7 +122,11 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
       const first = m.credentials().access_token;
       await m.json(["login", "--email", email, "--password-stdin"], { input: PASSWORD });
       expect(m.credentials().access_token).not.toBe(first);
-      expect((await client(server.url).get("/v1/auth/whoami", { token: first })).status).toBe(401);
+      expectError(
+        await client(server.url).get("/v1/auth/whoami", { token: first }),
+        401,
+        "token_invalid",
+      );
     });
 
     it("exits 3 on a wrong password and stores nothing", async () => {
@@ -150,7 +156,7 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
       expect(result).toMatchObject({ logged_out: true, session_ended: true });
       expect(m.hasCredentials()).toBe(false);
       const after = await client(server.url).get("/v1/auth/whoami", { token: access_token });
-      expect(after.status).toBe(401);
+      expectError(after, 401, "token_invalid");
       const again = await m.run(["logout"]);
       expect(again.code).toBe(0);
       expect(again.stdout).toContain("Not logged in");
@@ -198,7 +204,8 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
 
     it("exits 4 when the server is unreachable or does not answer in time", async () => {
       const m = machine();
-      const refused = await m.run(
+      // The real binary, so the exit code is the process's.
+      const refused = await m.spawn(
         ["login", "--email", "a@example.test", "--password-stdin", "-o", "json"],
         {
           input: PASSWORD,
@@ -225,7 +232,8 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
 
     it("exits 2 on usage errors: unknown command or flag, bad option value, no terminal to prompt", async () => {
       const m = machine();
-      const unknown = await m.run(["whoamii"]);
+      // The real binary for two of them: commander's exit and a stdin that is no terminal.
+      const unknown = await m.spawn(["whoamii"]);
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toContain("unknown command 'whoamii'");
       expect(unknown.stderr).toContain("Did you mean whoami?");
@@ -234,7 +242,7 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
       expect(flag.stderr).toContain("unknown option '--colour'");
       const format = await m.run(["whoami", "-o", "yaml"]);
       expect(format.code).toBe(2);
-      const noTty = await m.run(["login"]);
+      const noTty = await m.spawn(["login"]);
       expect(noTty.code).toBe(2);
       expect(noTty.stderr).toContain("--password-stdin");
       // The server's invalid_request is a usage error too.
@@ -265,7 +273,7 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
       const reuse = await client(server.url).post("/v1/auth/refresh", {
         refresh_token: before.refresh_token,
       });
-      expect(reuse.status).toBe(401);
+      expectError(reuse, 401, "refresh_token_reused");
     });
 
     it("refreshes ahead of time when the stored expiry has passed", async () => {
@@ -289,7 +297,8 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
         JSON.stringify({ ...before, expires_at: new Date(Date.now() - 1000).toISOString() }),
       );
       // Unserialised, the second refresh would present a spent token and end the session.
-      const results = await Promise.all([1, 2, 3].map(() => m.run(["whoami", "-o", "json"])));
+      // Three real processes, so the lock file is what serialises them.
+      const results = await Promise.all([1, 2, 3].map(() => m.spawn(["whoami", "-o", "json"])));
       for (const r of results) expect(r.code, r.stderr).toBe(0);
       const check = await m.run(["whoami"]);
       expect(check.code, check.stderr).toBe(0);

@@ -1,15 +1,18 @@
 /**
- * Test support for the CLI: runs the real compiled binary (`node bin/latchkey.js`) in a child
- * process, each test with its own temporary HOME and XDG_CONFIG_HOME, plus an authenticator
- * (RFC 6238 by hand over node:crypto) and a tmux driver for terminal prompts.
+ * Test support for the CLI: runs the commands in-process (runCli, the function the binary
+ * wraps) or, for the process boundary, the real compiled binary (`node bin/latchkey.js`) in a
+ * child process; each test with its own temporary HOME and XDG_CONFIG_HOME. Plus an
+ * authenticator (RFC 6238 by hand over node:crypto) and a tmux driver for terminal prompts.
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { PassThrough, Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { runCli } from "../../src/cli/index.js";
 
 export const BIN = resolve(import.meta.dirname, "../../bin/latchkey.js");
 
@@ -17,6 +20,31 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+export interface RunOptions {
+  input?: string;
+  env?: Record<string, string>;
+}
+
+export interface DialogueStep {
+  when: RegExp;
+  answer: (match: RegExpMatchArray) => string;
+}
+
+/** A stream that keeps what is written to it (a pipe, as far as the CLI can tell: no TTY). */
+class Capture extends Writable {
+  text = "";
+
+  constructor(private readonly onWrite: () => void = () => undefined) {
+    super({ decodeStrings: false });
+  }
+
+  override _write(chunk: Buffer | string, _encoding: BufferEncoding, done: () => void): void {
+    this.text += typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    done();
+    this.onWrite();
+  }
 }
 
 /** One user's machine: a home and config folder of its own, and the server to talk to. */
@@ -78,11 +106,21 @@ export class Machine {
     };
   }
 
-  /** Runs `latchkey ...args`; stdin gets `input` (then EOF), or nothing. */
-  run(
-    args: string[],
-    options: { input?: string; env?: Record<string, string> } = {},
-  ): Promise<CliResult> {
+  /**
+   * Runs `latchkey ...args` in this process (runCli, with this machine's environment and
+   * streams of its own); stdin gets `input` (then EOF), or nothing. Same output and exit code
+   * as the binary, without a Node start per command.
+   */
+  async run(args: string[], options: RunOptions = {}): Promise<CliResult> {
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const stdin = Readable.from(options.input ? [Buffer.from(options.input)] : []);
+    const code = await runCli(args, { env: this.env(options.env), stdout, stderr, stdin });
+    return { code, stdout: stdout.text, stderr: stderr.text };
+  }
+
+  /** Runs the real binary (`node bin/latchkey.js ...args`) in a child process: for the process boundary. */
+  spawn(args: string[], options: RunOptions = {}): Promise<CliResult> {
     return new Promise((done, fail) => {
       const child = spawn(process.execPath, [BIN, ...args], {
         env: this.env(options.env),
@@ -98,11 +136,8 @@ export class Machine {
     });
   }
 
-  /** `latchkey ... -o json`, expecting exit 0 and nothing but JSON on stdout. */
-  async json<T = any>(
-    args: string[],
-    options: { input?: string; env?: Record<string, string> } = {},
-  ) {
+  /** `latchkey ... -o json` in-process, expecting exit 0 and nothing but JSON on stdout. */
+  async json<T = any>(args: string[], options: RunOptions = {}) {
     const result = await this.run([...args, "-o", "json"], options);
     if (result.code !== 0)
       throw new Error(`latchkey ${args.join(" ")} exited ${result.code}: ${result.stderr}`);
@@ -110,12 +145,37 @@ export class Machine {
   }
 
   /**
-   * Runs `latchkey ...args` and answers its stdin as output appears: each step waits until the
-   * output so far (stdout + stderr) matches, then writes the answer line.
+   * Runs `latchkey ...args` in-process and answers its stdin as output appears: each step
+   * waits until the output so far (stdout + stderr) matches, then writes the answer line.
    */
-  dialogue(
+  async dialogue(
     args: string[],
-    steps: { when: RegExp; answer: (match: RegExpMatchArray) => string }[],
+    steps: DialogueStep[],
+    options: { env?: Record<string, string> } = {},
+  ): Promise<CliResult> {
+    const stdin = new PassThrough();
+    let step = 0;
+    const stdout = new Capture(() => advance());
+    const stderr = new Capture(() => advance());
+    const advance = () => {
+      const current = steps[step];
+      if (!current) return;
+      const match = (stdout.text + stderr.text).match(current.when);
+      if (!match) return;
+      step += 1;
+      stdin.write(current.answer(match) + "\n");
+      if (step === steps.length) stdin.end();
+      advance();
+    };
+    const code = await runCli(args, { env: this.env(options.env), stdout, stderr, stdin });
+    stdin.destroy();
+    return { code, stdout: stdout.text, stderr: stderr.text };
+  }
+
+  /** `dialogue` with the real binary in a child process, its stdin a pipe. */
+  spawnDialogue(
+    args: string[],
+    steps: DialogueStep[],
     options: { env?: Record<string, string> } = {},
   ): Promise<CliResult> {
     return new Promise((done, fail) => {

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { client, PASSWORD, uniqueEmail } from "../helpers/http.js";
+import { client, PASSWORD, uniqueEmail, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { Machine, Terminal, testClock, totp, wrongCode } from "./support.js";
 
@@ -95,7 +95,7 @@ describe.sequential("latchkey on a terminal", { timeout: 90_000 }, () => {
     await yes.type("y");
     expect(await yes.exitCode()).toBe(0);
     expect(await yes.screen()).toContain(`Revoked ${key.body.id}`);
-    expect((await api().get("/v1/auth/whoami", { token: key.body.key })).status).toBe(401);
+    expectError(await api().get("/v1/auth/whoami", { token: key.body.key }), 401, "key_revoked");
   });
 
   it("colours its output on a terminal, and not with NO_COLOR", async () => {

@@ -6,7 +6,8 @@ import { Machine, modeOf } from "./support.js";
 
 const SECRET = /lk_(live|test)_[0-9A-Za-z]{49}/;
 
-// Each case runs the real binary a few times; a busy 2-core machine needs more than the default 30 s.
+// In-process (runCli), one run at a time; `token revoke` without a terminal runs the real binary,
+// and a busy 2-core machine needs more than the default 30 s for that.
 describe.concurrent("latchkey token and auth set-token", { timeout: 90_000 }, () => {
   let server: TestServer;
   const machines: Machine[] = [];
@@ -172,7 +173,8 @@ describe.concurrent("latchkey token and auth set-token", { timeout: 90_000 }, ()
   it("will not revoke without --yes when there is no terminal to confirm on (exit 2)", async () => {
     const { m, createKey } = await user();
     const key = await createKey(["keys:read"]);
-    const result = await m.run(["token", "revoke", key.id]);
+    // The real binary, its stdin a pipe: no terminal to ask on.
+    const result = await m.spawn(["token", "revoke", key.id]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("--yes");
     const still = await client(server.url).get("/v1/auth/whoami", { token: key.key });

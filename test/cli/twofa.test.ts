@@ -52,7 +52,8 @@ describe.sequential("latchkey 2fa and login with a second factor", { timeout: 90
   it("2fa enable shows a QR code and the secret, takes a code, and prints the backup codes once", async () => {
     const { m } = await user();
     clock.step();
-    const result = await m.dialogue(
+    // The real binary, answering its prompt over a stdin pipe.
+    const result = await m.spawnDialogue(
       ["2fa", "enable"],
       [{ when: /secret by hand: ([A-Z2-7]+)/, answer: (match) => totp(match[1]!, clock.ms) }],
     );

@@ -1,17 +1,40 @@
 import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { buildWebIfStale } from "../browser/web-build.js";
 
+/** Written after each build: dist/ is current when it is newer than every input. */
+const STAMP = join("dist", ".tests-built");
+const INPUTS = [
+  "src",
+  "package.json",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "packages/sdk/package.json",
+  "packages/sdk/tsconfig.json",
+];
+/** The server's dist/, then the SDK package's (packages/sdk/dist: src/sdk and the src/api and src/core files it imports). */
+const BUILDS = [
+  ["tsc", "-p", "tsconfig.build.json"],
+  ["tsc", "-p", "packages/sdk/tsconfig.json"],
+];
+
+function newest(path: string): number {
+  if (!existsSync(path)) return 0;
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newest(join(path, name))));
+}
+
 /**
- * CLI and cluster tests run the real compiled program: build it once per run. Type errors
- * are the typecheck step's business (tsc still emits), so they don't stop the tests here.
+ * CLI and cluster tests run the real compiled program: build it once per run, unless no source
+ * changed since the last build (tsc takes tens of seconds on a busy machine). Type errors are
+ * the typecheck step's business (tsc still emits), so they don't stop the tests here.
  */
-export default function setup(): void {
-  // The server's dist/, then the SDK package's (tsc -p: `tsc -b` would look at its src/sdk
-  // roots only and miss an edit to the src/api or src/core files it compiles in).
-  for (const build of [
-    ["tsc", "-b", "tsconfig.build.json"],
-    ["tsc", "-p", "packages/sdk/tsconfig.json"],
-  ]) {
+function buildDistIfStale(): void {
+  const built = existsSync(STAMP) && existsSync(join("packages", "sdk", "dist", "sdk", "index.js"));
+  if (built && statSync(STAMP).mtimeMs >= Math.max(...INPUTS.map(newest))) return;
+  for (const build of BUILDS) {
     const result = spawnSync("npx", build, { encoding: "utf8" });
     if (result.status !== 0) {
       process.stderr.write(
@@ -19,6 +42,11 @@ export default function setup(): void {
       );
     }
   }
+  if (existsSync("dist")) writeFileSync(STAMP, `${new Date().toISOString()}\n`);
+}
+
+export default function setup(): void {
+  buildDistIfStale();
   // The server serves the portal from web/dist; the browser tests need it current.
   buildWebIfStale();
 }

@@ -1,3 +1,5 @@
+import { expect } from "vitest";
+
 /** A tiny JSON client for tests: status, parsed body and headers of a real HTTP call. */
 export interface Reply<T = any> {
   status: number;
@@ -71,4 +73,17 @@ export async function signupAndLogin(base: string, email = uniqueEmail()) {
     accessToken: login.body.access_token as string,
     refreshToken: login.body.refresh_token as string,
   };
+}
+
+/** Asserts an error answer (SPEC §5): this status with this `code` in its `{error}` body. */
+export function expectError(
+  reply: { status: number; body: any },
+  status: number,
+  code: string,
+  context = "",
+): void {
+  expect(
+    { status: reply.status, code: reply.body?.error?.code },
+    `${context}${context ? ": " : ""}${JSON.stringify(reply.body)?.slice(0, 300)}`,
+  ).toEqual({ status, code });
 }

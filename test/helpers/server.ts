@@ -31,7 +31,10 @@ export function freshRedisPrefix(): string {
   return `lktest:${randomBytes(6).toString("hex")}:`;
 }
 
-/** A real server on a free port, on a fresh SQLite file or a fresh PostgreSQL database. */
+/**
+ * A real server on a free port, on a fresh SQLite file or a fresh PostgreSQL database, with
+ * test-cost password hashes unless `env` asks for the real ones.
+ */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "latchkey-test-"));
   let dropDb: (() => Promise<void>) | null = null;
@@ -40,6 +43,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     HOST: "127.0.0.1",
     LATCHKEY_DATA_DIR: dataDir,
     LOG_LEVEL: "silent",
+    // Cheap password hashes (config accepts them only beside NODE_ENV=test): a suite signs up
+    // hundreds of accounts. Tests that measure hashing pass LATCHKEY_PASSWORD_HASH: "owasp".
+    NODE_ENV: "test",
+    LATCHKEY_PASSWORD_HASH: "test",
     ...options.env,
   };
   if (options.databaseUrl) {

@@ -9,9 +9,10 @@ export async function openStream(base: string, token: string) {
     signal: abort.signal,
   });
   const state = { text: "", ended: false };
+  // A refusal is a JSON error (SPEC §5), read whole before the caller looks at it.
+  const body: any = response.ok ? null : await response.json().catch(() => null);
   const done = (async () => {
     if (!response.ok) {
-      await response.body?.cancel();
       state.ended = true;
       return;
     }
@@ -28,5 +29,5 @@ export async function openStream(base: string, token: string) {
     }
     state.ended = true;
   })();
-  return { response, status: response.status, state, done, close: () => abort.abort() };
+  return { response, status: response.status, body, state, done, close: () => abort.abort() };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { client } from "../helpers/http.js";
+import { client, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import {
@@ -178,7 +178,7 @@ describeEachStore("API keys: rate limits", (store) => {
     expect(key.key.startsWith("lk_test_")).toBe(true);
     for (let i = 0; i < 5; i++)
       expect((await api.get("/v1/auth/whoami", { token: key.key })).status).toBe(200);
-    expect((await api.get("/v1/auth/whoami", { token: key.key })).status).toBe(429);
+    expectError(await api.get("/v1/auth/whoami", { token: key.key }), 429, "rate_limited");
   });
 
   it("reports the verified key's budget in verify, and spends none of the caller's", async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { client } from "../helpers/http.js";
+import { client, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import {
@@ -68,14 +68,14 @@ describeEachStore("API keys: expiry, rotation and audit", (store) => {
       { name: "x", scopes: ["services:read"], expires_at: new Date(start - 1000).toISOString() },
       { token },
     );
-    expect(past.status).toBe(400);
+    expectError(past, 400, "invalid_request");
     expect(past.body.error.details[0].field).toBe("expires_at");
     const both = await api.post(
       "/v1/api-keys",
       { name: "x", scopes: ["services:read"], expires_in: "1d", expires_at: at },
       { token },
     );
-    expect(both.status).toBe(400);
+    expectError(both, 400, "invalid_request");
 
     expect((await api.get("/v1/auth/whoami", { token: fixed.key })).status).toBe(200);
     clock.advance(2 * HOUR);
@@ -142,7 +142,7 @@ describeEachStore("API keys: expiry, rotation and audit", (store) => {
       { expire_old_in: "soon" },
       { token: await session() },
     );
-    expect(bad.status).toBe(400);
+    expectError(bad, 400, "invalid_request");
     expect(bad.body.error.details[0].field).toBe("expire_old_in");
   });
 
@@ -170,7 +170,7 @@ describeEachStore("API keys: expiry, rotation and audit", (store) => {
     const revoked = await createKey(api, token, { name: "leaked" });
     await api.delete(`/v1/api-keys/${revoked.id}`, { token });
     for (let i = 0; i < 5; i++)
-      expect((await api.get("/v1/auth/whoami", { token: revoked.key })).status).toBe(401);
+      expectError(await api.get("/v1/auth/whoami", { token: revoked.key }), 401, "key_revoked");
     for (let i = 0; i < 3; i++) await verify(api, service, { key: revoked.key });
     const refusals = async () =>
       (await events(token, "key_refused")).filter((e) => e.details.key_id === revoked.id);
@@ -184,7 +184,7 @@ describeEachStore("API keys: expiry, rotation and audit", (store) => {
 
     const expiring = await createKey(api, token, { name: "short", expires_in: "1m" });
     clock.advance(60_000);
-    expect((await api.get("/v1/auth/whoami", { token: expiring.key })).status).toBe(401);
+    expectError(await api.get("/v1/auth/whoami", { token: expiring.key }), 401, "key_expired");
     const expired = (await events(token, "key_refused")).filter(
       (e) => e.details.key_id === expiring.id,
     );

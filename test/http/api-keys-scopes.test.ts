@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { client } from "../helpers/http.js";
+import { routeSecurity } from "../helpers/route-security.js";
+import { client, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import {
@@ -170,7 +171,10 @@ describeEachStore("API keys: scopes, narrowing and the owner's access", (store) 
 
     // Disabling the owner stops every key of theirs.
     await adminPatch(api, staff.token, user.userId, { disabled: true });
-    expect((await api.get("/v1/auth/whoami", { token: key.key })).status).toBe(401);
+    expectError(await api.get("/v1/auth/whoami", { token: key.key }), 401, "key_invalid");
     expect((await verify(api, verifier, { key: key.key })).code).toBe("key_invalid");
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("admin", () => server);
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatKey } from "../../src/core/key-format.js";
+import { routeSecurity } from "../helpers/route-security.js";
 import { client } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
@@ -168,6 +169,10 @@ describeEachStore("POST /v1/keys/verify, projects and IP restriction", (store) =
       scopes: [],
     });
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("verify", () => server);
+  routeSecurity("projects", () => server);
 });
 
 describe("API keys under a configured brand", () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { client } from "../helpers/http.js";
+import { routeSecurity } from "../helpers/route-security.js";
+import { client, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import {
@@ -124,7 +125,7 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
     await load;
     // Requests already in flight when DELETE answered may finish; new ones may not.
     const again = await api.get("/v1/auth/whoami", { token: created.key });
-    expect(again.status).toBe(401);
+    expectError(again, 401, "key_revoked");
     expect(lateSuccesses).toBe(0);
   });
 
@@ -190,7 +191,11 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
       code: "scope_insufficient",
       required: ["keys:write"],
     });
-    expect((await api.delete(`/v1/api-keys/${plain.id}`, { token: reader.key })).status).toBe(403);
+    expectError(
+      await api.delete(`/v1/api-keys/${plain.id}`, { token: reader.key }),
+      403,
+      "scope_insufficient",
+    );
     // A writer key mints keys within its own scopes, never beyond them.
     const minted = await api.post(
       "/v1/api-keys",
@@ -268,4 +273,7 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
     const audit = await server.services.ctx.db.selectFrom("audit_log").selectAll().execute();
     expect(JSON.stringify(audit)).not.toContain(secretPart);
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("api-keys", () => server);
 });

@@ -1,6 +1,14 @@
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { call, client, PASSWORD, signupAndLogin, uniqueEmail } from "../helpers/http.js";
+import { routeSecurity } from "../helpers/route-security.js";
+import {
+  call,
+  client,
+  PASSWORD,
+  signupAndLogin,
+  uniqueEmail,
+  expectError,
+} from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 
@@ -86,7 +94,7 @@ describeEachStore("accounts and sessions", (store) => {
       password: "not-the-password-at-all",
     });
     expect(wrong.status).toBe(401);
-    expect(unknown.status).toBe(401);
+    expectError(unknown, 401, "invalid_credentials");
     const strip = (b: any) => ({ ...b.error, request_id: undefined });
     expect(strip(wrong.body)).toEqual(strip(unknown.body));
     expect(wrong.body.error.code).toBe("invalid_credentials");
@@ -119,7 +127,7 @@ describeEachStore("accounts and sessions", (store) => {
     expect(reuse.body.error.code).toBe("refresh_token_reused");
     // The whole family is over: the newest refresh token and the access tokens too.
     const newest = await api.post("/v1/auth/refresh", { refresh_token: second.body.refresh_token });
-    expect(newest.status).toBe(401);
+    expectError(newest, 401, "refresh_token_reused");
     const me = await api.get("/v1/auth/whoami", { token: second.body.access_token });
     expect(me.status).toBe(401);
     expect(me.body.error.code).toBe("token_invalid");
@@ -156,17 +164,29 @@ describeEachStore("accounts and sessions", (store) => {
     expect(
       (await api.delete(`/v1/auth/sessions/${otherId}`, { token: user.accessToken })).status,
     ).toBe(204);
-    expect((await api.get("/v1/auth/whoami", { token: other.body.access_token })).status).toBe(401);
-    expect(
-      (await api.delete(`/v1/auth/sessions/${otherId}`, { token: user.accessToken })).status,
-    ).toBe(404);
+    expectError(
+      await api.get("/v1/auth/whoami", { token: other.body.access_token }),
+      401,
+      "token_invalid",
+    );
+    expectError(
+      await api.delete(`/v1/auth/sessions/${otherId}`, { token: user.accessToken }),
+      404,
+      "not_found",
+    );
 
     expect((await api.post("/v1/auth/logout", undefined, { token: user.accessToken })).status).toBe(
       204,
     );
-    expect((await api.get("/v1/auth/whoami", { token: user.accessToken })).status).toBe(401);
-    expect((await api.post("/v1/auth/refresh", { refresh_token: user.refreshToken })).status).toBe(
+    expectError(
+      await api.get("/v1/auth/whoami", { token: user.accessToken }),
       401,
+      "token_invalid",
+    );
+    expectError(
+      await api.post("/v1/auth/refresh", { refresh_token: user.refreshToken }),
+      401,
+      "refresh_token_reused",
     );
   });
 
@@ -182,7 +202,7 @@ describeEachStore("accounts and sessions", (store) => {
     const basic = await api.get("/v1/auth/whoami", {
       headers: { authorization: "Basic Zm9vOmJhcg==" },
     });
-    expect(basic.status).toBe(401);
+    expectError(basic, 401, "unauthenticated");
   });
 
   it("shows users their own audit events and staff everyone's", async () => {
@@ -194,6 +214,10 @@ describeEachStore("accounts and sessions", (store) => {
       expect.arrayContaining(["signup", "login"]),
     );
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("auth", () => server);
+  routeSecurity("audit", () => server);
 });
 
 describeEachStore("errors, limits and operations", (store) => {
@@ -218,14 +242,14 @@ describeEachStore("errors, limits and operations", (store) => {
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.code).toBe("invalid_request");
     const wrong = await api.post("/v1/auth/login", { email: "a@b.co", password: 5 });
-    expect(wrong.status).toBe(400);
+    expectError(wrong, 400, "invalid_request");
     expect(wrong.body.error.details.map((d: any) => d.field)).toContain("password");
     const unknown = await api.post("/v1/auth/login", {
       email: "a@b.co",
       password: "x",
       admin: true,
     });
-    expect(unknown.status).toBe(400);
+    expectError(unknown, 400, "invalid_request");
     expect(unknown.body.error.details).toContainEqual({ field: "admin", message: "unknown field" });
   });
 
@@ -241,10 +265,11 @@ describeEachStore("errors, limits and operations", (store) => {
   it("throttles failed logins per account with 429 and retry_after", async () => {
     const user = await signupAndLogin(server.url);
     for (let i = 0; i < 3; i++) {
-      expect(
-        (await api.post("/v1/auth/login", { email: user.email, password: "wrong-password-here" }))
-          .status,
-      ).toBe(401);
+      expectError(
+        await api.post("/v1/auth/login", { email: user.email, password: "wrong-password-here" }),
+        401,
+        "invalid_credentials",
+      );
     }
     const blocked = await api.post("/v1/auth/login", { email: user.email, password: PASSWORD });
     expect(blocked.status).toBe(429);

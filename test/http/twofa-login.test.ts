@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { client, PASSWORD, signupAndLogin } from "../helpers/http.js";
+import { client, PASSWORD, signupAndLogin, expectError } from "../helpers/http.js";
 import { freshRedisPrefix, startTestServer, type TestServer } from "../helpers/server.js";
 import { describeCluster, describeEachStore } from "../helpers/stores.js";
 import { authenticatorCode, enableTwoFactor, jwtClaims, testClock } from "./twofa-support.js";
@@ -171,13 +171,13 @@ describeEachStore("sign-in with 2FA", (store) => {
       mfa_token: await mfaToken(user.email),
       code,
     });
-    expect(viaMfa.status).toBe(401);
+    expectError(viaMfa, 401, "invalid_mfa_code");
     // Next step: the previous step's code is still within skew but older than the last used.
     clock.steps();
     const older = await login(user.email, {
       code: authenticatorCode(user.secret, clock.ms - 30_000),
     });
-    expect(older.status).toBe(401);
+    expectError(older, 401, "invalid_mfa_code");
     expect(
       (await login(user.email, { code: authenticatorCode(user.secret, clock.ms) })).status,
     ).toBe(200);
@@ -235,13 +235,13 @@ describeEachStore("sign-in with 2FA", (store) => {
     expect(paused.body.error.retry_after).toBeLessThanOrEqual(15 * 60);
     expect(Number(paused.headers.get("retry-after"))).toBe(paused.body.error.retry_after);
     const inBody = await login(user.email, { backup_code: user.backupCodes[0]! });
-    expect(inBody.status).toBe(429);
+    expectError(inBody, 429, "too_many_attempts");
     const disable = await api.post(
       "/v1/auth/2fa/disable",
       { code: authenticatorCode(user.secret, clock.ms) },
       { token: user.accessToken },
     );
-    expect(disable.status).toBe(429);
+    expectError(disable, 429, "too_many_attempts");
     expect(await auditCount(user.userId, "2fa_failed_code")).toBe(10);
     expect(await auditCount(user.userId, "2fa_locked")).toBe(1);
     // The backup code offered during the pause was not spent.
@@ -254,9 +254,11 @@ describeEachStore("sign-in with 2FA", (store) => {
     expect(unused).toHaveLength(10);
 
     clock.advance(14 * 60_000);
-    expect(
-      (await login(user.email, { code: authenticatorCode(user.secret, clock.ms) })).status,
-    ).toBe(429);
+    expectError(
+      await login(user.email, { code: authenticatorCode(user.secret, clock.ms) }),
+      429,
+      "too_many_attempts",
+    );
     clock.advance(60_000 + 1_000);
     const after = await login(user.email, { code: authenticatorCode(user.secret, clock.ms) });
     expect(after.status).toBe(200);
@@ -271,7 +273,7 @@ describeEachStore("sign-in with 2FA", (store) => {
       const wrong = authenticatorCode(user.secret, clock.ms + 40 * 30_000);
       for (let i = 0; i < 9; i++) {
         const reply = await api.post("/v1/auth/login/mfa", { mfa_token: token, code: wrong });
-        expect(reply.status).toBe(401);
+        expectError(reply, 401, "invalid_mfa_code");
       }
       const right = await api.post("/v1/auth/login/mfa", {
         mfa_token: token,
@@ -376,7 +378,7 @@ describeCluster("2FA across two instances [postgres+redis]", () => {
         password: PASSWORD,
         code: wrong,
       });
-      expect(reply.status).toBe(401);
+      expectError(reply, 401, "invalid_mfa_code");
     }
     clock.steps();
     const paused = await client(b.url).post("/v1/auth/login", {

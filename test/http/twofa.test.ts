@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { client, PASSWORD, signupAndLogin } from "../helpers/http.js";
+import { routeSecurity } from "../helpers/route-security.js";
+import { client, PASSWORD, signupAndLogin, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import { authenticatorCode, enableTwoFactor, jwtClaims, testClock } from "./twofa-support.js";
@@ -131,7 +132,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
       { code: authenticatorCode(secret, clock.ms) },
       { token: user.accessToken },
     );
-    expect(reverify.status).toBe(409);
+    expectError(reverify, 409, "conflict");
     expect(await auditEvents(user.userId)).toContain("2fa_enabled");
   });
 
@@ -147,7 +148,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
       { code: authenticatorCode(first, clock.ms) },
       { token: user.accessToken },
     );
-    expect(stale.status).toBe(401);
+    expectError(stale, 401, "invalid_mfa_code");
     const fresh = await api.post(
       "/v1/auth/2fa/verify",
       { code: authenticatorCode(second, clock.ms) },
@@ -346,4 +347,7 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
       expect(JSON.stringify(reply.body.error.details)).toContain(field);
     }
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("twofa", () => server);
 });

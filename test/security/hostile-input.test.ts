@@ -8,7 +8,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { BODY_LIMIT } from "../../src/http/app.js";
-import { client, PASSWORD, signupAndLogin, uniqueEmail } from "../helpers/http.js";
+import { client, PASSWORD, signupAndLogin, uniqueEmail, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore, STORES } from "../helpers/stores.js";
 import { expectSpecError } from "./support.js";
@@ -308,7 +308,7 @@ describeEachStore("hostile input on every route", (store) => {
             reply.status !== 403 &&
             reply.status !== 404
           )
-            expect(reply.status, context).toBe(400);
+            expectError(reply, 400, "invalid_request", context);
         }
       }
     }
@@ -391,7 +391,7 @@ describeEachStore("hostile input on every route", (store) => {
       email: "nul@example.test",
       password: "long-enough-\u0000-passphrase",
     });
-    expect(signup.status).toBe(400);
+    expectError(signup, 400, "invalid_request");
     expect(signup.body.error.details[0].field).toBe("password");
   });
 

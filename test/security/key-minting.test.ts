@@ -4,7 +4,7 @@
  * what it minted is revoked with it, at any depth.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { client } from "../helpers/http.js";
+import { client, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import {
@@ -58,7 +58,7 @@ describeEachStore("key-minted keys stay within their parent", (store) => {
     expect(escape.body.error.details.map((d: any) => d.field)).toEqual(["environment"]);
 
     const longer = await mint(parent.key, { expires_in: "2h" });
-    expect(longer.status).toBe(403);
+    expectError(longer, 403, "scope_not_grantable");
     expect(longer.body.error.details.map((d: any) => d.field)).toEqual(["expires_in"]);
     const later = await mint(parent.key, {
       expires_at: new Date(Date.now() + 7_200_000).toISOString(),
@@ -66,7 +66,7 @@ describeEachStore("key-minted keys stay within their parent", (store) => {
     expect(later.body.error.details.map((d: any) => d.field)).toEqual(["expires_at"]);
 
     const wider = await mint(parent.key, { ip_allow: ["127.0.0.1/32", "0.0.0.0/0", "::/0"] });
-    expect(wider.status).toBe(403);
+    expectError(wider, 403, "scope_not_grantable");
     expect(wider.body.error.details.map((d: any) => d.field)).toEqual(["ip_allow.1", "ip_allow.2"]);
 
     const more = await mint(parent.key, { scopes: ["billing:write"] });

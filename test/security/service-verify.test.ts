@@ -4,7 +4,8 @@
  * accounts staff designate can, and every verification names who asked.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { client } from "../helpers/http.js";
+import { routeSecurity } from "../helpers/route-security.js";
+import { client, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import { openStream } from "../helpers/sse.js";
@@ -62,7 +63,7 @@ describeEachStore("keys:verify is a service privilege", (store) => {
       { key: victim.key, endpoint: "GET /forged", ip: "198.51.100.1" },
       { token: everything.key },
     );
-    expect(byKey.status).toBe(403);
+    expectError(byKey, 403, "scope_insufficient");
     const who = await api.get("/v1/auth/whoami", { token: mallory.token });
     expect(who.body.scopes).not.toContain("keys:verify");
     expect(who.body.service).toBe(false);
@@ -79,7 +80,7 @@ describeEachStore("keys:verify is a service privilege", (store) => {
       { name: "verifier", scopes: ["keys:verify"] },
       { token: svc.token },
     );
-    expect(early.status).toBe(403);
+    expectError(early, 403, "scope_not_grantable");
     // Only staff designate services.
     const self = await api.patch(
       `/v1/admin/users/${svc.userId}`,
@@ -88,7 +89,7 @@ describeEachStore("keys:verify is a service privilege", (store) => {
         token: svc.token,
       },
     );
-    expect(self.status).toBe(403);
+    expectError(self, 403, "scope_insufficient");
     await adminPatch(api, staff.token, svc.userId, { service: true });
     const verifier = await createKey(api, svc.token, { name: "verifier", scopes: ["keys:verify"] });
     expect((await api.get("/v1/auth/whoami", { token: verifier.key })).body).toMatchObject({
@@ -110,7 +111,7 @@ describeEachStore("keys:verify is a service privilege", (store) => {
     // Withdrawn at once: the service's key loses keys:verify.
     await adminPatch(api, staff.token, svc.userId, { service: false });
     const after = await api.post("/v1/keys/verify", { key: victim.key }, { token: verifier.key });
-    expect(after.status).toBe(403);
+    expectError(after, 403, "scope_insufficient");
   });
 
   it("streams revocations to services only; a tenant's stream receives nothing", async () => {
@@ -121,8 +122,8 @@ describeEachStore("keys:verify is a service privilege", (store) => {
 
     const tenantBySession = await openStream(server.url, mallory.token);
     const tenantByKey = await openStream(server.url, snoop.key);
-    expect(tenantBySession.status).toBe(403);
-    expect(tenantByKey.status).toBe(403);
+    expectError(tenantBySession, 403, "scope_insufficient");
+    expectError(tenantByKey, 403, "scope_insufficient");
     const service = await openStream(server.url, verifier.key);
     expect(service.status).toBe(200);
     try {
@@ -136,4 +137,7 @@ describeEachStore("keys:verify is a service privilege", (store) => {
       for (const s of [tenantBySession, tenantByKey, service]) s.close();
     }
   });
+
+  // The common checks for every route of the group (test/helpers/route-security.ts).
+  routeSecurity("revocations", () => server);
 });

@@ -3,7 +3,7 @@
  * both recorded at sign-in, so refreshing can never keep a session alive for ever.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { client, PASSWORD } from "../helpers/http.js";
+import { client, PASSWORD, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { describeEachStore } from "../helpers/stores.js";
 import { account, manualClock, type Account, type Api } from "../http/api-keys-fixtures.js";
@@ -46,7 +46,11 @@ describeEachStore("session lifetime", (store) => {
     // Day 30 + 1 min: the session is over, and its access token (good for 29 more minutes)
     // with it.
     clock.advance(30 * 60_000 + 60_000);
-    expect((await api.get("/v1/auth/whoami", { token: pair.access_token })).status).toBe(401);
+    expectError(
+      await api.get("/v1/auth/whoami", { token: pair.access_token }),
+      401,
+      "token_invalid",
+    );
     clock.advance(DAY);
     const over = await api.post("/v1/auth/refresh", { refresh_token: pair.refresh_token });
     expect(over.status).toBe(401);

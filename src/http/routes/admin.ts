@@ -10,7 +10,7 @@ import {
 } from "../../api/schemas.js";
 import { ADMIN_SCOPE } from "../../core/scopes.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
+import { actorOfRequest, principalOf } from "../request.js";
 
 const admin = { auth: "any" as const, scopes: [ADMIN_SCOPE] };
 const security = [{ bearer: [] }];
@@ -46,9 +46,8 @@ export function adminRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const principal = principalOf(request);
-      const actor = principal.key ? `key:${principal.key.id}` : `session:${principal.sessionId}`;
       return services.users.update(request.params.id, request.body, {
-        actor,
+        actor: actorOfRequest(request),
         userId: principal.user.id,
         ip: request.ip,
       });

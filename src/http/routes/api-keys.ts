@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import {
   ActivityQuery,
@@ -11,11 +11,17 @@ import {
   KeyRecordFull,
   RotateBody,
 } from "../../api/keys.js";
+import {
+  toActivityEntry,
+  toFullRecord,
+  toKeyAt,
+  toKeyCreated,
+  toKeyUsage,
+  toRecord,
+} from "../../api/mappers.js";
 import { ErrorBody, IdParams } from "../../api/schemas.js";
-import type { Caller } from "../../services/keys/api-keys.js";
 import type { Services } from "../../services/index.js";
-import { keyActivity, keyUsage, toFullRecord, toRecord } from "../../services/keys/views.js";
-import { principalOf } from "../auth.js";
+import { callerOf, principalOf } from "../request.js";
 
 const security = [{ bearer: [] }];
 const read = { auth: "any" as const, scopes: ["keys:read"] };
@@ -23,22 +29,10 @@ const write = { auth: "any" as const, scopes: ["keys:write"] };
 const tags = ["api-keys"];
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
 
-export function callerOf(request: FastifyRequest): Caller {
-  const p = principalOf(request);
-  return {
-    user: p.user,
-    scopes: p.scopes,
-    keyId: p.key?.id ?? null,
-    projectId: p.key?.projectId ?? null,
-    actor: p.key ? `key:${p.key.id}` : `session:${p.sessionId}`,
-    ip: request.ip,
-  };
-}
-
 /** SPEC §4: the caller's own keys. Another user's key id answers 404, as a missing one. */
 export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
   const app = base.withTypeProvider<ZodTypeProvider>();
-  const { apiKeys, ctx } = services;
+  const { apiKeys, keyViews, ctx } = services;
 
   app.post(
     "/v1/api-keys",
@@ -49,7 +43,7 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     async (request, reply) => {
       const created = await apiKeys.create(callerOf(request), request.body);
       reply.header("cache-control", "no-store");
-      return reply.status(201).send(created);
+      return reply.status(201).send(toKeyCreated(created));
     },
   );
 
@@ -71,7 +65,8 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const row = await apiKeys.own(callerOf(request), request.params.id);
-      return { ...toFullRecord(row, ctx.now()), usage: await keyUsage(ctx, row.id) };
+      const now = ctx.now();
+      return { ...toFullRecord(row, now), usage: toKeyUsage(await keyViews.usage(row.id)) };
     },
   );
 
@@ -89,7 +84,7 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const row = await apiKeys.own(callerOf(request), request.params.id);
-      const activity = await keyActivity(ctx, row.id, request.query);
+      const activity = (await keyViews.activity(row.id, request.query)).map(toActivityEntry);
       const full = activity.length === request.query.limit;
       return { activity, next_before: full ? activity[activity.length - 1]!.id : null };
     },
@@ -107,7 +102,8 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
         response: { 200: KeyRecordFull, ...errors },
       },
     },
-    async (request) => apiKeys.edit(callerOf(request), request.params.id, request.body),
+    async (request) =>
+      toKeyAt(await apiKeys.edit(callerOf(request), request.params.id, request.body)),
   );
 
   app.delete(
@@ -116,7 +112,7 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
       config: write,
       schema: { tags, security, params: IdParams, response: { 200: KeyRecordFull, ...errors } },
     },
-    async (request) => apiKeys.revoke(callerOf(request), request.params.id),
+    async (request) => toKeyAt(await apiKeys.revoke(callerOf(request), request.params.id)),
   );
 
   app.post(
@@ -138,7 +134,7 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
         request.body?.expire_old_in,
       );
       reply.header("cache-control", "no-store");
-      return reply.status(201).send(rotated);
+      return reply.status(201).send(toKeyCreated(rotated));
     },
   );
 }

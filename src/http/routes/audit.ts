@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { AuditList, AuditQuery, ErrorBody } from "../../api/schemas.js";
 import { ADMIN_SCOPE } from "../../core/scopes.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
+import { principalOf } from "../request.js";
 
 export function auditRoutes(base: FastifyInstance, services: Services): void {
   const app = base.withTypeProvider<ZodTypeProvider>();

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import {
   ErrorBody,
@@ -14,14 +14,8 @@ import {
   Whoami,
 } from "../../api/schemas.js";
 import { LatchkeyError } from "../../core/errors.js";
-import type { RequestMeta } from "../../services/accounts/accounts.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
-
-export function requestMeta(request: FastifyRequest): RequestMeta {
-  const agent = request.headers["user-agent"];
-  return { ip: request.ip ?? null, userAgent: typeof agent === "string" ? agent : null };
-}
+import { actorOfRequest, principalOf, requestMeta } from "../request.js";
 
 const bearer = [{ bearer: [] }];
 
@@ -79,7 +73,7 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
       await services.audit.record({
         event: "logout",
         userId: principal.user.id,
-        actor: `session:${principal.sessionId}`,
+        actor: actorOfRequest(request),
         ip: request.ip,
       });
       return reply.status(204).send(null);
@@ -120,7 +114,7 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
       await services.audit.record({
         event: "session_ended",
         userId: principal.user.id,
-        actor: `session:${principal.sessionId}`,
+        actor: actorOfRequest(request),
         ip: request.ip,
         details: { session_id: request.params.id },
       });

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { Project, ProjectBody, ProjectList } from "../../api/keys.js";
+import { toProject } from "../../api/mappers.js";
 import { ErrorBody } from "../../api/schemas.js";
 import { LatchkeyError } from "../../core/errors.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
-import { callerOf } from "./api-keys.js";
+import { callerOf, principalOf } from "../request.js";
 
 const security = [{ bearer: [] }];
 const tags = ["projects"];
@@ -30,7 +30,7 @@ export function projectRoutes(base: FastifyInstance, services: Services): void {
       if (caller.projectId !== null)
         throw new LatchkeyError("project_mismatch", "a project-bound key cannot create projects");
       const project = await services.projects.create(caller.user.id, request.body.name, caller);
-      return reply.status(201).send(project);
+      return reply.status(201).send(toProject(project));
     },
   );
 
@@ -45,7 +45,8 @@ export function projectRoutes(base: FastifyInstance, services: Services): void {
       const projects = await services.projects.list(principal.user.id);
       // A project-bound key sees its own project only.
       const bound = principal.key?.projectId ?? null;
-      return { projects: bound === null ? projects : projects.filter((p) => p.id === bound) };
+      const shown = bound === null ? projects : projects.filter((p) => p.id === bound);
+      return { projects: shown.map(toProject) };
     },
   );
 }

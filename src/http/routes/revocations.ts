@@ -4,7 +4,7 @@ import { ErrorBody } from "../../api/schemas.js";
 import { LatchkeyError } from "../../core/errors.js";
 import type { BusEvent } from "../../infra/bus.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
+import { principalOf } from "../request.js";
 
 const HEARTBEAT_MS = 15_000;
 const MAX_STREAMS = 1000;

@@ -10,8 +10,7 @@ import {
   TwoFactorVerifyBody,
 } from "../../api/twofa.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
-import { requestMeta } from "./auth.js";
+import { actorOfRequest, principalOf, requestMeta } from "../request.js";
 
 const bearer = [{ bearer: [] }];
 const tags = ["2fa"];
@@ -58,7 +57,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
         p.user.id,
         request.body.code,
         requestMeta(request),
-        `session:${p.sessionId}`,
+        actorOfRequest(request),
       );
       noStore(reply);
       return { backup_codes: codes };
@@ -91,7 +90,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
         p.user.id,
         { code: request.body.code, backupCode: request.body.backup_code },
         requestMeta(request),
-        `session:${p.sessionId}`,
+        actorOfRequest(request),
       );
       return { enabled: false as const };
     },
@@ -114,7 +113,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
         p.user.id,
         { code: request.body.code, backupCode: request.body.backup_code },
         requestMeta(request),
-        `session:${p.sessionId}`,
+        actorOfRequest(request),
       );
       noStore(reply);
       return { backup_codes: codes };

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { VerifyBody, VerifyResponse } from "../../api/keys.js";
+import { toVerifyResponse } from "../../api/mappers.js";
 import { ErrorBody } from "../../api/schemas.js";
 import type { Services } from "../../services/index.js";
-import { principalOf } from "../auth.js";
+import { principalOf } from "../request.js";
 
 /**
  * `POST /v1/keys/verify` for the platform's services: always 200 with `valid` and a `code`.
@@ -27,7 +28,11 @@ export function verifyRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const principal = principalOf(request);
-      return services.keyVerifier.verify(request.body, principal.key?.id ?? principal.user.id);
+      return services.keyVerifier.verify(
+        request.body,
+        principal.key?.id ?? principal.user.id,
+        toVerifyResponse,
+      );
     },
   );
 }

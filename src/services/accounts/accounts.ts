@@ -1,17 +1,14 @@
 import { LatchkeyError, tooManyAttempts } from "../../core/errors.js";
 import { checkPassword, PASSWORD_MESSAGES } from "../../core/passwords.js";
-import { isUniqueViolation } from "../../store/db.js";
-import type { AuditLog } from "../audit/audit.js";
-import type { Context } from "../context.js";
-import { HashPool } from "../../infra/hash-pool.js";
 import { newId } from "../../infra/ids.js";
-import type { Sessions, TokenPair } from "./sessions.js";
+import { DuplicateError, type UserRow } from "../../store/port.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Deps } from "../deps.js";
+import type { LoginSessions, RequestMeta } from "./login.js";
+import type { TokenPair } from "./sessions.js";
 import { toPublicUser, type PublicUser } from "./users.js";
 
-export interface RequestMeta {
-  ip: string | null;
-  userAgent: string | null;
-}
+export type { RequestMeta } from "./login.js";
 
 export interface LoginInput {
   email: string;
@@ -21,8 +18,8 @@ export interface LoginInput {
 }
 
 /**
- * The second factor, when an account has one. Installed by the 2FA service so that
- * accounts stay ignorant of TOTP details.
+ * The second factor, when an account has one: given to Accounts at construction (the 2FA
+ * service implements it), so that accounts stay ignorant of TOTP details.
  */
 export interface SecondFactor {
   isEnabled(userId: string): Promise<boolean>;
@@ -49,17 +46,16 @@ export function normalizeEmail(email: string): string {
 }
 
 export class Accounts {
-  private readonly passwords = new HashPool();
   private dummyHash: Promise<string>;
-  secondFactor: SecondFactor | null = null;
 
   constructor(
-    private readonly ctx: Context,
-    private readonly sessions: Sessions,
+    private readonly deps: Deps,
+    private readonly logins: LoginSessions,
     private readonly audit: AuditLog,
+    private readonly secondFactor: SecondFactor | null,
   ) {
     // Verified against when the email is unknown, so both answers take the same time.
-    this.dummyHash = this.passwords.hash("latchkey-timing-equaliser");
+    this.dummyHash = deps.passwords.hash("latchkey-timing-equaliser");
   }
 
   async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<PublicUser> {
@@ -70,32 +66,32 @@ export class Accounts {
         details: [{ field: "password", message: PASSWORD_MESSAGES[problem] }],
       });
     }
-    const hash = await this.passwords.hash(input.password);
-    const now = this.ctx.now();
-    const id = newId("usr");
+    const hash = await this.deps.passwords.hash(input.password);
+    const now = this.deps.now();
+    const id = newId(this.deps.random, "usr");
     try {
-      const row = await this.ctx.db.transaction().execute(async (trx) => {
+      const row = await this.deps.store.transaction(async (tx) => {
         // The first account on a fresh install is staff.
-        const existing = await trx.selectFrom("users").select("id").limit(1).executeTakeFirst();
-        const values = {
+        const existing = await tx.users.any();
+        const values: UserRow = {
           id,
           email,
           password_hash: hash,
-          role: this.ctx.config.defaultRole,
+          role: this.deps.config.defaultRole,
           is_staff: existing ? 0 : 1,
           is_service: 0,
-          plan: this.ctx.config.defaultPlan,
+          plan: this.deps.config.defaultPlan,
           disabled: 0,
           created_at: now,
           updated_at: now,
         };
-        await trx.insertInto("users").values(values).execute();
+        await tx.users.insert(values);
         return values;
       });
       await this.audit.record({ event: "signup", userId: id, actor: null, ip: meta.ip });
       return toPublicUser(row);
     } catch (error) {
-      if (isUniqueViolation(error))
+      if (error instanceof DuplicateError)
         throw new LatchkeyError("conflict", "an account with this email already exists");
       throw error;
     }
@@ -111,7 +107,7 @@ export class Accounts {
    * keeps it, a success resets the account's count and gives the address's slot back.
    */
   private async reserve(email: string, ip: string | null): Promise<LoginReservation> {
-    const { limiter, config } = this.ctx;
+    const { limiter, config } = this.deps;
     const { windowMs, maxFailuresPerAccount, maxFailuresPerIp } = config.login;
     const accountKey = `login:acct:${email}`;
     const addressKey = ip ? `login:ip:${ip}` : null;
@@ -155,16 +151,12 @@ export class Accounts {
   /** Checks email and password; the same answer, in about the same time, for unknown emails. */
   async checkPassword(email: string, password: string, meta: RequestMeta): Promise<string> {
     const reservation = await this.reserve(email, meta.ip);
-    let row: { id: string; password_hash: string; disabled: number } | undefined;
+    let row: UserRow | undefined;
     let matches: boolean;
     try {
-      row = await this.ctx.db
-        .selectFrom("users")
-        .select(["id", "password_hash", "disabled"])
-        .where("email", "=", email)
-        .executeTakeFirst();
+      row = await this.deps.store.users.byEmail(email);
       const hash = row?.password_hash ?? (await this.dummyHash);
-      matches = await this.passwords.verify(hash, password);
+      matches = await this.deps.passwords.verify(hash, password);
     } catch (error) {
       // Not evaluated (the store failed): that is no failed guess.
       await reservation.giveBack();
@@ -194,13 +186,6 @@ export class Accounts {
       );
       amr.push("otp");
     }
-    return this.finishLogin(userId, amr, meta);
-  }
-
-  /** Starts the session once every factor has passed. */
-  async finishLogin(userId: string, amr: string[], meta: RequestMeta): Promise<TokenPair> {
-    const pair = await this.sessions.start({ userId, amr, ip: meta.ip, userAgent: meta.userAgent });
-    await this.audit.record({ event: "login", userId, actor: null, ip: meta.ip, details: { amr } });
-    return pair;
+    return this.logins.finish(userId, amr, meta);
   }
 }

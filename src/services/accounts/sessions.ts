@@ -1,8 +1,9 @@
+import { actorOf } from "../../core/actor.js";
 import { LatchkeyError } from "../../core/errors.js";
-import type { AuditLog } from "../audit/audit.js";
-import type { Context } from "../context.js";
 import { newId, newSecret } from "../../infra/ids.js";
 import { sha256 } from "../../infra/secrets.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Deps } from "../deps.js";
 
 export interface TokenPair {
   access_token: string;
@@ -43,10 +44,10 @@ export class Sessions {
   private readonly cache = new Map<string, SessionState>();
 
   constructor(
-    private readonly ctx: Context,
+    private readonly deps: Deps,
     private readonly audit: AuditLog,
   ) {
-    ctx.bus.subscribe((event) => {
+    deps.bus.subscribe((event) => {
       if (event.type === "session_ended") this.cache.delete(event.sessionId);
     });
   }
@@ -57,41 +58,35 @@ export class Sessions {
     ip: string | null;
     userAgent: string | null;
   }): Promise<TokenPair> {
-    const now = this.ctx.now();
-    const sessionId = newId("ses");
-    const refreshToken = newSecret("lkr");
-    const { sessionIdleMs, sessionMaxAgeMs } = this.ctx.config;
+    const now = this.deps.now();
+    const sessionId = newId(this.deps.random, "ses");
+    const refreshToken = newSecret(this.deps.random, "lkr");
+    const { sessionIdleMs, sessionMaxAgeMs } = this.deps.config;
     const absoluteEnd = now + sessionMaxAgeMs;
     const tokenEnd = Math.min(now + sessionIdleMs, absoluteEnd);
-    await this.ctx.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto("sessions")
-        .values({
-          id: sessionId,
-          user_id: input.userId,
-          amr: JSON.stringify(input.amr),
-          ip: input.ip,
-          user_agent: input.userAgent?.slice(0, 256) ?? null,
-          created_at: now,
-          last_used_at: now,
-          expires_at: tokenEnd,
-          ended_at: null,
-          end_reason: null,
-          absolute_expires_at: absoluteEnd,
-          idle_ms: sessionIdleMs,
-        })
-        .execute();
-      await trx
-        .insertInto("refresh_tokens")
-        .values({
-          token_hash: sha256(refreshToken),
-          session_id: sessionId,
-          created_at: now,
-          expires_at: tokenEnd,
-          spent_at: null,
-        })
-        .execute();
-    });
+    await this.deps.store.sessions.start(
+      {
+        id: sessionId,
+        user_id: input.userId,
+        amr: JSON.stringify(input.amr),
+        ip: input.ip,
+        user_agent: input.userAgent?.slice(0, 256) ?? null,
+        created_at: now,
+        last_used_at: now,
+        expires_at: tokenEnd,
+        ended_at: null,
+        end_reason: null,
+        absolute_expires_at: absoluteEnd,
+        idle_ms: sessionIdleMs,
+      },
+      {
+        token_hash: sha256(refreshToken),
+        session_id: sessionId,
+        created_at: now,
+        expires_at: tokenEnd,
+        spent_at: null,
+      },
+    );
     return this.pair(input.userId, sessionId, input.amr, refreshToken);
   }
 
@@ -101,35 +96,19 @@ export class Sessions {
     amr: string[],
     refreshToken: string,
   ): Promise<TokenPair> {
-    const accessToken = await this.ctx.tokens.sign({ userId, sessionId, amr });
+    const accessToken = await this.deps.tokens.sign({ userId, sessionId, amr });
     return {
       access_token: accessToken,
       refresh_token: refreshToken,
       token_type: "Bearer",
-      expires_in: this.ctx.tokens.ttlSeconds,
+      expires_in: this.deps.tokens.ttlSeconds,
     };
   }
 
   async refresh(refreshToken: string, ip: string | null): Promise<TokenPair> {
-    const now = this.ctx.now();
+    const now = this.deps.now();
     const tokenHash = sha256(refreshToken);
-    const row = await this.ctx.db
-      .selectFrom("refresh_tokens as t")
-      .innerJoin("sessions as s", "s.id", "t.session_id")
-      .innerJoin("users as u", "u.id", "s.user_id")
-      .select([
-        "t.session_id",
-        "t.spent_at",
-        "t.expires_at",
-        "s.user_id",
-        "s.amr",
-        "s.ended_at",
-        "s.absolute_expires_at",
-        "s.idle_ms",
-        "u.disabled",
-      ])
-      .where("t.token_hash", "=", tokenHash)
-      .executeTakeFirst();
+    const row = await this.deps.store.sessions.byRefreshHash(tokenHash);
     if (!row) throw new LatchkeyError("token_invalid", "refresh token is not valid");
     if (row.spent_at !== null) return this.reused(row.session_id, row.user_id, ip);
     if (row.ended_at !== null || row.disabled === 1)
@@ -143,34 +122,20 @@ export class Sessions {
     if (row.expires_at <= now)
       throw new LatchkeyError("token_expired", "refresh token has expired");
 
-    const next = newSecret("lkr");
-    const idleMs = row.idle_ms ?? this.ctx.config.sessionIdleMs;
+    const next = newSecret(this.deps.random, "lkr");
+    const idleMs = row.idle_ms ?? this.deps.config.sessionIdleMs;
     const tokenEnd = Math.min(now + idleMs, absoluteEnd);
-    const spent = await this.ctx.db.transaction().execute(async (trx) => {
-      const result = await trx
-        .updateTable("refresh_tokens")
-        .set({ spent_at: now })
-        .where("token_hash", "=", tokenHash)
-        .where("spent_at", "is", null)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) return false;
-      await trx
-        .insertInto("refresh_tokens")
-        .values({
-          token_hash: sha256(next),
-          session_id: row.session_id,
-          created_at: now,
-          expires_at: tokenEnd,
-          spent_at: null,
-        })
-        .execute();
-      await trx
-        .updateTable("sessions")
-        .set({ last_used_at: now, expires_at: tokenEnd })
-        .where("id", "=", row.session_id)
-        .execute();
-      return true;
-    });
+    const spent = await this.deps.store.sessions.rotate(
+      tokenHash,
+      {
+        token_hash: sha256(next),
+        session_id: row.session_id,
+        created_at: now,
+        expires_at: tokenEnd,
+        spent_at: null,
+      },
+      now,
+    );
     // Lost the race for this token: it was spent a moment ago, so this is a reuse.
     if (!spent) return this.reused(row.session_id, row.user_id, ip);
     return this.pair(row.user_id, row.session_id, JSON.parse(row.amr) as string[], next);
@@ -181,7 +146,7 @@ export class Sessions {
     await this.audit.record({
       event: "refresh_token_reused",
       userId,
-      actor: `session:${sessionId}`,
+      actor: actorOf({ sessionId }),
       ip,
       details: { session_id: sessionId },
     });
@@ -193,45 +158,22 @@ export class Sessions {
 
   /** Ends a session (its whole refresh-token family); access tokens stop working at once. */
   async end(sessionId: string, reason: string): Promise<boolean> {
-    const now = this.ctx.now();
-    const result = await this.ctx.db
-      .updateTable("sessions")
-      .set({ ended_at: now, end_reason: reason })
-      .where("id", "=", sessionId)
-      .where("ended_at", "is", null)
-      .executeTakeFirst();
-    await this.ctx.db
-      .updateTable("refresh_tokens")
-      .set({ spent_at: now })
-      .where("session_id", "=", sessionId)
-      .where("spent_at", "is", null)
-      .execute();
-    await this.ctx.bus.publish({ type: "session_ended", sessionId });
-    return Number(result.numUpdatedRows) === 1;
+    const ended = await this.deps.store.sessions.end(sessionId, this.deps.now(), reason);
+    await this.deps.bus.publish({ type: "session_ended", sessionId });
+    return ended;
   }
 
   /** Ends one of the user's sessions; false when it is not theirs or already ended. */
   async endOwn(userId: string, sessionId: string, reason: string): Promise<boolean> {
-    const row = await this.ctx.db
-      .selectFrom("sessions")
-      .select("id")
-      .where("id", "=", sessionId)
-      .where("user_id", "=", userId)
-      .where("ended_at", "is", null)
-      .executeTakeFirst();
-    if (!row) return false;
+    if (!(await this.deps.store.sessions.isOwnOpen(userId, sessionId))) return false;
     return this.end(sessionId, reason);
   }
 
   /** Whether an access token's session is still live (cached; dropped when it ends). */
   async isActive(sessionId: string, userId: string): Promise<boolean> {
     const cached = this.cache.get(sessionId);
-    if (cached) return isLive(cached, userId, this.ctx.now());
-    const row = await this.ctx.db
-      .selectFrom("sessions")
-      .select(["user_id", "ended_at", "absolute_expires_at"])
-      .where("id", "=", sessionId)
-      .executeTakeFirst();
+    if (cached) return isLive(cached, userId, this.deps.now());
+    const row = await this.deps.store.sessions.liveness(sessionId);
     const state: SessionState = {
       userId: row?.user_id ?? "",
       active: !!row && row.ended_at === null,
@@ -239,19 +181,12 @@ export class Sessions {
     };
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(sessionId, state);
-    return isLive(state, userId, this.ctx.now());
+    return isLive(state, userId, this.deps.now());
   }
 
   async list(userId: string, currentSessionId: string | null): Promise<SessionView[]> {
-    const now = this.ctx.now();
-    const rows = await this.ctx.db
-      .selectFrom("sessions")
-      .selectAll()
-      .where("user_id", "=", userId)
-      .where("ended_at", "is", null)
-      .where("expires_at", ">", now)
-      .orderBy("last_used_at", "desc")
-      .execute();
+    const now = this.deps.now();
+    const rows = await this.deps.store.sessions.listOpen(userId, now);
     return rows.map((row) => ({
       id: row.id,
       created_at: new Date(row.created_at).toISOString(),

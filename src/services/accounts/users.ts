@@ -1,9 +1,9 @@
 import { LatchkeyError } from "../../core/errors.js";
 import type { Plan } from "../../core/plans.js";
 import type { Role } from "../../core/scopes.js";
-import type { UsersTable } from "../../store/schema.js";
+import type { UserPatch, UserRow } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
-import type { Context } from "../context.js";
+import type { Deps } from "../deps.js";
 
 export interface UserAccess {
   id: string;
@@ -29,7 +29,7 @@ export interface PublicUser {
   created_at: string;
 }
 
-export function toPublicUser(row: UsersTable): PublicUser {
+export function toPublicUser(row: UserRow): PublicUser {
   return {
     id: row.id,
     email: row.email,
@@ -52,10 +52,10 @@ export class Users {
   private readonly cache = new Map<string, UserAccess>();
 
   constructor(
-    private readonly ctx: Context,
+    private readonly deps: Deps,
     private readonly audit: AuditLog,
   ) {
-    ctx.bus.subscribe((event) => {
+    deps.bus.subscribe((event) => {
       if (event.type === "user_changed") this.cache.delete(event.userId);
     });
   }
@@ -63,11 +63,7 @@ export class Users {
   async access(userId: string): Promise<UserAccess | null> {
     const cached = this.cache.get(userId);
     if (cached) return cached;
-    const row = await this.ctx.db
-      .selectFrom("users")
-      .selectAll()
-      .where("id", "=", userId)
-      .executeTakeFirst();
+    const row = await this.deps.store.users.byId(userId);
     if (!row) return null;
     const access = this.toAccess(row);
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
@@ -75,7 +71,7 @@ export class Users {
     return access;
   }
 
-  toAccess(row: UsersTable): UserAccess {
+  toAccess(row: UserRow): UserAccess {
     const role = row.role as Role;
     const isStaff = row.is_staff === 1;
     const isService = row.is_service === 1;
@@ -87,23 +83,16 @@ export class Users {
       isService,
       plan: row.plan as Plan,
       disabled: row.disabled === 1,
-      access: this.ctx.catalogue.accessOf({ role, isStaff, isService }),
+      access: this.deps.catalogue.accessOf({ role, isStaff, isService }),
     };
   }
 
-  async get(userId: string): Promise<UsersTable | undefined> {
-    return this.ctx.db.selectFrom("users").selectAll().where("id", "=", userId).executeTakeFirst();
+  get(userId: string): Promise<UserRow | undefined> {
+    return this.deps.store.users.byId(userId);
   }
 
   async list(options: { limit: number; offset: number }): Promise<PublicUser[]> {
-    const rows = await this.ctx.db
-      .selectFrom("users")
-      .selectAll()
-      .orderBy("created_at", "asc")
-      .orderBy("id", "asc")
-      .limit(options.limit)
-      .offset(options.offset)
-      .execute();
+    const rows = await this.deps.store.users.list(options);
     return rows.map(toPublicUser);
   }
 
@@ -116,19 +105,15 @@ export class Users {
     patch: { plan?: Plan; role?: Role; staff?: boolean; service?: boolean; disabled?: boolean },
     by: { actor: string; userId: string; ip: string | null },
   ): Promise<PublicUser> {
-    const values: Partial<UsersTable> = { updated_at: this.ctx.now() };
+    const values: UserPatch = { updated_at: this.deps.now() };
     if (patch.plan !== undefined) values.plan = patch.plan;
     if (patch.role !== undefined) values.role = patch.role;
     if (patch.staff !== undefined) values.is_staff = patch.staff ? 1 : 0;
     if (patch.service !== undefined) values.is_service = patch.service ? 1 : 0;
     if (patch.disabled !== undefined) values.disabled = patch.disabled ? 1 : 0;
-    const result = await this.ctx.db
-      .updateTable("users")
-      .set(values)
-      .where("id", "=", userId)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) throw new LatchkeyError("not_found", "no such user");
-    await this.ctx.bus.publish({ type: "user_changed", userId });
+    if (!(await this.deps.store.users.update(userId, values)))
+      throw new LatchkeyError("not_found", "no such user");
+    await this.deps.bus.publish({ type: "user_changed", userId });
     await this.audit.record({
       event: "user_updated",
       userId,

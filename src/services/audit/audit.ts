@@ -1,4 +1,4 @@
-import type { Context } from "../context.js";
+import type { Deps } from "../deps.js";
 
 export type AuditEvent =
   | "signup"
@@ -42,20 +42,17 @@ export interface AuditEntry {
 }
 
 export class AuditLog {
-  constructor(private readonly ctx: Context) {}
+  constructor(private readonly deps: Deps) {}
 
   async record(input: AuditInput): Promise<void> {
-    await this.ctx.db
-      .insertInto("audit_log")
-      .values({
-        at: this.ctx.now(),
-        user_id: input.userId,
-        actor: input.actor ?? null,
-        event: input.event,
-        ip: input.ip ?? null,
-        details: input.details ? JSON.stringify(input.details) : null,
-      })
-      .execute();
+    await this.deps.store.audit.insert({
+      at: this.deps.now(),
+      user_id: input.userId,
+      actor: input.actor ?? null,
+      event: input.event,
+      ip: input.ip ?? null,
+      details: input.details ? JSON.stringify(input.details) : null,
+    });
   }
 
   /** Newest first. `userId` null lists every user's events (staff). */
@@ -65,17 +62,9 @@ export class AuditLog {
     before?: number;
     event?: string;
   }): Promise<AuditEntry[]> {
-    let query = this.ctx.db
-      .selectFrom("audit_log")
-      .selectAll()
-      .orderBy("id", "desc")
-      .limit(options.limit);
-    if (options.userId !== null) query = query.where("user_id", "=", options.userId);
-    if (options.before !== undefined) query = query.where("id", "<", options.before);
-    if (options.event !== undefined) query = query.where("event", "=", options.event);
-    const rows = await query.execute();
+    const rows = await this.deps.store.audit.list(options);
     return rows.map((row) => ({
-      id: Number(row.id),
+      id: row.id,
       at: new Date(row.at).toISOString(),
       event: row.event,
       user_id: row.user_id,

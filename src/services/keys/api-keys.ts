@@ -1,19 +1,16 @@
-import type { Kysely } from "kysely";
-import type { CreateKeyBodyT, KeyCreatedT, KeyRecordFullT } from "../../api/keys.js";
 import { parseDuration } from "../../core/durations.js";
 import { LatchkeyError } from "../../core/errors.js";
-import { ADMIN_SCOPE } from "../../core/scopes.js";
 import type { Environment } from "../../core/key-format.js";
-import type { ApiKeysTable, Database } from "../../store/schema.js";
-import type { AuditLog } from "../audit/audit.js";
-import type { Context } from "../context.js";
-import { versionKey } from "./check.js";
-import { isRangeWithin } from "./ip-allow.js";
-import { badField, compileIpAllow, expiryOf, newKeyRow } from "./rows.js";
-import { toFullRecord } from "./views.js";
-import { planLimit, planState } from "./plan-limits.js";
-import type { Projects } from "../projects/projects.js";
+import { ADMIN_SCOPE } from "../../core/scopes.js";
+import type { KeyPatch, Store } from "../../store/port.js";
 import type { UserAccess } from "../accounts/users.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Deps } from "../deps.js";
+import type { Projects } from "../projects/projects.js";
+import { isRangeWithin } from "./ip-allow.js";
+import type { ApiKey, CreatedKey, KeyAt, NewKeyInput } from "./model.js";
+import { planLimit, planState } from "./plan-limits.js";
+import { badField, compileIpAllow, expiryOf, newKeyRow } from "./rows.js";
 
 /** Who is acting: the signed-in user or one of their keys (with that key's effective scopes). */
 export interface Caller {
@@ -34,14 +31,14 @@ const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toIS
 /** The lifecycle of API keys: create, edit, revoke, rotate. Verification is in key-check.ts. */
 export class ApiKeys {
   constructor(
-    private readonly ctx: Context,
+    private readonly deps: Deps,
     private readonly projects: Projects,
     private readonly audit: AuditLog,
   ) {}
 
-  async create(caller: Caller, input: CreateKeyBodyT): Promise<KeyCreatedT> {
+  async create(caller: Caller, input: NewKeyInput): Promise<CreatedKey> {
     const grants = this.checkGrants(caller, input.scopes);
-    const now = this.ctx.now();
+    const now = this.deps.now();
     const parent = caller.keyId === null ? null : await this.own(caller, caller.keyId);
     const environment: Environment =
       input.environment ?? (parent?.environment === "test" ? "test" : "live");
@@ -60,7 +57,7 @@ export class ApiKeys {
       throw new LatchkeyError("project_mismatch", "this key may only create keys for its project");
     if (projectId !== null && !(await this.projects.isOwnedBy(projectId, caller.user.id)))
       throw new LatchkeyError("not_found", "project not found");
-    const { key, row } = newKeyRow({
+    const { key, row } = newKeyRow(this.deps.random, {
       ownerId: caller.user.id,
       name: input.name,
       environment,
@@ -69,17 +66,17 @@ export class ApiKeys {
       ipAllow,
       expiresAt,
       now,
-      brand: this.ctx.config.keyBrand,
+      brand: this.deps.config.keyBrand,
       rotatedFrom: null,
       parentKeyId: parent?.id ?? null,
     });
-    await this.ctx.db.transaction().execute(async (trx) => {
-      const { limit, counted } = await planState(this.ctx, trx, caller.user.id, now);
+    await this.deps.store.transaction(async (tx) => {
+      const { limit, counted } = await planState(tx, caller.user.id, now);
       if (limit !== null && counted([row]) > limit) throw planLimit(limit);
-      await trx.insertInto("api_keys").values(row).execute();
+      await tx.keys.insert(row);
     });
     // Clears a remembered "unknown" for this hash on every instance.
-    await this.ctx.bus.publish({
+    await this.deps.bus.publish({
       type: "key_changed",
       keyId: row.id,
       keyHash: row.key_hash,
@@ -101,17 +98,17 @@ export class ApiKeys {
         ...(parent ? { parent_key_id: parent.id } : {}),
       },
     });
-    return { ...toFullRecord(row, now), key };
+    return { row, at: now, key };
   }
 
   async edit(
     caller: Caller,
     id: string,
     patch: { name?: string | undefined; scopes?: string[] | undefined },
-  ): Promise<KeyRecordFullT> {
+  ): Promise<KeyAt> {
     const row = await this.own(caller, id);
-    const now = this.ctx.now();
-    const values: Partial<ApiKeysTable> = {};
+    const now = this.deps.now();
+    const values: KeyPatch = {};
     const changes: Record<string, unknown> = {};
     if (patch.name !== undefined && patch.name !== row.name) {
       values.name = changes.name = patch.name;
@@ -119,7 +116,7 @@ export class ApiKeys {
     if (patch.scopes !== undefined) {
       const next = this.known(patch.scopes);
       const current = JSON.parse(row.scopes) as string[];
-      if (!this.ctx.catalogue.isNarrowing(current, next))
+      if (!this.deps.catalogue.isNarrowing(current, next))
         throw new LatchkeyError(
           "scope_expansion_not_allowed",
           "a key's scopes can only be narrowed; create a new key for more",
@@ -128,9 +125,9 @@ export class ApiKeys {
       changes.scopes = next;
     }
     if (Object.keys(values).length > 0) {
-      const narrowed = await this.ctx.db.transaction().execute(async (trx) => {
-        await trx.updateTable("api_keys").set(values).where("id", "=", id).execute();
-        return values.scopes === undefined ? [] : this.narrowDescendants(trx, row, values.scopes);
+      const narrowed = await this.deps.store.transaction(async (tx) => {
+        await tx.keys.update(id, values);
+        return values.scopes === undefined ? [] : this.narrowDescendants(tx, row, values.scopes);
       });
       for (const { row: child, revoked } of narrowed) await this.changed(child, revoked);
       await this.changed(row, false);
@@ -142,27 +139,21 @@ export class ApiKeys {
         details: { key_id: id, ...changes },
       });
     }
-    return toFullRecord({ ...row, ...values }, now);
+    return { row: { ...row, ...values }, at: now };
   }
 
   /**
    * Revokes at once: before this returns, this instance's cache entry is gone (the bus runs
    * handlers synchronously) and, with Redis, the key's change counter tells every other one.
    */
-  async revoke(caller: Caller, id: string): Promise<KeyRecordFullT> {
+  async revoke(caller: Caller, id: string): Promise<KeyAt> {
     const row = await this.own(caller, id);
-    const now = this.ctx.now();
-    if (row.revoked_at !== null) return toFullRecord(row, now);
+    const now = this.deps.now();
+    if (row.revoked_at !== null) return { row, at: now };
     // The key and every key minted from it, at one moment, before anyone is told.
-    const children = await this.ctx.db.transaction().execute(async (trx) => {
-      const below = await descendants(trx, [row.id]);
-      const ids = [row.id, ...below.map((k) => k.id)];
-      await trx
-        .updateTable("api_keys")
-        .set({ revoked_at: now })
-        .where("id", "in", ids)
-        .where("revoked_at", "is", null)
-        .execute();
+    const children = await this.deps.store.transaction(async (tx) => {
+      const below = await tx.keys.descendants([row.id]);
+      await tx.keys.revoke([row.id, ...below.map((k) => k.id)], now);
       return below;
     });
     await this.changed(row, true);
@@ -182,13 +173,13 @@ export class ApiKeys {
         ip: caller.ip,
         details: { key_id: child.id, name: child.name, with_parent: child.parent_key_id },
       });
-    return toFullRecord({ ...row, revoked_at: now }, now);
+    return { row: { ...row, revoked_at: now }, at: now };
   }
 
   /** A new key with the same name, scopes, environment and project; the old one overlaps. */
-  async rotate(caller: Caller, id: string, expireOldIn: string | undefined): Promise<KeyCreatedT> {
+  async rotate(caller: Caller, id: string, expireOldIn: string | undefined): Promise<CreatedKey> {
     const old = await this.own(caller, id);
-    const now = this.ctx.now();
+    const now = this.deps.now();
     if (old.revoked_at !== null && old.revoked_at <= now)
       throw new LatchkeyError("conflict", "a revoked key cannot be rotated");
     if (old.expires_at !== null && old.expires_at <= now)
@@ -220,7 +211,7 @@ export class ApiKeys {
         { expiry: "cap", field: "expire_old_in" },
       ));
     }
-    const { key, row } = newKeyRow({
+    const { key, row } = newKeyRow(this.deps.random, {
       ownerId: old.owner_id,
       name: old.name,
       environment,
@@ -229,39 +220,29 @@ export class ApiKeys {
       ipAllow,
       expiresAt,
       now,
-      brand: this.ctx.config.keyBrand,
+      brand: this.deps.config.keyBrand,
       rotatedFrom: old.id,
       parentKeyId: minter?.id ?? old.parent_key_id,
     });
-    const capped = await this.ctx.db.transaction().execute(async (trx) => {
-      const { limit, counted, successorOf } = await planState(this.ctx, trx, old.owner_id, now);
+    const capped = await this.deps.store.transaction(async (tx) => {
+      const { limit, counted, successorOf } = await planState(tx, old.owner_id, now);
       if (successorOf.has(old.id))
         throw new LatchkeyError("conflict", "this key was already rotated; rotate its successor");
       // The old key's overlap is free; only a chain of overlaps would add to the count.
       if (limit !== null && counted([row]) > Math.max(limit, counted([]))) throw planLimit(limit);
-      await trx.insertInto("api_keys").values(row).execute();
+      await tx.keys.insert(row);
       if (oldExpiresAt === old.expires_at || oldExpiresAt === null) return [];
-      await trx
-        .updateTable("api_keys")
-        .set({ expires_at: oldExpiresAt })
-        .where("id", "=", old.id)
-        .execute();
+      await tx.keys.update(old.id, { expires_at: oldExpiresAt });
       // Keys the old one minted end no later than it does.
-      const below = await descendants(trx, [old.id]);
+      const below = await tx.keys.descendants([old.id]);
       const capped = below.filter((k) => k.expires_at === null || k.expires_at > oldExpiresAt);
-      if (capped.length > 0)
-        await trx
-          .updateTable("api_keys")
-          .set({ expires_at: oldExpiresAt })
-          .where(
-            "id",
-            "in",
-            capped.map((k) => k.id),
-          )
-          .execute();
+      await tx.keys.setExpiry(
+        capped.map((k) => k.id),
+        oldExpiresAt,
+      );
       return capped;
     });
-    await this.ctx.bus.publish({
+    await this.deps.bus.publish({
       type: "key_changed",
       keyId: row.id,
       keyHash: row.key_hash,
@@ -280,35 +261,28 @@ export class ApiKeys {
         old_expires_at: isoOrNull(oldExpiresAt),
       },
     });
-    return { ...toFullRecord(row, now), key };
+    return { row, at: now, key };
   }
 
   /** The caller's own key; anyone else's is indistinguishable from a missing one. */
-  async own(caller: Caller, id: string): Promise<ApiKeysTable> {
-    const row = await this.ctx.db
-      .selectFrom("api_keys")
-      .selectAll()
-      .where("id", "=", id)
-      .where("owner_id", "=", caller.user.id)
-      .executeTakeFirst();
+  async own(caller: Caller, id: string): Promise<ApiKey> {
+    const row = await this.deps.store.keys.owned(id, caller.user.id);
     if (!row) throw notFound();
     return row;
   }
 
-  async list(ownerId: string): Promise<ApiKeysTable[]> {
-    return this.ctx.db
-      .selectFrom("api_keys")
-      .selectAll()
-      .where("owner_id", "=", ownerId)
-      .orderBy("created_at", "desc")
-      .orderBy("id", "asc")
-      .execute();
+  /** Newest first. */
+  list(ownerId: string): Promise<ApiKey[]> {
+    return this.deps.store.keys.listByOwner(ownerId);
   }
 
-  /** Tells every instance (Redis counter first, then the bus) that a key changed. */
-  private async changed(row: ApiKeysTable, revoked: boolean): Promise<void> {
-    const { redis, config, bus } = this.ctx;
-    if (redis) await redis.incr(versionKey(config.redisPrefix, row.key_hash));
+  /**
+   * Tells every instance that a key changed: its shared version first (with Redis; read by
+   * KeyChecker before it trusts a cached row), then the bus.
+   */
+  private async changed(row: ApiKey, revoked: boolean): Promise<void> {
+    const { limiter, bus } = this.deps;
+    if (limiter.sharesVersions) await limiter.bumpVersion(row.key_hash);
     await bus.publish({ type: "key_changed", keyId: row.id, keyHash: row.key_hash, revoked });
   }
 
@@ -317,35 +291,25 @@ export class ApiKeys {
    * its parent still has, as concrete scopes. One left with nothing is revoked.
    */
   private async narrowDescendants(
-    trx: Kysely<Database>,
-    parent: ApiKeysTable,
+    tx: Store,
+    parent: ApiKey,
     parentScopes: string,
-  ): Promise<{ row: ApiKeysTable; revoked: boolean }[]> {
-    const { catalogue } = this.ctx;
+  ): Promise<{ row: ApiKey; revoked: boolean }[]> {
+    const { catalogue } = this.deps;
     const everything = new Set([...catalogue.scopes, ADMIN_SCOPE]);
     const reach = new Map<string, Set<string>>([
       [parent.id, catalogue.expand(JSON.parse(parentScopes) as string[], everything)],
     ]);
-    const changed: { row: ApiKeysTable; revoked: boolean }[] = [];
+    const changed: { row: ApiKey; revoked: boolean }[] = [];
     // Parents come before their children in the breadth-first order.
-    for (const child of await descendants(trx, [parent.id])) {
+    for (const child of await tx.keys.descendants([parent.id])) {
       const above = reach.get(child.parent_key_id!) ?? new Set<string>();
       const own = catalogue.expand(JSON.parse(child.scopes) as string[], everything);
       const kept = [...own].filter((scope) => above.has(scope)).sort();
       reach.set(child.id, new Set(kept));
       if (kept.length === own.size) continue;
-      if (kept.length === 0)
-        await trx
-          .updateTable("api_keys")
-          .set({ revoked_at: this.ctx.now() })
-          .where("id", "=", child.id)
-          .execute();
-      else
-        await trx
-          .updateTable("api_keys")
-          .set({ scopes: JSON.stringify(kept) })
-          .where("id", "=", child.id)
-          .execute();
+      if (kept.length === 0) await tx.keys.update(child.id, { revoked_at: this.deps.now() });
+      else await tx.keys.update(child.id, { scopes: JSON.stringify(kept) });
       changed.push({ row: child, revoked: kept.length === 0 });
     }
     return changed;
@@ -356,7 +320,7 @@ export class ApiKeys {
     const grants = [...new Set(scopes)];
     const unknown = scopes
       .map((scope, index) => ({ scope, index }))
-      .filter(({ scope }) => !this.ctx.catalogue.isKnownGrant(scope));
+      .filter(({ scope }) => !this.deps.catalogue.isKnownGrant(scope));
     if (unknown.length > 0)
       throw new LatchkeyError("invalid_request", "unknown scopes", {
         details: unknown.map(({ scope, index }) => ({
@@ -373,7 +337,7 @@ export class ApiKeys {
    */
   private checkGrants(caller: Caller, scopes: readonly string[]): string[] {
     const grants = this.known(scopes);
-    const { catalogue } = this.ctx;
+    const { catalogue } = this.deps;
     const beyond = new Set(catalogue.ungrantable(grants, caller.user.access));
     if (caller.keyId !== null) {
       for (const grant of grants) {
@@ -392,36 +356,13 @@ export class ApiKeys {
   }
 }
 
-/** Active keys minted, directly or further down, from `roots`; parents before children. */
-async function descendants(db: Kysely<Database>, roots: string[]): Promise<ApiKeysTable[]> {
-  const found: ApiKeysTable[] = [];
-  const seen = new Set(roots);
-  let frontier = roots;
-  while (frontier.length > 0) {
-    const rows = await db
-      .selectFrom("api_keys")
-      .selectAll()
-      .where("parent_key_id", "in", frontier)
-      .where("revoked_at", "is", null)
-      .execute();
-    frontier = [];
-    for (const row of rows) {
-      if (seen.has(row.id)) continue;
-      seen.add(row.id);
-      found.push(row);
-      frontier.push(row.id);
-    }
-  }
-  return found;
-}
-
 /**
  * A key minting (or rotating) a key: the new key keeps the minting key's environment, ends
  * no later than it (unset: the same moment; `cap` shortens instead of refusing), and is used
  * only from addresses it may use (unset: its list). Beyond that is 403 `scope_not_grantable`.
  */
 export function withinParent(
-  parent: ApiKeysTable,
+  parent: ApiKey,
   child: { environment: Environment; expiresAt: number | null; ipAllow: string[] | null },
   options: { expiry: "refuse" | "cap"; field: string },
 ): { expiresAt: number | null; ipAllow: string[] | null } {

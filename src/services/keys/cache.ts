@@ -1,6 +1,6 @@
-import type { ApiKeysTable } from "../../store/schema.js";
-import type { Context } from "../context.js";
+import type { Deps } from "../deps.js";
 import { parseIpAllow, type IpAllow } from "./ip-allow.js";
+import type { ApiKey } from "./model.js";
 
 /** What the hot path needs of a key row, parsed once. */
 export interface CachedKey {
@@ -14,7 +14,7 @@ export interface CachedKey {
   ipAllow: IpAllow | null;
   expiresAt: number | null;
   revokedAt: number | null;
-  /** Redis change counter seen when this row was read (cluster mode); null when unknown. */
+  /** Shared change version seen when this row was read (cluster mode); null when unknown. */
   version: string | null;
   loadedAt: number;
   /** Effective scopes memoised per owner-access object (Users replaces it on every change). */
@@ -29,7 +29,7 @@ const NEGATIVE_TTL_MS = 10_000;
 // Belt and braces: even if an invalidation were lost, a row is re-read this often.
 const POSITIVE_TTL_MS = 5 * 60_000;
 
-export function toCachedKey(row: ApiKeysTable, version: string | null, now: number): CachedKey {
+export function toCachedKey(row: ApiKey, version: string | null, now: number): CachedKey {
   const ipAllow = row.ip_allow ? parseIpAllow(JSON.parse(row.ip_allow) as string[]) : null;
   return {
     id: row.id,
@@ -63,8 +63,8 @@ export class KeyCache {
   private readonly pending = new Map<string, Promise<CachedKey | null>>();
   private generation = 0;
 
-  constructor(private readonly ctx: Context) {
-    ctx.bus.subscribe((event) => {
+  constructor(private readonly deps: Deps) {
+    deps.bus.subscribe((event) => {
       if (event.type === "key_changed") this.invalidate(event.keyHash);
     });
   }
@@ -78,7 +78,7 @@ export class KeyCache {
 
   /** A cached row, or null when it must be (re)loaded. `undefined` marks a fresh miss. */
   peek(hash: string): CachedKey | null | undefined {
-    const now = this.ctx.now();
+    const now = this.deps.now();
     const hit = this.entries.get(hash);
     if (hit) {
       if (now - hit.loadedAt < POSITIVE_TTL_MS) return hit;
@@ -115,12 +115,8 @@ export class KeyCache {
   }
 
   private async read(hash: string, version: string | null): Promise<CachedKey | null> {
-    const row = await this.ctx.db
-      .selectFrom("api_keys")
-      .selectAll()
-      .where("key_hash", "=", hash)
-      .executeTakeFirst();
-    return row ? toCachedKey(row, version, this.ctx.now()) : null;
+    const row = await this.deps.store.keys.byHash(hash);
+    return row ? toCachedKey(row, version, this.deps.now()) : null;
   }
 
   private store(hash: string, entry: CachedKey | null): void {
@@ -130,7 +126,7 @@ export class KeyCache {
     } else {
       if (this.negative.size >= NEGATIVE_LIMIT)
         this.negative.delete(this.negative.keys().next().value!);
-      this.negative.set(hash, this.ctx.now() + NEGATIVE_TTL_MS);
+      this.negative.set(hash, this.deps.now() + NEGATIVE_TTL_MS);
     }
   }
 

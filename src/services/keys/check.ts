@@ -1,12 +1,27 @@
-import type { VerifyCodeT } from "../../api/keys.js";
+import { actorOf } from "../../core/actor.js";
+import type { ErrorCode } from "../../core/errors.js";
 import { parseKey } from "../../core/key-format.js";
-import type { AuditLog } from "../audit/audit.js";
-import type { Context } from "../context.js";
-import { isIpAllowed } from "./ip-allow.js";
-import type { CachedKey, KeyCache } from "./cache.js";
-import { MemoryLimiter } from "../../infra/limiter.js";
+import type { SpendState } from "../../infra/limiter.js";
 import { sha256 } from "../../infra/secrets.js";
 import type { UserAccess, Users } from "../accounts/users.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Deps } from "../deps.js";
+import type { CachedKey, KeyCache } from "./cache.js";
+import { isIpAllowed } from "./ip-allow.js";
+
+/** A verification's answer: `valid`, or why not (each refusal is a code of the ERRORS table). */
+export type VerifyCode =
+  | "valid"
+  | Extract<
+      ErrorCode,
+      | "key_invalid"
+      | "key_revoked"
+      | "key_expired"
+      | "scope_insufficient"
+      | "project_mismatch"
+      | "ip_not_allowed"
+      | "rate_limited"
+    >;
 
 export interface RateLimitState {
   limit: number;
@@ -28,7 +43,7 @@ export interface CheckInput {
 }
 
 export interface CheckResult {
-  code: VerifyCodeT;
+  code: VerifyCode;
   /** The key, once identified (also for refusals such as `key_revoked`). */
   key: CachedKey | null;
   owner: UserAccess | null;
@@ -39,55 +54,43 @@ export interface CheckResult {
   missing: string[];
 }
 
-interface Spent {
-  count: number;
-  resetMs: number;
-  /** The key's change counter in Redis, read in the same round trip; null without Redis. */
-  version: string | null;
-}
+/** The window spent, and the key's shared change version read in the same trip (or null). */
+type Spent = SpendState;
 
 const WINDOW_MS = 60_000;
 const NOTHING: ReadonlySet<string> = new Set();
 const REFUSAL_AUDIT_EVERY_MS = 60_000;
 const REFUSAL_AUDIT_LIMIT = 10_000;
 
-// Spends one unit of a key's fixed window and reads the key's change counter, in one trip.
-const SPEND_SCRIPT = `
-local count = redis.call('INCRBY', KEYS[1], ARGV[2])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl, redis.call('GET', KEYS[2]) or '0'}
-`;
-
 /**
  * The hot path: what every API-key request and `POST /v1/keys/verify` goes through.
  * Checksum first (garbage never reaches the store), one SHA-256, a cached row, the
  * owner's cached access, an in-memory (or one Redis round trip) rate limit. No writes.
  *
- * With Redis, each instance also compares the key's change counter (bumped by revoke,
- * edit and rotate before they answer) so a stale row on another instance is re-read
- * before it can be used: revocation holds cluster-wide from the moment DELETE answers.
+ * With a shared limiter (Redis), each instance also compares the key's change version
+ * (bumped by revoke, edit and rotate before they answer) so a stale row on another
+ * instance is re-read before it can be used: revocation holds cluster-wide from the
+ * moment DELETE answers.
  */
 export class KeyChecker {
   private readonly refusalsAudited = new Map<string, number>();
   private readonly audits = new Set<Promise<void>>();
 
   constructor(
-    private readonly ctx: Context,
+    private readonly deps: Deps,
     private readonly cache: KeyCache,
     private readonly users: Users,
     private readonly audit: AuditLog,
   ) {}
 
   async check(input: CheckInput): Promise<CheckResult> {
-    if (!parseKey(input.rawKey, this.ctx.config.keyBrand)) return refused("key_invalid", null);
+    if (!parseKey(input.rawKey, this.deps.config.keyBrand)) return refused("key_invalid", null);
     const hash = sha256(input.rawKey);
     let key = this.cache.peek(hash);
     if (key === undefined) {
-      const version = this.ctx.redis ? await this.readVersion(hash) : null;
+      const version = this.deps.limiter.sharesVersions
+        ? await this.deps.limiter.version(hash)
+        : null;
       key = await this.cache.load(hash, version);
     }
     if (!key) return refused("key_invalid", null);
@@ -100,7 +103,7 @@ export class KeyChecker {
     spent: Spent | null,
     reloaded: boolean,
   ): Promise<CheckResult> {
-    const now = this.ctx.now();
+    const now = this.deps.now();
     if (key.revokedAt !== null && key.revokedAt <= now)
       return this.refuseDead("key_revoked", key, input);
     if (key.expiresAt !== null && key.expiresAt <= now)
@@ -110,9 +113,10 @@ export class KeyChecker {
     if (key.ipAllow && !isIpAllowed(key.ipAllow, input.ip))
       return refused("ip_not_allowed", key, owner);
 
-    if (input.spend) spent ??= await this.spend(key);
+    if (input.spend) spent ??= await this.deps.limiter.spend(`key:${key.id}`, WINDOW_MS, key.hash);
     let version = spent?.version ?? null;
-    if (!input.spend && this.ctx.redis && !reloaded) version = await this.readVersion(key.hash);
+    if (!input.spend && this.deps.limiter.sharesVersions && !reloaded)
+      version = await this.deps.limiter.version(key.hash);
     if (version !== null && version !== key.version && !reloaded) {
       // Changed since this instance read it: read it again (the counter was read first).
       const fresh = await this.cache.load(key.hash, version, { shared: false });
@@ -120,7 +124,7 @@ export class KeyChecker {
       return this.checkKey(fresh, input, spent, true);
     }
 
-    const limit = this.ctx.config.rateLimits[key.environment];
+    const limit = this.deps.config.rateLimits[key.environment];
     const ratelimit = spent
       ? { limit, remaining: Math.max(0, limit - spent.count), reset: now + spent.resetMs }
       : null;
@@ -139,33 +143,9 @@ export class KeyChecker {
 
   private effective(key: CachedKey, owner: UserAccess): ReadonlySet<string> {
     if (key.memo?.access === owner.access) return key.memo.scopes;
-    const scopes = new Set(this.ctx.catalogue.effective(key.grants, owner.access));
+    const scopes = new Set(this.deps.catalogue.effective(key.grants, owner.access));
     key.memo = { access: owner.access, scopes };
     return scopes;
-  }
-
-  private async spend(key: CachedKey): Promise<Spent> {
-    const { limiter, redis, config } = this.ctx;
-    if (redis) {
-      const [count, ttl, version] = (await redis.eval(
-        SPEND_SCRIPT,
-        2,
-        `${config.redisPrefix}rl:key:${key.id}`,
-        versionKey(config.redisPrefix, key.hash),
-        WINDOW_MS,
-        1,
-      )) as [number, number, string];
-      return { count, resetMs: Math.max(0, ttl), version: String(version) };
-    }
-    const state =
-      limiter instanceof MemoryLimiter
-        ? limiter.hitSync(`key:${key.id}`, WINDOW_MS)
-        : await limiter.hit(`key:${key.id}`, WINDOW_MS);
-    return { ...state, version: null };
-  }
-
-  private async readVersion(hash: string): Promise<string> {
-    return (await this.ctx.redis!.get(versionKey(this.ctx.config.redisPrefix, hash))) ?? "0";
   }
 
   /**
@@ -177,7 +157,7 @@ export class KeyChecker {
     key: CachedKey,
     input: CheckInput,
   ): Promise<CheckResult> {
-    const now = this.ctx.now();
+    const now = this.deps.now();
     const last = this.refusalsAudited.get(key.id);
     if (last === undefined || now - last >= REFUSAL_AUDIT_EVERY_MS) {
       this.refusalsAudited.delete(key.id);
@@ -188,12 +168,12 @@ export class KeyChecker {
         .record({
           event: "key_refused",
           userId: key.ownerId,
-          actor: `key:${key.id}`,
+          actor: actorOf({ keyId: key.id }),
           ip: input.ip,
           details: { key_id: key.id, reason: code, endpoint: input.endpoint },
         })
         .catch((error: unknown) =>
-          this.ctx.logger.warn({ err: (error as Error).message }, "audit write failed"),
+          this.deps.logger.warn({ err: (error as Error).message }, "audit write failed"),
         )
         .finally(() => this.audits.delete(write));
       this.audits.add(write);
@@ -209,12 +189,7 @@ export class KeyChecker {
   }
 }
 
-function refused(code: VerifyCodeT, key: CachedKey | null, owner: UserAccess | null = null) {
+function refused(code: VerifyCode, key: CachedKey | null, owner: UserAccess | null = null) {
   const result: CheckResult = { code, key, owner, scopes: NOTHING, ratelimit: null, missing: [] };
   return result;
-}
-
-/** Redis counter of changes to the key with this hash; bumped by revoke, edit and rotate. */
-export function versionKey(prefix: string, hash: string): string {
-  return `${prefix}kv:${hash}`;
 }

@@ -1,8 +1,6 @@
-import { sql, type Transaction } from "kysely";
 import { LatchkeyError } from "../../core/errors.js";
 import { PLAN_KEY_LIMITS, type Plan } from "../../core/plans.js";
-import type { Database } from "../../store/schema.js";
-import type { Context } from "../context.js";
+import type { Store } from "../../store/port.js";
 
 export interface PlanState {
   /** Active keys allowed; null is unlimited. */
@@ -15,29 +13,15 @@ export interface PlanState {
 
 /**
  * The owner's plan limit and a counter of active keys, read under a lock that
- * serialises key creation per owner (PostgreSQL: the user's row; SQLite: one writer).
+ * serialises key creation per owner (`users.planForUpdate`; call inside a transaction).
  * A key superseded by an active rotation successor is free, unless that successor
  * was itself rotated (one overlap per chain).
  */
-export async function planState(
-  ctx: Context,
-  trx: Transaction<Database>,
-  ownerId: string,
-  now: number,
-): Promise<PlanState> {
-  const lock = ctx.store.engine === "postgres" ? sql` for update` : sql``;
-  const owner = await sql<{ plan: string }>`select plan from users where id = ${ownerId}${lock}`
-    .execute(trx)
-    .then((r) => r.rows[0]);
-  if (!owner) throw new LatchkeyError("not_found", "user not found");
-  const limit = PLAN_KEY_LIMITS[owner.plan as Plan] ?? null;
-  const active = await trx
-    .selectFrom("api_keys")
-    .select(["id", "rotated_from"])
-    .where("owner_id", "=", ownerId)
-    .where("revoked_at", "is", null)
-    .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
-    .execute();
+export async function planState(tx: Store, ownerId: string, now: number): Promise<PlanState> {
+  const plan = await tx.users.planForUpdate(ownerId);
+  if (plan === undefined) throw new LatchkeyError("not_found", "user not found");
+  const limit = PLAN_KEY_LIMITS[plan as Plan] ?? null;
+  const active = await tx.keys.activeOf(ownerId, now);
   const successorOf = new Map<string, string>();
   for (const k of active) if (k.rotated_from) successorOf.set(k.rotated_from, k.id);
   const counted = (extra: { id: string; rotated_from: string | null }[]) => {

@@ -1,12 +1,11 @@
-import { randomBytes } from "node:crypto";
-import type { CreateKeyBodyT } from "../../api/keys.js";
 import { parseDuration } from "../../core/durations.js";
 import { LatchkeyError } from "../../core/errors.js";
 import { displayPrefix, formatKey, type Environment } from "../../core/key-format.js";
-import type { ApiKeysTable } from "../../store/schema.js";
 import { newId } from "../../infra/ids.js";
-import { parseIpAllow } from "./ip-allow.js";
+import type { Random } from "../../infra/random.js";
 import { sha256 } from "../../infra/secrets.js";
+import { parseIpAllow } from "./ip-allow.js";
+import type { ApiKey, NewKeyInput } from "./model.js";
 
 export function badField(field: string, message: string): LatchkeyError {
   return new LatchkeyError("invalid_request", `${field}: ${message}`, {
@@ -14,7 +13,7 @@ export function badField(field: string, message: string): LatchkeyError {
   });
 }
 
-export function expiryOf(input: CreateKeyBodyT, now: number): number | null {
+export function expiryOf(input: NewKeyInput, now: number): number | null {
   if (input.expires_in !== undefined) {
     const ms = parseDuration(input.expires_in);
     if (ms === null) throw badField("expires_in", "not a duration such as 30d, 90d, 24h, 1y");
@@ -37,23 +36,26 @@ export function compileIpAllow(entries: string[]): string[] {
   return parsed.ranges;
 }
 
-export function newKeyRow(input: {
-  ownerId: string;
-  name: string;
-  environment: Environment;
-  grants: string[];
-  projectId: string | null;
-  ipAllow: string[] | null;
-  expiresAt: number | null;
-  now: number;
-  brand: string;
-  rotatedFrom: string | null;
-  /** The key that minted this one; null when a signed-in user did. */
-  parentKeyId: string | null;
-}): { key: string; row: ApiKeysTable } {
-  const key = formatKey(input.brand, input.environment, randomBytes(32));
-  const row: ApiKeysTable = {
-    id: newId("key"),
+export function newKeyRow(
+  random: Random,
+  input: {
+    ownerId: string;
+    name: string;
+    environment: Environment;
+    grants: string[];
+    projectId: string | null;
+    ipAllow: string[] | null;
+    expiresAt: number | null;
+    now: number;
+    brand: string;
+    rotatedFrom: string | null;
+    /** The key that minted this one; null when a signed-in user did. */
+    parentKeyId: string | null;
+  },
+): { key: string; row: ApiKey } {
+  const key = formatKey(input.brand, input.environment, random.bytes(32));
+  const row: ApiKey = {
+    id: newId(random, "key"),
     owner_id: input.ownerId,
     name: input.name,
     prefix: displayPrefix(key),

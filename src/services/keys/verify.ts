@@ -1,9 +1,17 @@
-import type { VerifyBodyT, VerifyResponseT } from "../../api/keys.js";
 import { LatchkeyError } from "../../core/errors.js";
-import type { Principal } from "../../http/auth.js";
-import type { Context } from "../context.js";
-import type { CheckResult, KeyChecker, RateLimitState } from "./check.js";
+import type { Deps } from "../deps.js";
+import type { Principal } from "../principal.js";
 import type { UsageBuffer } from "../usage/usage.js";
+import type { CheckResult, KeyChecker, RateLimitState } from "./check.js";
+
+/** A platform service asking about a key (`POST /v1/keys/verify`). */
+export interface VerifyInput {
+  key: string;
+  scopes?: string[] | undefined;
+  project_id?: string | undefined;
+  endpoint?: string | undefined;
+  ip?: string | undefined;
+}
 
 export interface KeyRequest {
   ip: string;
@@ -33,7 +41,7 @@ const UNSPECIFIED = "unspecified";
 /** API keys as credentials (bearer auth) and `POST /v1/keys/verify`, with usage counted. */
 export class KeyVerifier {
   constructor(
-    private readonly ctx: Context,
+    private readonly deps: Deps,
     private readonly checker: KeyChecker,
     readonly usage: UsageBuffer,
   ) {}
@@ -49,7 +57,7 @@ export class KeyVerifier {
     const { key, owner } = result;
     if (result.code !== "valid" || !key || !owner) {
       if (key) this.record(key.id, request.endpoint, key.projectId, request.ip, result.code);
-      throw refusal(result, this.ctx.now());
+      throw refusal(result, this.deps.now());
     }
     return {
       principal: {
@@ -67,8 +75,13 @@ export class KeyVerifier {
   /**
    * For the platform's services: always an answer, never a throw. `verifiedBy` (the caller's
    * key or user id) goes into the verified key's activity, so its owner sees who asked.
+   * `answer` presents the result (the wire layer's mapper), called once, in this same turn.
    */
-  async verify(body: VerifyBodyT, verifiedBy: string): Promise<VerifyResponseT> {
+  async verify<R>(
+    body: VerifyInput,
+    verifiedBy: string,
+    answer: (result: CheckResult) => R,
+  ): Promise<R> {
     const endpoint = body.endpoint ?? UNSPECIFIED;
     const result = await this.checker.check({
       rawKey: body.key,
@@ -83,18 +96,7 @@ export class KeyVerifier {
       const project = body.project_id ?? key.projectId;
       this.record(key.id, endpoint, project, body.ip ?? null, result.code, verifiedBy);
     }
-    return {
-      valid: result.code === "valid",
-      code: result.code,
-      key_id: key?.id ?? null,
-      owner_id: key?.ownerId ?? null,
-      environment: key?.environment ?? null,
-      // Already sorted (ScopeCatalogue.effective); empty for a refused key.
-      scopes: [...result.scopes],
-      project_id: key?.projectId ?? null,
-      expires_at: key?.expiresAt != null ? new Date(key.expiresAt).toISOString() : null,
-      ratelimit: result.ratelimit,
-    };
+    return answer(result);
   }
 
   /** Counts one call (buffered; written within `usageFlushMs`). */
@@ -106,7 +108,7 @@ export class KeyVerifier {
     outcome: string,
     verifiedBy: string | null = null,
   ): void {
-    this.usage.record({ keyId, at: this.ctx.now(), endpoint, projectId, ip, outcome, verifiedBy });
+    this.usage.record({ keyId, at: this.deps.now(), endpoint, projectId, ip, outcome, verifiedBy });
   }
 }
 

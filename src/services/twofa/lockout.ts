@@ -1,7 +1,7 @@
 import { tooManyAttempts } from "../../core/errors.js";
 import type { RequestMeta } from "../accounts/accounts.js";
 import type { AuditLog } from "../audit/audit.js";
-import type { Context } from "../context.js";
+import type { Deps } from "../deps.js";
 
 /** SPEC §5: after 10 consecutive failed codes, second-factor sign-in pauses 15 minutes. */
 export const MAX_FAILED_CODES = 10;
@@ -28,7 +28,7 @@ const paused = (resetMs: number) =>
  */
 export class CodeLockout {
   constructor(
-    private readonly ctx: Context,
+    private readonly deps: Deps,
     private readonly audit: AuditLog,
   ) {}
 
@@ -38,7 +38,7 @@ export class CodeLockout {
    * are taken by failed codes and codes being checked.
    */
   async reserve(userId: string): Promise<number> {
-    const { limiter } = this.ctx;
+    const { limiter } = this.deps;
     const { count } = await limiter.hit(failKey(userId), FAILURE_MEMORY_MS);
     // Read the pause after taking the slot: the pause is set before the slots are
     // cleared, so a slot taken after the clearing always sees it.
@@ -53,7 +53,7 @@ export class CodeLockout {
 
   /** The reserved code was not checked (a bad request, a conflict, an outage). */
   async giveBack(userId: string): Promise<void> {
-    await this.ctx.limiter.release(failKey(userId));
+    await this.deps.limiter.release(failKey(userId));
   }
 
   /** The code in `slot` was wrong: its slot stands, and the 10th pauses the account. */
@@ -64,7 +64,7 @@ export class CodeLockout {
     actor: string | null,
     details: Record<string, unknown>,
   ): Promise<void> {
-    const { limiter } = this.ctx;
+    const { limiter } = this.deps;
     await this.audit.record({ event: "2fa_failed_code", userId, actor, ip: meta.ip, details });
     if (slot < MAX_FAILED_CODES) return;
     // A fresh 15-minute window from the 10th failure (not from the first one). Set before
@@ -82,6 +82,6 @@ export class CodeLockout {
   }
 
   async succeeded(userId: string): Promise<void> {
-    await this.ctx.limiter.reset(failKey(userId));
+    await this.deps.limiter.reset(failKey(userId));
   }
 }

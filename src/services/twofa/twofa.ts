@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import QRCode from "qrcode";
 import { LatchkeyError } from "../../core/errors.js";
 import {
@@ -12,13 +11,15 @@ import {
   TOTP_SECRET_BYTES,
   totpKeyUri,
 } from "../../core/totp.js";
-import type { Accounts, RequestMeta, SecondFactor } from "../accounts/accounts.js";
-import type { AuditLog } from "../audit/audit.js";
-import type { Context } from "../context.js";
 import { newId } from "../../infra/ids.js";
-import { MfaTokens } from "./mfa-tokens.js";
+import type { BackupCodeRow, Store } from "../../store/port.js";
+import type { SecondFactor } from "../accounts/accounts.js";
+import type { LoginSessions, RequestMeta } from "../accounts/login.js";
 import type { TokenPair } from "../accounts/sessions.js";
+import type { AuditLog } from "../audit/audit.js";
+import type { Deps } from "../deps.js";
 import { CodeLockout } from "./lockout.js";
+import { MfaTokens } from "./mfa-tokens.js";
 
 export interface CodeInput {
   code?: string | undefined;
@@ -55,38 +56,22 @@ export class TwoFactor implements SecondFactor {
   private readonly mfaTokens: MfaTokens;
 
   constructor(
-    private readonly ctx: Context,
+    private readonly deps: Deps,
     private readonly audit: AuditLog,
-    private readonly accounts: Accounts,
+    private readonly logins: LoginSessions,
   ) {
-    this.lockout = new CodeLockout(ctx, audit);
-    this.mfaTokens = new MfaTokens(ctx);
+    this.lockout = new CodeLockout(deps, audit);
+    this.mfaTokens = new MfaTokens(deps);
   }
 
   /** A new pending secret; replaces a pending one, refuses when 2FA is already on. */
   async setup(user: { id: string; email: string }): Promise<SetupResult> {
-    const secret = encodeBase32(randomBytes(TOTP_SECRET_BYTES));
-    const sealed = this.ctx.box.seal(secret, `totp:${user.id}`);
-    const now = this.ctx.now();
-    const result = await this.ctx.db
-      .insertInto("totp_factors")
-      .values({
-        user_id: user.id,
-        secret_ciphertext: sealed,
-        enabled_at: null,
-        last_used_step: null,
-        created_at: now,
-      })
-      .onConflict((oc) =>
-        oc
-          .column("user_id")
-          .doUpdateSet({ secret_ciphertext: sealed, last_used_step: null, created_at: now })
-          .where("totp_factors.enabled_at", "is", null),
-      )
-      .executeTakeFirst();
-    if (Number(result.numInsertedOrUpdatedRows ?? 0) !== 1)
+    const secret = encodeBase32(this.deps.random.bytes(TOTP_SECRET_BYTES));
+    const sealed = this.deps.box.seal(secret, `totp:${user.id}`);
+    const now = this.deps.now();
+    if (!(await this.deps.store.twofa.putPending(user.id, sealed, now)))
       throw new LatchkeyError("conflict", "two-factor authentication is already enabled");
-    const url = totpKeyUri(this.ctx.config.totpIssuer, user.email, secret);
+    const url = totpKeyUri(this.deps.config.totpIssuer, user.email, secret);
     const svg = await QRCode.toString(url, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
     return { secret, otpauth_url: url, qr_svg: svg };
   }
@@ -104,20 +89,19 @@ export class TwoFactor implements SecondFactor {
     const step = matchTotpStep(
       this.secretOf(userId, factor.secret_ciphertext),
       code,
-      this.ctx.now(),
+      this.deps.now(),
     );
     if (step === null) throw invalidCode();
-    const codes = await this.ctx.db.transaction().execute(async (trx) => {
-      const enabled = await trx
-        .updateTable("totp_factors")
-        .set({ enabled_at: this.ctx.now(), last_used_step: step })
-        .where("user_id", "=", userId)
-        .where("enabled_at", "is", null)
-        // A setup that replaced this secret meanwhile must not be enabled by the old code.
-        .where("secret_ciphertext", "=", factor.secret_ciphertext)
-        .executeTakeFirst();
-      if (Number(enabled.numUpdatedRows) !== 1) return null;
-      return this.replaceBackupCodes(trx, userId);
+    const codes = await this.deps.store.transaction(async (tx) => {
+      // A setup that replaced this secret meanwhile must not be enabled by the old code.
+      const enabled = await tx.twofa.enable(
+        userId,
+        factor.secret_ciphertext,
+        step,
+        this.deps.now(),
+      );
+      if (!enabled) return null;
+      return this.replaceBackupCodes(tx, userId);
     });
     if (!codes)
       throw new LatchkeyError("conflict", "the pending setup changed; start again with setup");
@@ -131,13 +115,7 @@ export class TwoFactor implements SecondFactor {
     const enabledAt = factor?.enabled_at ?? null;
     let remaining = 0;
     if (enabledAt !== null) {
-      const row = await this.ctx.db
-        .selectFrom("backup_codes")
-        .select((eb) => eb.fn.countAll<number | string>().as("n"))
-        .where("user_id", "=", userId)
-        .where("used_at", "is", null)
-        .executeTakeFirstOrThrow();
-      remaining = Number(row.n);
+      remaining = await this.deps.store.twofa.unusedBackupCodes(userId);
     }
     return {
       enabled: enabledAt !== null,
@@ -150,10 +128,7 @@ export class TwoFactor implements SecondFactor {
   /** Turns 2FA off with a current TOTP code or a backup code. */
   async disable(userId: string, input: CodeInput, meta: RequestMeta, actor: string): Promise<void> {
     await this.checkCode(userId, input, meta, "disable", actor);
-    await this.ctx.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom("backup_codes").where("user_id", "=", userId).execute();
-      await trx.deleteFrom("totp_factors").where("user_id", "=", userId).execute();
-    });
+    await this.deps.store.twofa.remove(userId);
     await this.audit.record({ event: "2fa_disabled", userId, actor, ip: meta.ip });
   }
 
@@ -165,16 +140,10 @@ export class TwoFactor implements SecondFactor {
     actor: string,
   ): Promise<string[]> {
     await this.checkCode(userId, input, meta, "backup_codes", actor);
-    const codes = await this.ctx.db.transaction().execute(async (trx) => {
-      // Touching the factor row locks it, so two racing regenerations leave one set, not two.
-      const locked = await trx
-        .updateTable("totp_factors")
-        .set((eb) => ({ created_at: eb.ref("created_at") }))
-        .where("user_id", "=", userId)
-        .where("enabled_at", "is not", null)
-        .executeTakeFirst();
-      if (Number(locked.numUpdatedRows) !== 1) return null;
-      return this.replaceBackupCodes(trx, userId);
+    const codes = await this.deps.store.transaction(async (tx) => {
+      // Locking the factor row first, so two racing regenerations leave one set, not two.
+      if (!(await tx.twofa.lockEnabled(userId))) return null;
+      return this.replaceBackupCodes(tx, userId);
     });
     if (!codes) throw new LatchkeyError("conflict", "two-factor authentication is not enabled");
     await this.audit.record({ event: "backup_codes_regenerated", userId, actor, ip: meta.ip });
@@ -204,21 +173,17 @@ export class TwoFactor implements SecondFactor {
     const userId = await this.mfaTokens.userOf(mfaToken);
     await this.checkCode(userId, input, meta, "login", null);
     await this.mfaTokens.spend(mfaToken);
-    return this.accounts.finishLogin(userId, ["pwd", "otp"], meta);
+    return this.logins.finish(userId, ["pwd", "otp"], meta);
   }
 
   // ---- internals ----
 
-  private async factor(userId: string) {
-    return this.ctx.db
-      .selectFrom("totp_factors")
-      .select(["secret_ciphertext", "enabled_at"])
-      .where("user_id", "=", userId)
-      .executeTakeFirst();
+  private factor(userId: string) {
+    return this.deps.store.twofa.factor(userId);
   }
 
   private secretOf(userId: string, sealed: string): Uint8Array {
-    const key = decodeBase32(this.ctx.box.open(sealed, `totp:${userId}`));
+    const key = decodeBase32(this.deps.box.open(sealed, `totp:${userId}`));
     if (!key) throw new Error("stored TOTP secret is not base32");
     return key;
   }
@@ -274,50 +239,35 @@ export class TwoFactor implements SecondFactor {
   }
 
   private async acceptTotp(userId: string, sealed: string, code: string): Promise<boolean> {
-    const step = matchTotpStep(this.secretOf(userId, sealed), code, this.ctx.now());
+    const step = matchTotpStep(this.secretOf(userId, sealed), code, this.deps.now());
     if (step === null) return false;
-    const result = await this.ctx.db
-      .updateTable("totp_factors")
-      .set({ last_used_step: step })
-      .where("user_id", "=", userId)
-      .where("enabled_at", "is not", null)
-      .where((eb) => eb.or([eb("last_used_step", "is", null), eb("last_used_step", "<", step)]))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    return this.deps.store.twofa.claimStep(userId, step);
   }
 
   private async consumeBackupCode(userId: string, offered: string): Promise<boolean> {
     const canonical = normalizeBackupCode(offered);
     if (canonical === null) return false;
-    const result = await this.ctx.db
-      .updateTable("backup_codes")
-      .set({ used_at: this.ctx.now() })
-      .where("user_id", "=", userId)
-      .where("code_hash", "=", this.ctx.box.mac(canonical))
-      .where("used_at", "is", null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    return this.deps.store.twofa.useBackupCode(
+      userId,
+      this.deps.box.mac(canonical),
+      this.deps.now(),
+    );
   }
 
-  private async replaceBackupCodes(
-    trx: Pick<Context["db"], "deleteFrom" | "insertInto">,
-    userId: string,
-  ): Promise<string[]> {
-    const now = this.ctx.now();
-    const codes = Array.from({ length: BACKUP_CODE_COUNT }, () => formatBackupCode(randomBytes(8)));
-    await trx.deleteFrom("backup_codes").where("user_id", "=", userId).execute();
-    await trx
-      .insertInto("backup_codes")
-      .values(
-        codes.map((code) => ({
-          id: newId("bkc"),
-          user_id: userId,
-          code_hash: this.ctx.box.mac(normalizeBackupCode(code)!),
-          created_at: now,
-          used_at: null,
-        })),
-      )
-      .execute();
+  private async replaceBackupCodes(tx: Store, userId: string): Promise<string[]> {
+    const now = this.deps.now();
+    const { random, box } = this.deps;
+    const codes = Array.from({ length: BACKUP_CODE_COUNT }, () =>
+      formatBackupCode(random.bytes(8)),
+    );
+    const rows: BackupCodeRow[] = codes.map((code) => ({
+      id: newId(random, "bkc"),
+      user_id: userId,
+      code_hash: box.mac(normalizeBackupCode(code)!),
+      created_at: now,
+      used_at: null,
+    }));
+    await tx.twofa.replaceBackupCodes(userId, rows);
     return codes;
   }
 }

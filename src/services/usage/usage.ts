@@ -1,6 +1,5 @@
-import { sql, type Transaction } from "kysely";
-import type { Database } from "../../store/schema.js";
-import type { Context } from "../context.js";
+import type { ActivityRow, Store, UsageBucketRow } from "../../store/port.js";
+import type { Deps } from "../deps.js";
 
 export interface KeyUse {
   keyId: string;
@@ -46,8 +45,8 @@ export class UsageBuffer {
    */
   private readonly storedActivity = new Map<string, number>();
 
-  constructor(private readonly ctx: Context) {
-    this.timer = setInterval(() => void this.flush(), ctx.config.usageFlushMs);
+  constructor(private readonly deps: Deps) {
+    this.timer = setInterval(() => void this.flush(), deps.config.usageFlushMs);
     this.timer.unref();
   }
 
@@ -87,30 +86,21 @@ export class UsageBuffer {
     if (batch.keys.size === 0) return;
     this.pending = empty();
     try {
-      const estimates = await this.ctx.db.transaction().execute((trx) => this.apply(trx, batch));
+      const estimates = await this.deps.store.transaction((tx) => this.apply(tx, batch));
       // Learnt only once the transaction commits (a failed flush is retried from scratch).
       for (const [keyId, estimate] of estimates) this.storedActivity.set(keyId, estimate);
     } catch (error) {
-      this.ctx.logger.warn({ err: (error as Error).message }, "usage flush failed; will retry");
+      this.deps.logger.warn({ err: (error as Error).message }, "usage flush failed; will retry");
       this.mergeBack(batch);
     }
   }
 
-  private async apply(trx: Transaction<Database>, batch: Pending): Promise<Map<string, number>> {
+  private async apply(tx: Store, batch: Pending): Promise<Map<string, number>> {
     // In id order, so two instances flushing at once lock rows in the same order.
     const keys = [...batch.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const [keyId, { count, last }] of keys) {
-      await trx
-        .updateTable("api_keys")
-        .set({
-          usage_count: sql`usage_count + ${count}`,
-          last_used_at: sql`case when last_used_at is null or last_used_at < ${last} then ${last} else last_used_at end`,
-        })
-        .where("id", "=", keyId)
-        .execute();
-    }
+    for (const [keyId, { count, last }] of keys) await tx.usage.addCalls(keyId, count, last);
     const buckets = [...batch.buckets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const rows = buckets.map(([bucket, count]) => {
+    const rows = buckets.map(([bucket, count]): UsageBucketRow => {
       const [key_id, hour, endpoint, project_id] = bucket.split(SEP) as [
         string,
         string,
@@ -119,19 +109,9 @@ export class UsageBuffer {
       ];
       return { key_id, hour: Number(hour), endpoint, project_id, count };
     });
-    for (const chunk of chunks(rows, 200)) {
-      await trx
-        .insertInto("key_usage")
-        .values(chunk)
-        .onConflict((oc) =>
-          oc
-            .columns(["key_id", "hour", "endpoint", "project_id"])
-            .doUpdateSet({ count: sql`key_usage.count + excluded.count` }),
-        )
-        .execute();
-    }
+    for (const chunk of chunks(rows, 200)) await tx.usage.addBuckets(chunk);
     const activity = [...batch.activity.values()].flatMap((uses) =>
-      uses.slice(-ACTIVITY_KEEP).map((u) => ({
+      uses.slice(-ACTIVITY_KEEP).map((u): ActivityRow => ({
         key_id: u.keyId,
         at: u.at,
         endpoint: u.endpoint,
@@ -140,15 +120,15 @@ export class UsageBuffer {
         verified_by: u.verifiedBy ?? null,
       })),
     );
-    for (const chunk of chunks(activity, 500))
-      await trx.insertInto("key_activity").values(chunk).execute();
+    for (const chunk of chunks(activity, 500)) await tx.usage.addActivity(chunk);
     const estimates = new Map<string, number>();
     for (const [keyId, uses] of batch.activity) {
       const added = Math.min(uses.length, ACTIVITY_KEEP);
-      const stored = this.storedActivity.get(keyId) ?? (await countActivity(trx, keyId)) - added;
+      const stored =
+        this.storedActivity.get(keyId) ?? (await tx.usage.countActivity(keyId)) - added;
       let estimate = stored + added;
       if (estimate > ACTIVITY_KEEP) {
-        await prune(trx, keyId);
+        await tx.usage.pruneActivity(keyId, ACTIVITY_KEEP);
         estimate = ACTIVITY_KEEP;
       }
       estimates.set(keyId, estimate);
@@ -175,33 +155,6 @@ export class UsageBuffer {
       );
     this.pending = batch;
   }
-}
-
-async function countActivity(trx: Transaction<Database>, keyId: string): Promise<number> {
-  const row = await trx
-    .selectFrom("key_activity")
-    .select((eb) => eb.fn.countAll<number | string>().as("n"))
-    .where("key_id", "=", keyId)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
-}
-
-/** Deletes a key's activity rows older than the newest ACTIVITY_KEEP. */
-async function prune(trx: Transaction<Database>, keyId: string): Promise<void> {
-  const cutoff = await trx
-    .selectFrom("key_activity")
-    .select("id")
-    .where("key_id", "=", keyId)
-    .orderBy("id", "desc")
-    .limit(1)
-    .offset(ACTIVITY_KEEP)
-    .executeTakeFirst();
-  if (!cutoff) return;
-  await trx
-    .deleteFrom("key_activity")
-    .where("key_id", "=", keyId)
-    .where("id", "<=", cutoff.id)
-    .execute();
 }
 
 function chunks<T>(items: T[], size: number): T[][] {

@@ -1,0 +1,105 @@
+/**
+ * Domain values (what services return) to wire shapes (SPEC §4): the one place the
+ * translation happens. Routes call these; services never see the wire layer.
+ */
+import type { CheckResult } from "../services/keys/check.js";
+import type { ApiKey, CreatedKey, KeyAt } from "../services/keys/model.js";
+import type { KeyActivityEntry, KeyUsage } from "../services/keys/views.js";
+import type { Project } from "../services/projects/projects.js";
+import type {
+  KeyActivityEntryT,
+  KeyCreatedT,
+  KeyRecordFullT,
+  KeyRecordT,
+  KeyUsageT,
+  ProjectT,
+  VerifyResponseT,
+} from "./keys.js";
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function keyStatus(row: ApiKey, now: number): KeyRecordT["status"] {
+  if (row.revoked_at !== null && row.revoked_at <= now) return "revoked";
+  if (row.expires_at !== null && row.expires_at <= now) return "expired";
+  return "active";
+}
+
+/** The listed fields of SPEC §4, plus status. Never the secret or its hash. */
+export function toRecord(row: ApiKey, now: number): KeyRecordT {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    environment: row.environment === "test" ? "test" : "live",
+    scopes: JSON.parse(row.scopes) as string[],
+    project_id: row.project_id,
+    created_at: iso(row.created_at)!,
+    expires_at: iso(row.expires_at),
+    last_used_at: iso(row.last_used_at),
+    usage_count: Number(row.usage_count),
+    revoked_at: iso(row.revoked_at),
+    status: keyStatus(row, now),
+  };
+}
+
+export function toFullRecord(row: ApiKey, now: number): KeyRecordFullT {
+  return {
+    ...toRecord(row, now),
+    ip_allow: row.ip_allow ? (JSON.parse(row.ip_allow) as string[]) : null,
+    rotated_from: row.rotated_from,
+    parent_key_id: row.parent_key_id,
+  };
+}
+
+/** A key as an operation (edit, revoke) left it. */
+export function toKeyAt(value: KeyAt): KeyRecordFullT {
+  return toFullRecord(value.row, value.at);
+}
+
+/** A key just made, with its secret (shown this once). */
+export function toKeyCreated(created: CreatedKey): KeyCreatedT {
+  return { ...toFullRecord(created.row, created.at), key: created.key };
+}
+
+export function toKeyUsage(usage: KeyUsage): KeyUsageT {
+  return {
+    by_endpoint: usage.byEndpoint,
+    by_project: usage.byProject.map((r) => ({
+      project_id: r.project_id === "" ? null : r.project_id,
+      count: r.count,
+    })),
+    by_hour: usage.byHour.map((r) => ({ hour: iso(r.hour)!, count: r.count })),
+  };
+}
+
+export function toActivityEntry(row: KeyActivityEntry): KeyActivityEntryT {
+  return {
+    id: row.id,
+    at: iso(row.at)!,
+    endpoint: row.endpoint,
+    ip: row.ip,
+    outcome: row.outcome,
+    verified_by: row.verified_by,
+  };
+}
+
+export function toProject(project: Project): ProjectT {
+  return { id: project.id, name: project.name, created_at: iso(project.created_at)! };
+}
+
+/** `POST /v1/keys/verify`'s answer; the one object the hot path allocates for it. */
+export function toVerifyResponse(result: CheckResult): VerifyResponseT {
+  const { key } = result;
+  return {
+    valid: result.code === "valid",
+    code: result.code,
+    key_id: key?.id ?? null,
+    owner_id: key?.ownerId ?? null,
+    environment: key?.environment ?? null,
+    // Already sorted (ScopeCatalogue.effective); empty for a refused key.
+    scopes: [...result.scopes],
+    project_id: key?.projectId ?? null,
+    expires_at: key?.expiresAt != null ? new Date(key.expiresAt).toISOString() : null,
+    ratelimit: result.ratelimit,
+  };
+}

@@ -1,0 +1,28 @@
+import type { Environment } from "../../core/key-format.js";
+import type { KeyRow } from "../../store/port.js";
+
+/** An API key as stored: never the secret, only its SHA-256 and display prefix. */
+export type ApiKey = KeyRow;
+
+/** A key as some operation left it, with the moment that operation read the clock. */
+export interface KeyAt {
+  row: ApiKey;
+  /** Epoch milliseconds: what the key's status is judged against. */
+  at: number;
+}
+
+/** A key just made (create, rotate): the secret, shown this once. */
+export interface CreatedKey extends KeyAt {
+  key: string;
+}
+
+/** What a new key asks for; times are durations or ISO 8601, as a caller gives them. */
+export interface NewKeyInput {
+  name: string;
+  scopes: string[];
+  environment?: Environment | undefined;
+  expires_in?: string | undefined;
+  expires_at?: string | undefined;
+  project_id?: string | undefined;
+  ip_allow?: string[] | undefined;
+}

@@ -1,0 +1,78 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sessionCaller, signUp, testServices, type TestDeps } from "../../../test/store/deps.js";
+import type { KeyRow } from "../../store/port.js";
+import { ACTIVITY_KEEP, UsageBuffer } from "./usage.js";
+
+describe("UsageBuffer", () => {
+  let t: TestDeps;
+  let key: KeyRow;
+  let usage: UsageBuffer;
+  beforeEach(async () => {
+    t = await testServices();
+    const owner = await signUp(t, "ada@example.test");
+    ({ row: key } = await t.services.apiKeys.create(sessionCaller(owner), {
+      name: "k",
+      scopes: ["keys:read"],
+    }));
+    usage = new UsageBuffer(t.deps);
+  });
+  afterEach(async () => {
+    await usage.close();
+    await t.close();
+  });
+
+  const use = (at: number, endpoint = "GET /a", projectId: string | null = null) =>
+    usage.record({ keyId: key.id, at, endpoint, projectId, ip: null, outcome: "ok" });
+
+  it("writes nothing until a flush, then counts, buckets and activity in one go", async () => {
+    const t0 = t.clock.now;
+    use(t0);
+    use(t0 + 5);
+    use(t0 + 1, "GET /b", "prj_1");
+    expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(0);
+    await usage.flush();
+    expect(await t.deps.store.keys.byHash(key.key_hash)).toMatchObject({
+      usage_count: 3,
+      last_used_at: t0 + 5,
+    });
+    const summary = await t.services.keyViews.usage(key.id);
+    expect(summary.byEndpoint).toEqual([
+      { endpoint: "GET /a", count: 2 },
+      { endpoint: "GET /b", count: 1 },
+    ]);
+    expect(summary.byProject).toEqual([
+      { project_id: "", count: 2 },
+      { project_id: "prj_1", count: 1 },
+    ]);
+    expect(await t.deps.store.usage.countActivity(key.id)).toBe(3);
+    await usage.flush(); // nothing new: nothing changes
+    expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(3);
+  });
+
+  it("keeps only the newest activity rows per key", async () => {
+    for (let i = 0; i < ACTIVITY_KEEP + 20; i++) use(t.clock.now + i);
+    await usage.flush();
+    use(t.clock.now + 5_000);
+    await usage.flush();
+    expect(await t.deps.store.usage.countActivity(key.id)).toBe(ACTIVITY_KEEP);
+    const [newest] = await t.services.keyViews.activity(key.id, { limit: 1 });
+    expect(newest?.at).toBe(t.clock.now + 5_000);
+    expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(ACTIVITY_KEEP + 21);
+  });
+
+  it("merges a failed flush back and writes it with the next one", async () => {
+    use(t.clock.now);
+    const realTransaction = t.deps.store.transaction.bind(t.deps.store);
+    let fail = true;
+    t.deps.store.transaction = (fn) => {
+      if (fail) return Promise.reject(new Error("store down"));
+      return realTransaction(fn);
+    };
+    await usage.flush();
+    expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(0);
+    fail = false;
+    use(t.clock.now + 1);
+    await usage.flush();
+    expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(2);
+  });
+});

@@ -1,0 +1,77 @@
+import type { Kysely, Transaction } from "kysely";
+import type { Db } from "../db.js";
+import { traitsOf, type EngineTraits } from "../engines.js";
+import type { Engine, Store } from "../port.js";
+import type { Database } from "../schema.js";
+import { KyselyAudit } from "./audit.js";
+import { KyselyKeys } from "./keys.js";
+import { KyselyProjects } from "./projects.js";
+import { KyselySessions } from "./sessions.js";
+import { KyselyTwoFactor } from "./twofa.js";
+import { KyselyUsage } from "./usage.js";
+import { KyselyUsers } from "./users.js";
+
+/** Runs statements atomically: a new transaction, or the one a bound store is already in. */
+export type Transact = <T>(fn: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
+
+/** The store port over Kysely, for SQLite and PostgreSQL alike. */
+export class KyselyStore implements Store {
+  readonly engine: Engine;
+  readonly users: KyselyUsers;
+  readonly sessions: KyselySessions;
+  readonly keys: KyselyKeys;
+  readonly usage: KyselyUsage;
+  readonly audit: KyselyAudit;
+  readonly twofa: KyselyTwoFactor;
+  readonly projects: KyselyProjects;
+  private readonly transact: Transact;
+
+  /**
+   * `db` is the database (or, for a bound store, its transaction). Tools and tests that
+   * must look at raw rows may read it; services never see it.
+   */
+  constructor(
+    readonly db: Kysely<Database>,
+    private readonly traits: EngineTraits,
+    private readonly owner: Db | null,
+    private readonly inTransaction = false,
+  ) {
+    this.engine = traits.engine;
+    this.transact = inTransaction
+      ? (fn) => fn(db)
+      : (fn) => db.transaction().execute((trx) => fn(trx));
+    this.users = new KyselyUsers(db, traits);
+    this.sessions = new KyselySessions(db, this.transact);
+    this.keys = new KyselyKeys(db);
+    this.usage = new KyselyUsage(db);
+    this.audit = new KyselyAudit(db);
+    this.twofa = new KyselyTwoFactor(db, this.transact);
+    this.projects = new KyselyProjects(db);
+  }
+
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.inTransaction) return fn(this);
+    return this.db
+      .transaction()
+      .execute((trx: Transaction<Database>) => fn(new KyselyStore(trx, this.traits, null, true)));
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.owner) return this.owner.ping();
+    try {
+      await this.db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.owner) await this.owner.close();
+  }
+}
+
+/** The port over an opened database (see `openDb`); closing the store closes the database. */
+export function kyselyStore(db: Db): KyselyStore {
+  return new KyselyStore(db.db, traitsOf(db.engine), db);
+}

@@ -1,0 +1,324 @@
+/**
+ * The store port: everything services ask of persistence, grouped by domain. One Kysely
+ * implementation (store/kysely/) serves SQLite and PostgreSQL; what differs between the
+ * engines (row locks, unique violations) is in store/engines.ts. Services see only this.
+ *
+ * Records mirror the stored rows: times are epoch milliseconds, booleans 0/1, lists JSON
+ * text, so the store adds no conversion (and no allocation) of its own on the hot path.
+ */
+
+export type Engine = "sqlite" | "postgres";
+
+export interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  role: string;
+  is_staff: number;
+  plan: string;
+  disabled: number;
+  /** Staff-granted: may verify the platform's keys (`keys:verify`) like a platform service. */
+  is_service: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export type UserPatch = Partial<
+  Pick<UserRow, "plan" | "role" | "is_staff" | "is_service" | "disabled" | "updated_at">
+>;
+
+/** A session is one refresh-token family: everything descended from one login. */
+export interface SessionRow {
+  id: string;
+  user_id: string;
+  amr: string;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  /** When the session ends however often it is refreshed (null only for rows before 0002). */
+  absolute_expires_at: number | null;
+  /** How long the session may go unrefreshed, as configured when it began. */
+  idle_ms: number | null;
+}
+
+export interface RefreshTokenRow {
+  token_hash: string;
+  session_id: string;
+  created_at: number;
+  expires_at: number;
+  spent_at: number | null;
+}
+
+/** A refresh token with what `refresh` needs of its session and user. */
+export interface RefreshLookup {
+  session_id: string;
+  spent_at: number | null;
+  expires_at: number;
+  user_id: string;
+  amr: string;
+  ended_at: number | null;
+  absolute_expires_at: number | null;
+  idle_ms: number | null;
+  disabled: number;
+}
+
+export interface SessionLiveness {
+  user_id: string;
+  ended_at: number | null;
+  absolute_expires_at: number | null;
+}
+
+export interface TotpFactorRow {
+  user_id: string;
+  secret_ciphertext: string;
+  enabled_at: number | null;
+  last_used_step: number | null;
+  created_at: number;
+}
+
+export interface BackupCodeRow {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  created_at: number;
+  used_at: number | null;
+}
+
+export interface MfaTokenRow {
+  token_hash: string;
+  user_id: string;
+  ip: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface MfaTokenLookup {
+  user_id: string;
+  expires_at: number;
+  used_at: number | null;
+  /** The token's user's `disabled` flag. */
+  disabled: number;
+}
+
+export interface ProjectRow {
+  id: string;
+  owner_id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface KeyRow {
+  id: string;
+  owner_id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  environment: string;
+  scopes: string;
+  project_id: string | null;
+  ip_allow: string | null;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+  usage_count: number;
+  rotated_from: string | null;
+  /** The key that minted this one (through the API, with `keys:write`): revoked with it. */
+  parent_key_id: string | null;
+}
+
+export type KeyPatch = Partial<Pick<KeyRow, "name" | "scopes" | "revoked_at" | "expires_at">>;
+
+/** Hourly usage buckets; `project_id` is '' when a call named no project. */
+export interface UsageBucketRow {
+  key_id: string;
+  hour: number;
+  endpoint: string;
+  project_id: string;
+  count: number;
+}
+
+export interface ActivityRow {
+  key_id: string;
+  at: number;
+  endpoint: string;
+  ip: string | null;
+  outcome: string;
+  /** For `POST /v1/keys/verify`: the credential that asked (`key_…` or `usr_…`). */
+  verified_by: string | null;
+}
+
+export interface StoredActivity extends ActivityRow {
+  id: number;
+}
+
+export interface UsageSummary {
+  byEndpoint: { endpoint: string; count: number }[];
+  /** `project_id` '' is calls that named no project. */
+  byProject: { project_id: string; count: number }[];
+  byHour: { hour: number; count: number }[];
+}
+
+export interface AuditRow {
+  at: number;
+  user_id: string | null;
+  actor: string | null;
+  event: string;
+  ip: string | null;
+  /** JSON text, or null. */
+  details: string | null;
+}
+
+export interface StoredAudit extends AuditRow {
+  id: number;
+}
+
+/** A unique constraint refused a write (an email or a token hash already stored). */
+export class DuplicateError extends Error {
+  constructor(cause: unknown) {
+    super("a unique constraint refused the write", { cause });
+    this.name = "DuplicateError";
+  }
+}
+
+export interface UserStore {
+  /** Whether any account exists (the first one on a fresh install is staff). */
+  any(): Promise<boolean>;
+  /** Throws DuplicateError when the email is taken. */
+  insert(row: UserRow): Promise<void>;
+  byId(id: string): Promise<UserRow | undefined>;
+  byEmail(email: string): Promise<UserRow | undefined>;
+  /** Oldest first, then by id. */
+  list(options: { limit: number; offset: number }): Promise<UserRow[]>;
+  /** False when there is no such user. */
+  update(id: string, patch: UserPatch): Promise<boolean>;
+  /**
+   * The user's plan, read under a lock held until the transaction ends, so key creation
+   * serialises per owner (PostgreSQL: the row, `FOR UPDATE`; SQLite: its single writer).
+   * Only meaningful inside `transaction()`.
+   */
+  planForUpdate(id: string): Promise<string | undefined>;
+}
+
+export interface SessionStore {
+  /** The session and its first refresh token, atomically. */
+  start(session: SessionRow, token: RefreshTokenRow): Promise<void>;
+  byRefreshHash(tokenHash: string): Promise<RefreshLookup | undefined>;
+  /**
+   * Spends `tokenHash` and, only if this call is the one that spent it, stores `next` and
+   * extends the session, atomically. False when the token was already spent (a race lost).
+   */
+  rotate(tokenHash: string, next: RefreshTokenRow, lastUsedAt: number): Promise<boolean>;
+  /** Ends the session and spends its live tokens; true when this call ended it. */
+  end(sessionId: string, at: number, reason: string): Promise<boolean>;
+  /** The live session with this id if it belongs to the user. */
+  isOwnOpen(userId: string, sessionId: string): Promise<boolean>;
+  liveness(sessionId: string): Promise<SessionLiveness | undefined>;
+  /** Not ended and not expired at `now`, most recently used first. */
+  listOpen(userId: string, now: number): Promise<SessionRow[]>;
+}
+
+export interface KeyStore {
+  insert(row: KeyRow): Promise<void>;
+  byHash(keyHash: string): Promise<KeyRow | undefined>;
+  /** The key if `ownerId` owns it. */
+  owned(id: string, ownerId: string): Promise<KeyRow | undefined>;
+  /** Newest first, then by id. */
+  listByOwner(ownerId: string): Promise<KeyRow[]>;
+  /** Neither revoked nor expired at `now`: what counts against a plan. */
+  activeOf(ownerId: string, now: number): Promise<{ id: string; rotated_from: string | null }[]>;
+  /** Unrevoked keys minted, directly or further down, from `roots`; parents before children. */
+  descendants(roots: string[]): Promise<KeyRow[]>;
+  update(id: string, patch: KeyPatch): Promise<void>;
+  /** Revokes those of `ids` not revoked yet. */
+  revoke(ids: string[], at: number): Promise<void>;
+  setExpiry(ids: string[], at: number): Promise<void>;
+}
+
+export interface UsageStore {
+  /** Adds `count` calls to the key's total and moves `last_used_at` forward to `last`. */
+  addCalls(keyId: string, count: number, last: number): Promise<void>;
+  /** Adds to the hourly buckets (inserting those that are new). */
+  addBuckets(rows: UsageBucketRow[]): Promise<void>;
+  addActivity(rows: ActivityRow[]): Promise<void>;
+  countActivity(keyId: string): Promise<number>;
+  /** Deletes the key's activity rows older than the newest `keep`. */
+  pruneActivity(keyId: string, keep: number): Promise<void>;
+  /** Calls by endpoint and project (all time, most first) and by hour from `sinceHour`. */
+  summary(keyId: string, sinceHour: number): Promise<UsageSummary>;
+  /** Newest first; `before` pages by id. */
+  activity(
+    keyId: string,
+    options: { limit: number; before?: number | undefined },
+  ): Promise<StoredActivity[]>;
+}
+
+export interface AuditStore {
+  insert(row: AuditRow): Promise<void>;
+  /** Newest first. `userId` null lists every user's events. */
+  list(options: {
+    userId: string | null;
+    limit: number;
+    before?: number | undefined;
+    event?: string | undefined;
+  }): Promise<StoredAudit[]>;
+}
+
+export interface TwoFactorStore {
+  factor(userId: string): Promise<TotpFactorRow | undefined>;
+  /** One stored factor, any user's (the start-up check of the master key). */
+  anyFactor(): Promise<TotpFactorRow | undefined>;
+  /**
+   * Stores a pending factor, replacing a pending one; false when an enabled one exists.
+   */
+  putPending(userId: string, sealed: string, now: number): Promise<boolean>;
+  /** Enables the pending factor if it is still the one sealed as `sealed`. */
+  enable(userId: string, sealed: string, step: number, now: number): Promise<boolean>;
+  /** Locks the enabled factor's row until the transaction ends; false when none is enabled. */
+  lockEnabled(userId: string): Promise<boolean>;
+  /** Claims a TOTP step: true only if it is newer than the last accepted one. */
+  claimStep(userId: string, step: number): Promise<boolean>;
+  /** Marks an unused backup code used: true only for the call that marked it. */
+  useBackupCode(userId: string, codeHash: string, at: number): Promise<boolean>;
+  unusedBackupCodes(userId: string): Promise<number>;
+  /** Deletes the user's backup codes and stores `rows`. */
+  replaceBackupCodes(userId: string, rows: BackupCodeRow[]): Promise<void>;
+  /** Deletes the factor and the backup codes. */
+  remove(userId: string): Promise<void>;
+  /** Stores an MFA token, deleting the user's expired ones. */
+  issueMfaToken(row: MfaTokenRow): Promise<void>;
+  mfaToken(tokenHash: string): Promise<MfaTokenLookup | undefined>;
+  /** True only for the call that spent it. */
+  spendMfaToken(tokenHash: string, at: number): Promise<boolean>;
+}
+
+export interface ProjectStore {
+  insert(row: ProjectRow): Promise<void>;
+  /** Oldest first, then by id. */
+  listByOwner(ownerId: string): Promise<ProjectRow[]>;
+  isOwnedBy(projectId: string, ownerId: string): Promise<boolean>;
+}
+
+export interface Store {
+  readonly engine: Engine;
+  readonly users: UserStore;
+  readonly sessions: SessionStore;
+  readonly keys: KeyStore;
+  readonly usage: UsageStore;
+  readonly audit: AuditStore;
+  readonly twofa: TwoFactorStore;
+  readonly projects: ProjectStore;
+  /**
+   * Runs `fn` with a store bound to one transaction: committed when `fn` resolves, rolled
+   * back when it throws. Inside a transaction, `transaction` runs `fn` in the same one.
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

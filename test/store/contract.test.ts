@@ -1,0 +1,626 @@
+/**
+ * The store port's contract: every method, against every engine (SQLite `:memory:` and,
+ * with TEST_DATABASE_URL, a fresh PostgreSQL database), in the manner of Lucia's
+ * `testAdapter()` and Kysely's per-dialect loop. A new engine (or a rewritten query)
+ * passes this suite or is wrong.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { migrate, openDb } from "../../src/store/db.js";
+import { kyselyStore } from "../../src/store/kysely/index.js";
+import {
+  DuplicateError,
+  type KeyRow,
+  type SessionRow,
+  type Store,
+  type UserRow,
+} from "../../src/store/port.js";
+import { describeEachStore, freshPostgres } from "../helpers/stores.js";
+
+const T0 = Date.UTC(2026, 0, 1);
+let serial = 0;
+const uid = (prefix: string) => `${prefix}_${(serial += 1).toString(36)}_${Date.now() % 1e6}`;
+
+function user(overrides: Partial<UserRow> = {}): UserRow {
+  const id = uid("usr");
+  return {
+    id,
+    email: `${id}@example.test`,
+    password_hash: "hash",
+    role: "owner",
+    is_staff: 0,
+    plan: "free",
+    disabled: 0,
+    is_service: 0,
+    created_at: T0,
+    updated_at: T0,
+    ...overrides,
+  };
+}
+
+function key(ownerId: string, overrides: Partial<KeyRow> = {}): KeyRow {
+  const id = uid("key");
+  return {
+    id,
+    owner_id: ownerId,
+    name: "k",
+    prefix: "lk_live_abcd",
+    key_hash: `hash-${id}`,
+    environment: "live",
+    scopes: '["keys:read"]',
+    project_id: null,
+    ip_allow: null,
+    created_at: T0,
+    expires_at: null,
+    revoked_at: null,
+    last_used_at: null,
+    usage_count: 0,
+    rotated_from: null,
+    parent_key_id: null,
+    ...overrides,
+  };
+}
+
+function session(userId: string, overrides: Partial<SessionRow> = {}): SessionRow {
+  return {
+    id: uid("ses"),
+    user_id: userId,
+    amr: '["pwd"]',
+    ip: "203.0.113.1",
+    user_agent: "test",
+    created_at: T0,
+    last_used_at: T0,
+    expires_at: T0 + 60_000,
+    ended_at: null,
+    end_reason: null,
+    absolute_expires_at: T0 + 120_000,
+    idle_ms: 60_000,
+    ...overrides,
+  };
+}
+
+describeEachStore("store contract", (kind) => {
+  let store: Store;
+  let drop: (() => Promise<void>) | null = null;
+
+  beforeAll(async () => {
+    let location = ":memory:";
+    if (kind === "postgres") {
+      const pg = await freshPostgres();
+      location = pg.url;
+      drop = pg.drop;
+    }
+    const db = openDb(location);
+    await migrate(db);
+    store = kyselyStore(db);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await drop?.();
+  });
+
+  async function newUser(overrides: Partial<UserRow> = {}): Promise<UserRow> {
+    const row = user(overrides);
+    await store.users.insert(row);
+    return row;
+  }
+
+  // ---- the store itself ----
+
+  it("names its engine and answers ping", async () => {
+    expect(store.engine).toBe(kind);
+    expect(await store.ping()).toBe(true);
+  });
+
+  it("transaction commits what fn wrote, and rolls all of it back when fn throws", async () => {
+    const kept = user();
+    const lost = user();
+    await store.transaction(async (tx) => tx.users.insert(kept));
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.users.insert(lost);
+        await tx.keys.insert(key(lost.id));
+        expect(await tx.users.byId(lost.id)).toBeDefined(); // visible inside…
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    expect(await store.users.byId(kept.id)).toEqual(kept);
+    expect(await store.users.byId(lost.id)).toBeUndefined(); // …gone after
+    expect(await store.keys.listByOwner(lost.id)).toEqual([]);
+  });
+
+  it("a nested transaction is part of the outer one", async () => {
+    const row = user();
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.transaction(async (inner) => inner.users.insert(row));
+        throw new Error("outer fails");
+      }),
+    ).rejects.toThrow("outer fails");
+    expect(await store.users.byId(row.id)).toBeUndefined();
+  });
+
+  it("a store method that is atomic on its own rolls back with the transaction it runs in", async () => {
+    const owner = await newUser();
+    const s = session(owner.id);
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.sessions.start(s, {
+          token_hash: uid("rt"),
+          session_id: s.id,
+          created_at: T0,
+          expires_at: T0 + 1,
+          spent_at: null,
+        });
+        throw new Error("no");
+      }),
+    ).rejects.toThrow("no");
+    expect(await store.sessions.liveness(s.id)).toBeUndefined();
+  });
+
+  // ---- users ----
+
+  it("users: insert, read by id and email, any, list in creation order", async () => {
+    expect(await store.users.byEmail("nobody@example.test")).toBeUndefined();
+    const a = await newUser({ created_at: T0 + 1 });
+    const b = await newUser({ created_at: T0 + 2 });
+    expect(await store.users.any()).toBe(true);
+    expect(await store.users.byId(a.id)).toEqual(a);
+    expect(await store.users.byEmail(b.email)).toEqual(b);
+    const all = await store.users.list({ limit: 1000, offset: 0 });
+    const ids = all.map((u) => u.id);
+    expect(ids.indexOf(a.id)).toBeLessThan(ids.indexOf(b.id));
+    const page = await store.users.list({ limit: 1, offset: ids.indexOf(b.id) });
+    expect(page.map((u) => u.id)).toEqual([b.id]);
+  });
+
+  it("users: a taken email is a DuplicateError, and nothing is written", async () => {
+    const a = await newUser();
+    const copy = user({ email: a.email });
+    const error = await store.users.insert(copy).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DuplicateError);
+    expect(await store.users.byId(copy.id)).toBeUndefined();
+  });
+
+  it("users: update patches the named fields and says whether the user exists", async () => {
+    const a = await newUser();
+    expect(await store.users.update(a.id, { plan: "pro", disabled: 1, updated_at: T0 + 5 })).toBe(
+      true,
+    );
+    expect(await store.users.byId(a.id)).toEqual({
+      ...a,
+      plan: "pro",
+      disabled: 1,
+      updated_at: T0 + 5,
+    });
+    expect(await store.users.update("usr_missing", { plan: "pro" })).toBe(false);
+  });
+
+  it("users: planForUpdate reads the plan, undefined for no user", async () => {
+    const a = await newUser({ plan: "team" });
+    expect(await store.transaction((tx) => tx.users.planForUpdate(a.id))).toBe("team");
+    expect(await store.transaction((tx) => tx.users.planForUpdate("usr_none"))).toBeUndefined();
+  });
+
+  it("users: planForUpdate serialises racing check-then-insert transactions per owner", async () => {
+    const owner = await newUser();
+    const limit = 3;
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 12 }, () =>
+        store.transaction(async (tx) => {
+          await tx.users.planForUpdate(owner.id);
+          const active = await tx.keys.activeOf(owner.id, T0);
+          if (active.length >= limit) throw new Error("limit");
+          await tx.keys.insert(key(owner.id));
+        }),
+      ),
+    );
+    expect(attempts.filter((a) => a.status === "fulfilled")).toHaveLength(limit);
+    expect(await store.keys.listByOwner(owner.id)).toHaveLength(limit);
+  });
+
+  // ---- sessions ----
+
+  it("sessions: start stores the session and its token; byRefreshHash joins session and user", async () => {
+    const owner = await newUser();
+    const s = session(owner.id);
+    const hash = uid("rt");
+    await store.sessions.start(s, {
+      token_hash: hash,
+      session_id: s.id,
+      created_at: T0,
+      expires_at: T0 + 60_000,
+      spent_at: null,
+    });
+    expect(await store.sessions.byRefreshHash(hash)).toEqual({
+      session_id: s.id,
+      spent_at: null,
+      expires_at: T0 + 60_000,
+      user_id: owner.id,
+      amr: '["pwd"]',
+      ended_at: null,
+      absolute_expires_at: T0 + 120_000,
+      idle_ms: 60_000,
+      disabled: 0,
+    });
+    expect(await store.sessions.byRefreshHash("unknown")).toBeUndefined();
+    expect(await store.sessions.liveness(s.id)).toEqual({
+      user_id: owner.id,
+      ended_at: null,
+      absolute_expires_at: T0 + 120_000,
+    });
+  });
+
+  it("sessions: of racing rotations of one token exactly one wins, and it extends the session", async () => {
+    const owner = await newUser();
+    const s = session(owner.id);
+    const hash = uid("rt");
+    await store.sessions.start(s, {
+      token_hash: hash,
+      session_id: s.id,
+      created_at: T0,
+      expires_at: T0 + 60_000,
+      spent_at: null,
+    });
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        store.sessions.rotate(
+          hash,
+          {
+            token_hash: `${hash}-next-${i}`,
+            session_id: s.id,
+            created_at: T0 + 10,
+            expires_at: T0 + 90_000,
+            spent_at: null,
+          },
+          T0 + 10,
+        ),
+      ),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const winner = results.indexOf(true);
+    expect((await store.sessions.byRefreshHash(hash))?.spent_at).toBe(T0 + 10);
+    expect((await store.sessions.byRefreshHash(`${hash}-next-${winner}`))?.spent_at).toBeNull();
+    const losers = results.map((r, i) => (r ? null : `${hash}-next-${i}`)).filter(Boolean);
+    for (const lost of losers) expect(await store.sessions.byRefreshHash(lost!)).toBeUndefined();
+    const [open] = await store.sessions.listOpen(owner.id, T0);
+    expect(open).toMatchObject({ id: s.id, last_used_at: T0 + 10, expires_at: T0 + 90_000 });
+  });
+
+  it("sessions: end ends once, spends the live tokens; ownership and listing follow", async () => {
+    const owner = await newUser();
+    const other = await newUser();
+    const older = session(owner.id, { last_used_at: T0 + 1 });
+    const newer = session(owner.id, { last_used_at: T0 + 2 });
+    const expired = session(owner.id, { expires_at: T0 - 1 });
+    const hash = uid("rt");
+    await store.sessions.start(older, {
+      token_hash: hash,
+      session_id: older.id,
+      created_at: T0,
+      expires_at: T0 + 60_000,
+      spent_at: null,
+    });
+    for (const s of [newer, expired])
+      await store.sessions.start(s, {
+        token_hash: uid("rt"),
+        session_id: s.id,
+        created_at: T0,
+        expires_at: T0 + 60_000,
+        spent_at: null,
+      });
+    expect((await store.sessions.listOpen(owner.id, T0)).map((s) => s.id)).toEqual([
+      newer.id,
+      older.id,
+    ]);
+    expect(await store.sessions.isOwnOpen(owner.id, older.id)).toBe(true);
+    expect(await store.sessions.isOwnOpen(other.id, older.id)).toBe(false);
+    expect(await store.sessions.end(older.id, T0 + 3, "logout")).toBe(true);
+    expect(await store.sessions.end(older.id, T0 + 4, "logout")).toBe(false);
+    expect(await store.sessions.isOwnOpen(owner.id, older.id)).toBe(false);
+    expect((await store.sessions.byRefreshHash(hash))?.spent_at).toBe(T0 + 3);
+    expect((await store.sessions.liveness(older.id))?.ended_at).toBe(T0 + 3);
+    expect((await store.sessions.listOpen(owner.id, T0)).map((s) => s.id)).toEqual([newer.id]);
+  });
+
+  // ---- keys ----
+
+  it("keys: insert, byHash, owned only by its owner, listed newest first", async () => {
+    const owner = await newUser();
+    const other = await newUser();
+    const a = key(owner.id, { created_at: T0 + 1 });
+    const b = key(owner.id, { created_at: T0 + 2 });
+    await store.keys.insert(a);
+    await store.keys.insert(b);
+    expect(await store.keys.byHash(a.key_hash)).toEqual(a);
+    expect(await store.keys.byHash("nope")).toBeUndefined();
+    expect(await store.keys.owned(a.id, owner.id)).toEqual(a);
+    expect(await store.keys.owned(a.id, other.id)).toBeUndefined();
+    expect((await store.keys.listByOwner(owner.id)).map((k) => k.id)).toEqual([b.id, a.id]);
+  });
+
+  it("keys: activeOf leaves out revoked and expired keys", async () => {
+    const owner = await newUser();
+    const live = key(owner.id, { rotated_from: "key_old" });
+    const later = key(owner.id, { expires_at: T0 + 1 });
+    await store.keys.insert(live);
+    await store.keys.insert(later);
+    await store.keys.insert(key(owner.id, { revoked_at: T0 - 1 }));
+    await store.keys.insert(key(owner.id, { expires_at: T0 }));
+    const active = await store.keys.activeOf(owner.id, T0);
+    expect(active.sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual(
+      [
+        { id: live.id, rotated_from: "key_old" },
+        { id: later.id, rotated_from: null },
+      ].sort((x, y) => (x.id < y.id ? -1 : 1)),
+    );
+  });
+
+  it("keys: descendants walks every depth, parents first, unrevoked only", async () => {
+    const owner = await newUser();
+    const root = key(owner.id);
+    const child = key(owner.id, { parent_key_id: root.id });
+    const grandchild = key(owner.id, { parent_key_id: child.id });
+    const revoked = key(owner.id, { parent_key_id: root.id, revoked_at: T0 });
+    for (const k of [root, child, grandchild, revoked]) await store.keys.insert(k);
+    expect((await store.keys.descendants([root.id])).map((k) => k.id)).toEqual([
+      child.id,
+      grandchild.id,
+    ]);
+    expect(await store.keys.descendants([grandchild.id])).toEqual([]);
+  });
+
+  it("keys: update, revoke (keeping an earlier revocation) and setExpiry", async () => {
+    const owner = await newUser();
+    const a = key(owner.id);
+    const b = key(owner.id, { revoked_at: T0 - 5 });
+    await store.keys.insert(a);
+    await store.keys.insert(b);
+    await store.keys.update(a.id, { name: "renamed", scopes: '["keys:write"]' });
+    expect(await store.keys.owned(a.id, owner.id)).toMatchObject({
+      name: "renamed",
+      scopes: '["keys:write"]',
+    });
+    await store.keys.revoke([a.id, b.id], T0);
+    expect((await store.keys.owned(a.id, owner.id))?.revoked_at).toBe(T0);
+    expect((await store.keys.owned(b.id, owner.id))?.revoked_at).toBe(T0 - 5);
+    await store.keys.setExpiry([a.id, b.id], T0 + 9);
+    expect((await store.keys.owned(a.id, owner.id))?.expires_at).toBe(T0 + 9);
+    expect((await store.keys.owned(b.id, owner.id))?.expires_at).toBe(T0 + 9);
+    await store.keys.revoke([], T0);
+    await store.keys.setExpiry([], T0);
+  });
+
+  // ---- usage ----
+
+  it("usage: addCalls adds up and only moves last_used_at forward, also when racing", async () => {
+    const owner = await newUser();
+    const k = key(owner.id);
+    await store.keys.insert(k);
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        store.transaction((tx) => tx.usage.addCalls(k.id, 2, T0 + (i % 3) * 100)),
+      ),
+    );
+    await store.usage.addCalls(k.id, 1, T0 - 1);
+    expect(await store.keys.owned(k.id, owner.id)).toMatchObject({
+      usage_count: 21,
+      last_used_at: T0 + 200,
+    });
+  });
+
+  it("usage: buckets upsert by (key, hour, endpoint, project); summary sums them", async () => {
+    const owner = await newUser();
+    const k = key(owner.id);
+    await store.keys.insert(k);
+    const H = 3_600_000;
+    const hour = Math.floor(T0 / H) * H;
+    await store.usage.addBuckets([
+      { key_id: k.id, hour, endpoint: "GET /a", project_id: "", count: 2 },
+      { key_id: k.id, hour, endpoint: "GET /b", project_id: "prj_1", count: 1 },
+      { key_id: k.id, hour: hour - 10 * 24 * H, endpoint: "GET /a", project_id: "", count: 4 },
+    ]);
+    await store.usage.addBuckets([
+      { key_id: k.id, hour, endpoint: "GET /a", project_id: "", count: 3 },
+    ]);
+    await store.usage.addBuckets([]);
+    const summary = await store.usage.summary(k.id, hour - 24 * H);
+    expect(summary.byEndpoint).toEqual([
+      { endpoint: "GET /a", count: 9 },
+      { endpoint: "GET /b", count: 1 },
+    ]);
+    expect(summary.byProject).toEqual([
+      { project_id: "", count: 9 },
+      { project_id: "prj_1", count: 1 },
+    ]);
+    expect(summary.byHour).toEqual([{ hour, count: 6 }]);
+  });
+
+  it("usage: activity is stored, counted, paged newest first and pruned to the newest", async () => {
+    const owner = await newUser();
+    const k = key(owner.id);
+    await store.keys.insert(k);
+    await store.usage.addActivity(
+      Array.from({ length: 7 }, (_, i) => ({
+        key_id: k.id,
+        at: T0 + i,
+        endpoint: `GET /${i}`,
+        ip: null,
+        outcome: "ok",
+        verified_by: i === 6 ? "usr_svc" : null,
+      })),
+    );
+    expect(await store.usage.countActivity(k.id)).toBe(7);
+    const first = await store.usage.activity(k.id, { limit: 3 });
+    expect(first.map((a) => a.at)).toEqual([T0 + 6, T0 + 5, T0 + 4]);
+    expect(first[0]).toMatchObject({ endpoint: "GET /6", verified_by: "usr_svc", outcome: "ok" });
+    expect(typeof first[0]!.id).toBe("number");
+    const next = await store.usage.activity(k.id, { limit: 3, before: first[2]!.id });
+    expect(next.map((a) => a.at)).toEqual([T0 + 3, T0 + 2, T0 + 1]);
+    await store.usage.pruneActivity(k.id, 4);
+    expect(await store.usage.countActivity(k.id)).toBe(4);
+    expect((await store.usage.activity(k.id, { limit: 10 })).map((a) => a.at)).toEqual([
+      T0 + 6,
+      T0 + 5,
+      T0 + 4,
+      T0 + 3,
+    ]);
+    await store.usage.pruneActivity(k.id, 10); // fewer than kept: nothing to do
+    expect(await store.usage.countActivity(k.id)).toBe(4);
+  });
+
+  // ---- audit ----
+
+  it("audit: insert and list newest first, by user, event and before", async () => {
+    const a = await newUser();
+    const b = await newUser();
+    await store.audit.insert({
+      at: T0,
+      user_id: a.id,
+      actor: null,
+      event: "signup",
+      ip: "203.0.113.9",
+      details: null,
+    });
+    await store.audit.insert({
+      at: T0 + 1,
+      user_id: a.id,
+      actor: "session:ses_1",
+      event: "login",
+      ip: null,
+      details: '{"amr":["pwd"]}',
+    });
+    await store.audit.insert({
+      at: T0 + 2,
+      user_id: b.id,
+      actor: null,
+      event: "login",
+      ip: null,
+      details: null,
+    });
+    const mine = await store.audit.list({ userId: a.id, limit: 10 });
+    expect(mine.map((e) => e.event)).toEqual(["login", "signup"]);
+    expect(mine[0]).toMatchObject({ actor: "session:ses_1", details: '{"amr":["pwd"]}' });
+    expect(
+      (await store.audit.list({ userId: a.id, limit: 10, before: mine[0]!.id })).map(
+        (e) => e.event,
+      ),
+    ).toEqual(["signup"]);
+    const logins = await store.audit.list({ userId: null, limit: 10, event: "login" });
+    expect(logins.slice(0, 2).map((e) => e.user_id)).toEqual([b.id, a.id]);
+    expect(await store.audit.list({ userId: a.id, limit: 1 })).toHaveLength(1);
+  });
+
+  // ---- twofa ----
+
+  it("twofa: a pending factor is put and replaced; an enabled one is never replaced", async () => {
+    const u = await newUser();
+    expect(await store.twofa.factor(u.id)).toBeUndefined();
+    expect(await store.twofa.putPending(u.id, "sealed-1", T0)).toBe(true);
+    expect(await store.twofa.putPending(u.id, "sealed-2", T0 + 1)).toBe(true);
+    expect(await store.twofa.factor(u.id)).toEqual({
+      user_id: u.id,
+      secret_ciphertext: "sealed-2",
+      enabled_at: null,
+      last_used_step: null,
+      created_at: T0 + 1,
+    });
+    // The old secret's code may not enable the replacing one.
+    expect(await store.twofa.enable(u.id, "sealed-1", 5, T0 + 2)).toBe(false);
+    expect(await store.twofa.enable(u.id, "sealed-2", 5, T0 + 2)).toBe(true);
+    expect(await store.twofa.enable(u.id, "sealed-2", 6, T0 + 3)).toBe(false);
+    expect(await store.twofa.putPending(u.id, "sealed-3", T0 + 4)).toBe(false);
+    expect(await store.twofa.factor(u.id)).toMatchObject({
+      secret_ciphertext: "sealed-2",
+      enabled_at: T0 + 2,
+      last_used_step: 5,
+    });
+    expect(await store.twofa.anyFactor()).toBeDefined();
+  });
+
+  it("twofa: a step is claimed once and only forwards, however many race", async () => {
+    const u = await newUser();
+    await store.twofa.putPending(u.id, "s", T0);
+    expect(await store.twofa.claimStep(u.id, 1)).toBe(false); // not enabled yet
+    await store.twofa.enable(u.id, "s", 10, T0);
+    const claims = await Promise.all(
+      Array.from({ length: 8 }, () => store.twofa.claimStep(u.id, 11)),
+    );
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await store.twofa.claimStep(u.id, 11)).toBe(false);
+    expect(await store.twofa.claimStep(u.id, 9)).toBe(false);
+    expect(await store.twofa.claimStep(u.id, 12)).toBe(true);
+  });
+
+  it("twofa: backup codes are replaced as a set, used once each (racing), counted", async () => {
+    const u = await newUser();
+    await store.twofa.putPending(u.id, "s", T0);
+    await store.twofa.enable(u.id, "s", 1, T0);
+    const rows = (prefix: string) =>
+      ["a", "b", "c"].map((c) => ({
+        id: uid("bkc"),
+        user_id: u.id,
+        code_hash: `${prefix}-${c}`,
+        created_at: T0,
+        used_at: null,
+      }));
+    await store.twofa.replaceBackupCodes(u.id, rows("old"));
+    await store.twofa.replaceBackupCodes(u.id, rows("new"));
+    expect(await store.twofa.unusedBackupCodes(u.id)).toBe(3);
+    expect(await store.twofa.useBackupCode(u.id, "old-a", T0)).toBe(false);
+    const uses = await Promise.all(
+      Array.from({ length: 6 }, () => store.twofa.useBackupCode(u.id, "new-a", T0 + 1)),
+    );
+    expect(uses.filter(Boolean)).toHaveLength(1);
+    expect(await store.twofa.unusedBackupCodes(u.id)).toBe(2);
+    expect(await store.transaction((tx) => tx.twofa.lockEnabled(u.id))).toBe(true);
+    await store.twofa.remove(u.id);
+    expect(await store.twofa.factor(u.id)).toBeUndefined();
+    expect(await store.twofa.unusedBackupCodes(u.id)).toBe(0);
+    expect(await store.transaction((tx) => tx.twofa.lockEnabled(u.id))).toBe(false);
+  });
+
+  it("twofa: MFA tokens are issued (clearing the user's expired ones), looked up, spent once", async () => {
+    const u = await newUser({ disabled: 1 });
+    const row = (hash: string, createdAt: number) => ({
+      token_hash: hash,
+      user_id: u.id,
+      ip: null,
+      created_at: createdAt,
+      expires_at: createdAt + 1000,
+      used_at: null,
+    });
+    const old = uid("mfa");
+    const fresh = uid("mfa");
+    await store.twofa.issueMfaToken(row(old, T0));
+    await store.twofa.issueMfaToken(row(fresh, T0 + 5000));
+    expect(await store.twofa.mfaToken(old)).toBeUndefined();
+    expect(await store.twofa.mfaToken(fresh)).toEqual({
+      user_id: u.id,
+      expires_at: T0 + 6000,
+      used_at: null,
+      disabled: 1,
+    });
+    const spends = await Promise.all(
+      Array.from({ length: 5 }, () => store.twofa.spendMfaToken(fresh, T0 + 5001)),
+    );
+    expect(spends.filter(Boolean)).toHaveLength(1);
+    expect((await store.twofa.mfaToken(fresh))?.used_at).toBe(T0 + 5001);
+    expect(await store.twofa.spendMfaToken("unknown", T0)).toBe(false);
+  });
+
+  // ---- projects ----
+
+  it("projects: insert, list oldest first, ownership", async () => {
+    const owner = await newUser();
+    const other = await newUser();
+    const a = { id: uid("prj"), owner_id: owner.id, name: "a", created_at: T0 + 1 };
+    const b = { id: uid("prj"), owner_id: owner.id, name: "b", created_at: T0 + 2 };
+    await store.projects.insert(b);
+    await store.projects.insert(a);
+    expect(await store.projects.listByOwner(owner.id)).toEqual([a, b]);
+    expect(await store.projects.listByOwner(other.id)).toEqual([]);
+    expect(await store.projects.isOwnedBy(a.id, owner.id)).toBe(true);
+    expect(await store.projects.isOwnedBy(a.id, other.id)).toBe(false);
+    expect(await store.projects.isOwnedBy("prj_missing", owner.id)).toBe(false);
+  });
+});

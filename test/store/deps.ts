@@ -1,0 +1,155 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { importJWK, type CryptoKey, type JWK } from "jose";
+import pino from "pino";
+import { expect } from "vitest";
+import { loadConfig, type Config } from "../../src/config.js";
+import { LatchkeyError, type ErrorCode } from "../../src/core/errors.js";
+import { ScopeCatalogue } from "../../src/core/scopes.js";
+import { LocalBus } from "../../src/infra/bus.js";
+import { MemoryLimiter } from "../../src/infra/limiter.js";
+import { seededRandom } from "../../src/infra/random.js";
+import { newSigningJwk, SecretBox, type Secrets } from "../../src/infra/secrets.js";
+import { AccessTokens } from "../../src/services/accounts/tokens.js";
+import type { UserAccess } from "../../src/services/accounts/users.js";
+import type { Deps, PasswordHasher } from "../../src/services/deps.js";
+import { createServices, type Services } from "../../src/services/index.js";
+import type { Caller } from "../../src/services/keys/api-keys.js";
+import { migrate, openDb } from "../../src/store/db.js";
+import { kyselyStore, type KyselyStore } from "../../src/store/kysely/index.js";
+
+/**
+ * A hasher for unit tests only: salted SHA-256, so a sign-in costs microseconds instead of
+ * argon2's tens of milliseconds. Lives under test/, so no build ever ships it.
+ */
+let salts = 0;
+export const fastHasher: PasswordHasher = {
+  async hash(password) {
+    const salt = `s${(salts += 1)}`;
+    return `test$${salt}$${createHash("sha256").update(`${salt}:${password}`).digest("hex")}`;
+  },
+  async verify(hash, password) {
+    const [kind, salt, digest] = hash.split("$");
+    if (kind !== "test" || !salt || !digest) return false;
+    const actual = createHash("sha256").update(`${salt}:${password}`).digest("hex");
+    return timingSafeEqual(Buffer.from(actual), Buffer.from(digest));
+  },
+};
+
+let signing: Promise<Secrets["signing"]> | undefined;
+/** One Ed25519 key for every unit test in a file (key generation is the slow part). */
+function signingKeys(): Promise<Secrets["signing"]> {
+  signing ??= (async () => {
+    const jwk: JWK = { ...(await newSigningJwk()) };
+    const { d: _d, ...pub } = jwk;
+    return {
+      keys: [
+        {
+          kid: jwk.kid!,
+          alg: "EdDSA" as const,
+          privateKey: (await importJWK(jwk, "EdDSA")) as CryptoKey,
+          publicKey: (await importJWK(pub, "EdDSA")) as CryptoKey,
+          publicJwk: { ...pub, alg: "EdDSA", use: "sig" },
+        },
+      ],
+    };
+  })();
+  return signing;
+}
+
+export interface TestDeps {
+  deps: Deps;
+  services: Services;
+  /** The migrated SQLite `:memory:` store (its `db` for looking at raw rows). */
+  store: KyselyStore;
+  clock: { now: number };
+  close(): Promise<void>;
+}
+
+/**
+ * Services over an SQLite `:memory:` store (migrated), a frozen clock (advance
+ * `clock.now`), a seeded random, the memory limiter, the local bus and a fast hasher:
+ * no HTTP server, no files. `env` is applied over the defaults; `deps` replaces any part.
+ */
+export async function testServices(
+  options: { env?: Record<string, string>; deps?: Partial<Deps>; seed?: string } = {},
+): Promise<TestDeps> {
+  const config: Config = loadConfig({
+    LATCHKEY_DATA_DIR: "/nonexistent-unit-test-dir",
+    LOG_LEVEL: "silent",
+    LATCHKEY_USAGE_FLUSH_MS: "3600000",
+    ...options.env,
+  });
+  const db = openDb(":memory:");
+  await migrate(db);
+  const store = kyselyStore(db);
+  const clock = { now: Date.UTC(2026, 0, 1) };
+  const now = () => clock.now;
+  const masterKey = createHash("sha256").update("unit-test master key").digest();
+  const secrets: Secrets = { masterKey, signing: await signingKeys() };
+  const limiter = new MemoryLimiter(now);
+  const bus = new LocalBus();
+  const deps: Deps = {
+    config,
+    store,
+    now,
+    random: seededRandom(options.seed ?? "unit"),
+    logger: pino({ level: "silent" }),
+    catalogue: new ScopeCatalogue(config.scopes),
+    limiter,
+    bus,
+    secrets,
+    box: new SecretBox(masterKey),
+    tokens: new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
+    passwords: fastHasher,
+    ...options.deps,
+  };
+  const services = createServices(deps);
+  return {
+    deps,
+    services,
+    store,
+    clock,
+    async close() {
+      await services.close();
+      await deps.limiter.close();
+      await deps.bus.close();
+      await deps.store.close();
+    },
+  };
+}
+
+/** Awaits `promise`, expects a LatchkeyError with `code`, and returns it. */
+export async function expectCode(
+  promise: Promise<unknown>,
+  code: ErrorCode,
+): Promise<LatchkeyError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof LatchkeyError))
+    throw new Error(`expected LatchkeyError ${code}, got ${String(error)}`);
+  expect(error.code).toBe(code);
+  return error;
+}
+
+export const META = { ip: "203.0.113.7", userAgent: "unit-test" };
+export const PASSWORD = "correct horse battery staple";
+
+/** Signs a user up and returns their access; `first` users are staff. */
+export async function signUp(t: TestDeps, email: string): Promise<UserAccess> {
+  const user = await t.services.accounts.signup({ email, password: PASSWORD }, META);
+  return (await t.services.users.access(user.id))!;
+}
+
+/** A session caller for key operations, acting as `user`. */
+export function sessionCaller(user: UserAccess): Caller {
+  return {
+    user,
+    scopes: user.access,
+    keyId: null,
+    projectId: null,
+    actor: "session:ses_test",
+    ip: META.ip,
+  };
+}

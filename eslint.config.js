@@ -2,7 +2,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "web/dist/", "node_modules/", "bench/results/", "test-results/", "bin/"] },
+  {
+    ignores: [
+      "dist/",
+      "web/dist/",
+      "packages/*/dist/",
+      "node_modules/",
+      "bench/results/",
+      "test-results/",
+      "bin/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -58,12 +68,9 @@ export default tseslint.config(
       ours: ["./*", "**/cli/*", "**/sdk/**"],
       why: "routes share helpers through http/request.ts, not each other",
     },
-    {
-      files: ["src/sdk/**/*.ts", "web/**/*.ts", "web/**/*.tsx"],
-      ours: ["**/store/*", "**/services/**", "**/infra/*", "**/http/**", "**/cli/*"],
-      why: "the SDK and portal speak only HTTP",
-    },
   ]),
+  // The SDK and the portal (src/sdk, web): their own blocks, below.
+  ...clientBoundaries(),
   {
     // The mappers turn domain values into wire shapes: they may name the services' types,
     // never import their code.
@@ -122,4 +129,86 @@ function doors(rooms) {
       ],
     },
   }));
+}
+
+/**
+ * The SDK (packages/sdk is built from src/sdk) and the portal speak only HTTP: they may use
+ * src/api (the wire layer) and src/core, never the server's code or packages. The adapters
+ * alone name a framework, as an optional peer.
+ */
+function clientBoundaries() {
+  const serverCode = {
+    group: [
+      "**/store/*",
+      "**/services/*",
+      "**/services/**",
+      "**/http/*",
+      "**/http/**",
+      "**/infra/*",
+      "**/cli/*",
+      "**/config.js",
+      "**/logger.js",
+      "**/main.js",
+    ],
+    message: "the SDK and portal speak only HTTP: src/api and src/core, nothing of the server",
+  };
+  const serverPackages = (allowed = []) => ({
+    group: [
+      "argon2",
+      "better-sqlite3",
+      "pg",
+      "ioredis",
+      "fastify",
+      "@fastify/*",
+      "fastify-type-provider-zod",
+      "kysely",
+      "pino",
+      "prom-client",
+      "qrcode",
+      "commander",
+      "otpauth",
+      "express",
+      "hono",
+    ].filter((name) => !allowed.includes(name)),
+    message: "a service installs the SDK alone: no server package (frameworks only in adapters/)",
+  });
+  const rule = (...patterns) => ({ "no-restricted-imports": ["error", { patterns }] });
+  return [
+    {
+      files: ["src/sdk/**/*.ts", "web/**/*.ts", "web/**/*.tsx"],
+      rules: rule(serverCode, serverPackages()),
+    },
+    {
+      files: ["src/sdk/adapters/fastify.ts"],
+      rules: rule(serverCode, serverPackages(["fastify"])),
+    },
+    {
+      files: ["src/sdk/adapters/express.ts"],
+      rules: rule(serverCode, serverPackages(["express"])),
+    },
+    { files: ["src/sdk/adapters/hono.ts"], rules: rule(serverCode, serverPackages(["hono"])) },
+    {
+      // The portal takes the wire types, not the schemas: only http-client.ts (no zod) at run time.
+      files: ["web/**/*.ts", "web/**/*.tsx"],
+      rules: {
+        "@typescript-eslint/no-restricted-imports": [
+          "error",
+          {
+            patterns: [
+              {
+                group: ["**/api/*", "!**/api/http-client.js"],
+                allowTypeImports: true,
+                message: "the portal imports the wire schemas as types only (no zod in the bundle)",
+              },
+              {
+                group: ["zod", "zod/*"],
+                allowTypeImports: true,
+                message: "no zod in the portal's bundle: the server validates",
+              },
+            ],
+          },
+        ],
+      },
+    },
+  ];
 }

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./core/durations.js";
+import { PLANS, type Plan } from "./core/plans.js";
 import { DEFAULT_CATALOGUE, ROLES } from "./core/scopes.js";
 import { OWASP_COST, TEST_COST, type HashCost } from "./infra/hash-pool.js";
 import { parseIpAllow } from "./services/keys/ip-allow.js";
@@ -41,7 +42,7 @@ const ENV = z.object({
   LATCHKEY_TOTP_ISSUER: z.string().default("Latchkey"),
   LATCHKEY_SCOPES: z.string().optional(),
   LATCHKEY_DEFAULT_ROLE: z.enum(ROLES).default("owner"),
-  LATCHKEY_DEFAULT_PLAN: z.enum(["free", "pro", "team", "enterprise"]).default("free"),
+  LATCHKEY_DEFAULT_PLAN: z.enum(PLANS).default("free"),
   LATCHKEY_RATE_LIMIT_LIVE: int(1000),
   LATCHKEY_RATE_LIMIT_TEST: int(10000),
   LATCHKEY_ACCESS_TTL: duration("1h"),
@@ -75,7 +76,7 @@ export interface Config {
   totpIssuer: string;
   scopes: readonly string[];
   defaultRole: (typeof ROLES)[number];
-  defaultPlan: "free" | "pro" | "team" | "enterprise";
+  defaultPlan: Plan;
   rateLimits: { live: number; test: number };
   accessTtlMs: number;
   /** How long a session may go without a refresh (each refresh token's lifetime). */

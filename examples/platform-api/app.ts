@@ -3,7 +3,8 @@
  * the SDK's verifier checks the caller's access token or API key.
  */
 import Fastify, { type FastifyInstance } from "fastify";
-import { createVerifier, fastifyGuard, type Verifier } from "latchkey";
+import { createVerifier, type Verifier } from "latchkey";
+import { fastifyGuard } from "latchkey/fastify";
 
 export interface PlatformApiOptions {
   /** Where Latchkey listens (LATCHKEY_URL). */

@@ -3,6 +3,7 @@
  * strings; `null` where a time does not apply.
  */
 import { z } from "zod";
+import { VERIFY_REFUSALS } from "../core/errors.js";
 
 const name = z.string().trim().min(1, "must not be empty").max(100);
 const scope = z.string().trim().min(1).max(64);
@@ -113,16 +114,8 @@ export const VerifyBody = z.strictObject({
   ip: z.union([z.ipv4(), z.ipv6()]).optional(),
 });
 
-export const VerifyCode = z.enum([
-  "valid",
-  "key_invalid",
-  "key_revoked",
-  "key_expired",
-  "scope_insufficient",
-  "project_mismatch",
-  "ip_not_allowed",
-  "rate_limited",
-]);
+/** `valid`, or one of the ERRORS codes a key check refuses with (core/errors.ts). */
+export const VerifyCode = z.enum(["valid", ...VERIFY_REFUSALS]);
 
 export const RateLimitState = z.object({
   limit: z.number(),
@@ -148,6 +141,7 @@ export const ProjectList = z.object({ projects: z.array(Project) });
 
 export type CreateKeyBodyT = z.infer<typeof CreateKeyBody>;
 export type KeyRecordT = z.infer<typeof KeyRecord>;
+export type KeyListT = z.infer<typeof KeyList>;
 export type KeyRecordFullT = z.infer<typeof KeyRecordFull>;
 export type KeyCreatedT = z.infer<typeof KeyCreated>;
 export type KeyDetailsT = z.infer<typeof KeyDetails>;
@@ -157,3 +151,5 @@ export type VerifyBodyT = z.infer<typeof VerifyBody>;
 export type VerifyCodeT = z.infer<typeof VerifyCode>;
 export type VerifyResponseT = z.infer<typeof VerifyResponse>;
 export type ProjectT = z.infer<typeof Project>;
+export type ProjectListT = z.infer<typeof ProjectList>;
+export type KeyActivityT = z.infer<typeof KeyActivity>;

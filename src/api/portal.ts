@@ -13,3 +13,4 @@ export type PortalSessionT = z.infer<typeof PortalSession>;
 
 /** What the portal shows of the instance's settings. */
 export const PortalMeta = z.object({ key_prefix: z.string() });
+export type PortalMetaT = z.infer<typeof PortalMeta>;

@@ -3,6 +3,8 @@
  * with these and documents them in /openapi.json; the SDK takes its types from them.
  */
 import { z } from "zod";
+import { PLANS } from "../core/plans.js";
+import { ROLES } from "../core/scopes.js";
 
 const email = z
   .string()
@@ -24,15 +26,20 @@ export const ErrorBody = z.object({
   }),
 });
 
+/** The key-limit plans, from core/plans.ts (the one list). */
+export const Plan = z.enum(PLANS);
+/** The roles, from core/scopes.ts (the one list). */
+export const Role = z.enum(ROLES);
+
 export const User = z.object({
   id: z.string(),
   email: z.string(),
-  role: z.enum(["owner", "member", "viewer"]),
+  role: Role,
   staff: z.boolean(),
   service: z
     .boolean()
     .describe("a service account: may verify the platform's keys (keys:verify), set by staff"),
-  plan: z.enum(["free", "pro", "team", "enterprise"]),
+  plan: Plan,
   disabled: z.boolean(),
   created_at: z.string(),
 });
@@ -118,8 +125,8 @@ export const AuditList = z.object({
 
 export const AdminUserPatch = z
   .strictObject({
-    plan: z.enum(["free", "pro", "team", "enterprise"]).optional(),
-    role: z.enum(["owner", "member", "viewer"]).optional(),
+    plan: Plan.optional(),
+    role: Role.optional(),
     staff: z.boolean().optional(),
     service: z.boolean().optional(),
     disabled: z.boolean().optional(),
@@ -138,6 +145,9 @@ export const NoContent = z.null().describe("No content");
 export const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
 export type UserT = z.infer<typeof User>;
+export type AdminUserListT = z.infer<typeof AdminUserList>;
+export type SessionListT = z.infer<typeof SessionList>;
+export type AuditListT = z.infer<typeof AuditList>;
 export type TokenPairT = z.infer<typeof TokenPair>;
 export type SessionT = z.infer<typeof Session>;
 export type WhoamiT = z.infer<typeof Whoami>;

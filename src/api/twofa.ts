@@ -46,3 +46,4 @@ export const TwoFactorDisabled = z.object({ enabled: z.literal(false) });
 
 export type TwoFactorSetupResponseT = z.infer<typeof TwoFactorSetupResponse>;
 export type TwoFactorStatusT = z.infer<typeof TwoFactorStatus>;
+export type BackupCodesResponseT = z.infer<typeof BackupCodesResponse>;

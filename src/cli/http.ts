@@ -1,5 +1,9 @@
+import { LatchkeyApiError, LatchkeyNetworkError, requestJson } from "../api/http-client.js";
+import type { TokenPairT as TokenPair } from "../api/schemas.js";
 import type { CredentialStore, StoredCredentials } from "./credentials.js";
 import { ApiError, CliError, EXIT, authError, unreachable, type ErrorPayload } from "./exit.js";
+
+export type { TokenPair };
 
 type Session = Extract<StoredCredentials, { type: "session" }>;
 
@@ -29,12 +33,6 @@ const EXPIRY_MARGIN_MS = 30_000;
 function isExpiring(session: Session, now = Date.now()): boolean {
   const at = Date.parse(session.expires_at);
   return Number.isNaN(at) || at - EXPIRY_MARGIN_MS <= now;
-}
-
-export interface TokenPair {
-  access_token: string;
-  refresh_token: string;
-  expires_in: number;
 }
 
 export function sessionFrom(apiUrl: string, pair: TokenPair, now = Date.now()): Session {
@@ -139,40 +137,38 @@ export class ApiClient {
     bearer: string | null,
   ): Promise<T> {
     const { apiUrl, timeoutMs, userAgent } = this.options;
-    const headers: Record<string, string> = { accept: "application/json", "user-agent": userAgent };
-    if (bearer !== null) headers.authorization = `Bearer ${bearer}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
-    let response: Response;
-    let text: string;
     try {
-      response = await fetch(apiUrl + path, {
+      return await requestJson<T>({
         method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        url: apiUrl + path,
+        body,
+        bearer,
+        headers: { "user-agent": userAgent },
+        timeoutMs,
         redirect: "manual",
+        where: apiUrl,
       });
-      text = await response.text();
     } catch (error) {
-      throw unreachable(apiUrl, reasonOf(error, timeoutMs));
+      throw cliErrorOf(error, apiUrl, timeoutMs);
     }
-    const parsed = parseJson(text);
-    if (response.ok) return (response.status === 204 ? undefined : parsed) as T;
-    const payload = (parsed as { error?: ErrorPayload } | undefined)?.error;
-    if (payload && typeof payload.code === "string") throw new ApiError(response.status, payload);
-    throw new CliError(`unexpected answer from ${apiUrl}: HTTP ${response.status}`, EXIT.failure, [
-      "is --api-url / LATCHKEY_URL the address of a Latchkey server?",
-    ]);
   }
 }
 
-function parseJson(text: string): unknown {
-  if (text === "") return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+/** The shared client's errors in the CLI's terms: ApiError carries the exit code (SPEC §6). */
+function cliErrorOf(error: unknown, apiUrl: string, timeoutMs: number): unknown {
+  const unexpected = (what: string) =>
+    new CliError(`unexpected answer from ${apiUrl}: ${what}`, EXIT.failure, [
+      "is --api-url / LATCHKEY_URL the address of a Latchkey server?",
+    ]);
+  if (error instanceof LatchkeyApiError)
+    return error.fromServer
+      ? new ApiError(error.status, error.body as unknown as ErrorPayload)
+      : unexpected(`HTTP ${error.status}`);
+  if (error instanceof LatchkeyNetworkError)
+    return error.failure === "not_json"
+      ? unexpected("not JSON")
+      : unreachable(apiUrl, reasonOf(error.cause, timeoutMs));
+  return error;
 }
 
 function reasonOf(error: unknown, timeoutMs: number): string {

@@ -1,42 +1,12 @@
 /** How API keys read in the terminal: the list table, one key's fields, the one-time secret. */
+import type { KeyCreatedT, KeyDetailsT, KeyRecordFullT, KeyRecordT } from "../api/keys.js";
 import { calendarDate, count, fields, relativeTime, table, wrap, type Style } from "./output.js";
 
-/** An API key's record as the server lists it (SPEC §4) — never the secret. */
-export interface KeyRecord {
-  id: string;
-  name: string;
-  prefix: string;
-  environment: "live" | "test";
-  scopes: string[];
-  project_id: string | null;
-  created_at: string;
-  expires_at: string | null;
-  last_used_at: string | null;
-  usage_count: number;
-  revoked_at: string | null;
-  status: "active" | "expired" | "revoked";
-}
-
-/** Create and rotate answer the record plus the secret, shown this once. */
-export type CreatedKey = KeyRecord & { key: string };
-
-export interface Tally {
-  count: number;
-  [label: string]: unknown;
-}
-
-export interface KeyDetails extends KeyRecord {
-  usage?: {
-    by_endpoint?: Tally[];
-    by_project?: Tally[];
-    by_hour?: Tally[];
-  };
-}
-
-/** Revoke's answer: the record, now revoked. */
-export interface RevokedKey extends KeyRecord {
-  rotated_from?: string | null;
-}
+/** The wire types (src/api): a key as listed, with its usage, and the one answer with the secret. */
+export type KeyRecord = KeyRecordT;
+export type KeyDetails = KeyDetailsT;
+export type CreatedKey = KeyCreatedT;
+export type RevokedKey = KeyRecordFullT;
 
 export function paintStatus(status: string, s: Style): string {
   if (status === "active") return s.green(status);
@@ -124,11 +94,11 @@ export function expiryNote(k: KeyRecord): string {
   return k.expires_at ? `expires ${relativeTime(k.expires_at)}` : "does not expire";
 }
 
-export function tallyTable(
+export function tallyTable<T extends { count: number }>(
   title: string,
   column: string,
-  label: (t: Tally) => string,
-  tallies: Tally[] | undefined,
+  label: (t: T) => string,
+  tallies: readonly T[] | undefined,
   s: Style,
 ): string {
   if (!tallies || tallies.length === 0) return "";

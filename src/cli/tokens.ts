@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import type { KeyListT } from "../api/keys.js";
 import { contextOf, withCommonOptions, type Cli, type CommonOptions } from "./context.js";
 import { usageError } from "./exit.js";
 import {
@@ -45,7 +46,7 @@ async function create(name: string, options: CreateOptions): Promise<void> {
 
 async function list(options: CommonOptions): Promise<void> {
   const cli = contextOf(options);
-  const reply = await cli.api.get<{ api_keys: KeyRecord[] }>("/v1/api-keys");
+  const reply = await cli.api.get<KeyListT>("/v1/api-keys");
   cli.out.result(reply, (s) => keyTable(reply.api_keys, s));
 }
 
@@ -53,14 +54,14 @@ async function show(id: string, options: CommonOptions): Promise<void> {
   const cli = contextOf(options);
   const key = await cli.api.get<KeyDetails>(path(id));
   cli.out.result(key, (s) => {
-    const usage = key.usage ?? {};
+    const usage = key.usage;
     return (
       keyFields(key, s) +
-      tallyTable("Usage by endpoint", "ENDPOINT", (t) => String(t.endpoint), usage.by_endpoint, s) +
+      tallyTable("Usage by endpoint", "ENDPOINT", (t) => t.endpoint, usage.by_endpoint, s) +
       tallyTable(
         "Usage by project",
         "PROJECT",
-        (t) => (typeof t.project_id === "string" ? t.project_id : "(no project)"),
+        (t) => t.project_id ?? "(no project)",
         usage.by_project,
         s,
       )

@@ -1,25 +1,14 @@
 import { Command } from "commander";
+import type {
+  BackupCodesResponseT as BackupCodes,
+  TwoFactorSetupResponseT as Setup,
+  TwoFactorStatusT as Status,
+} from "../api/twofa.js";
 import { secondFactorBody } from "./auth.js";
 import { contextOf, withCommonOptions, type Cli, type CommonOptions } from "./context.js";
 import { ApiError } from "./exit.js";
 import { calendarDate, fields, relativeTime, type Style } from "./output.js";
 import { ask, isInteractive } from "./prompt.js";
-
-interface Setup {
-  secret: string;
-  otpauth_url: string;
-  qr_svg?: string;
-}
-
-interface Status {
-  enabled: boolean;
-  enabled_at: string | null;
-  backup_codes_remaining: number;
-}
-
-interface BackupCodes {
-  backup_codes: string[];
-}
 
 const ATTEMPTS = 3;
 

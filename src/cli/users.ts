@@ -1,19 +1,12 @@
 import { Command, Option } from "commander";
+import type { AdminUserListT, UserT } from "../api/schemas.js";
+import { PLANS } from "../core/plans.js";
+import { ROLES } from "../core/scopes.js";
 import { contextOf, withCommonOptions, type CommonOptions } from "./context.js";
 import { usageError } from "./exit.js";
 import { fields, table, type Style } from "./output.js";
 
-/** A user as `/v1/admin/users` answers. */
-interface AdminUser {
-  id: string;
-  email: string;
-  role: string;
-  staff: boolean;
-  service: boolean;
-  plan: string;
-  disabled: boolean;
-  created_at: string;
-}
+type AdminUser = UserT;
 
 const yesNo = (flag: boolean) => (flag ? "yes" : "no");
 
@@ -69,7 +62,7 @@ async function list(options: ListOptions): Promise<void> {
   if (options.limit !== undefined) query.set("limit", options.limit);
   if (options.offset !== undefined) query.set("offset", options.offset);
   const suffix = query.size > 0 ? `?${query}` : "";
-  const reply = await cli.api.get<{ users: AdminUser[] }>(`/v1/admin/users${suffix}`);
+  const reply = await cli.api.get<AdminUserListT>(`/v1/admin/users${suffix}`);
   cli.out.result(reply, (s) => userTable(reply.users, s));
 }
 
@@ -116,15 +109,8 @@ export function usersCommand(): Command {
       new Command("set")
         .description("change an account; takes effect at once, on every instance")
         .argument("<id>", "user id (usr_…)")
-        .addOption(
-          new Option("--plan <plan>", "key-limit plan").choices([
-            "free",
-            "pro",
-            "team",
-            "enterprise",
-          ]),
-        )
-        .addOption(new Option("--role <role>", "role").choices(["owner", "member", "viewer"]))
+        .addOption(new Option("--plan <plan>", "key-limit plan").choices(PLANS))
+        .addOption(new Option("--role <role>", "role").choices(ROLES))
         .option("--staff", "make the account staff (admin:*)")
         .option("--no-staff", "take staff away")
         .option(

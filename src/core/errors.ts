@@ -32,6 +32,37 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === "string" && Object.hasOwn(ERRORS, value);
 }
 
+/**
+ * The refusals a credential check gives (SPEC §4, §5), each an ERRORS code, with the message
+ * that goes with it. `POST /v1/keys/verify` answers the `key_*` ones and the restrictions
+ * (VERIFY_REFUSALS); the SDK's verifier answers all of them.
+ */
+export const REFUSAL_MESSAGES = {
+  unauthenticated: "a bearer credential is required",
+  key_invalid: "API key is not valid",
+  key_revoked: "API key has been revoked",
+  key_expired: "API key has expired",
+  token_invalid: "access token is not valid",
+  token_expired: "access token has expired",
+  scope_insufficient: "the credential lacks a scope this route needs",
+  project_mismatch: "API key is restricted to another project",
+  ip_not_allowed: "API key may not be used from this address",
+  rate_limited: "API key's rate limit is exhausted",
+} as const satisfies Partial<Record<ErrorCode, string>>;
+
+/** The codes of a refused `POST /v1/keys/verify`, in the spec's order; `valid` is the other answer. */
+export const VERIFY_REFUSALS = [
+  "key_invalid",
+  "key_revoked",
+  "key_expired",
+  "scope_insufficient",
+  "project_mismatch",
+  "ip_not_allowed",
+  "rate_limited",
+] as const satisfies readonly (keyof typeof REFUSAL_MESSAGES)[];
+
+export type VerifyRefusal = (typeof VERIFY_REFUSALS)[number];
+
 /** Extra fields carried in the error body beside code, message and request_id. */
 export type ErrorExtras = Record<string, unknown>;
 

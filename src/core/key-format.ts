@@ -102,3 +102,8 @@ export function isWellFormedKey(candidate: string, brand?: string): boolean {
 export function displayPrefix(key: string): string {
   return key.slice(0, DISPLAY_PREFIX_LENGTH);
 }
+
+/** Whether a bearer credential looks like a JWT (three base64url parts) rather than an API key. */
+export function looksLikeJwt(token: string): boolean {
+  return token.startsWith("eyJ") && token.split(".").length === 3;
+}

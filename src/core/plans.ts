@@ -8,3 +8,7 @@ export const PLAN_KEY_LIMITS: Record<Plan, number | null> = {
   team: 50,
   enterprise: null,
 };
+
+export function isPlan(value: unknown): value is Plan {
+  return typeof value === "string" && (PLANS as readonly string[]).includes(value);
+}

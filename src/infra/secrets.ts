@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -111,9 +111,7 @@ export async function loadSecrets(config: Config): Promise<Secrets> {
   return { masterKey, signing: { keys } };
 }
 
-export function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
+export { sha256 } from "../core/digest.js";
 
 /** Authenticated encryption of small secrets (TOTP) under the master key: AES-256-GCM. */
 export class SecretBox {

@@ -1,4 +1,8 @@
-/** The `latchkey` package: a typed client, a verifier for services, and framework adapters. */
+/**
+ * The `latchkey` package: a typed client and a verifier for services. The framework guards
+ * are subpath exports (`latchkey/fastify`, `latchkey/express`, `latchkey/hono`), so that a
+ * service gets neither the code nor the types of the frameworks it does not use.
+ */
 export { Latchkey, type LatchkeyOptions } from "./client.js";
 export {
   LatchkeyApiError,
@@ -14,11 +18,3 @@ export {
   type VerifyOptions,
   type VerifyResult,
 } from "./verifier.js";
-export { fastifyGuard, type FastifyGuard, type FastifyGuardOptions } from "./adapters/fastify.js";
-export { expressGuard, type ExpressGuard, type ExpressGuardOptions } from "./adapters/express.js";
-export {
-  honoGuard,
-  type HonoGuard,
-  type HonoGuardOptions,
-  type LatchkeyVariables,
-} from "./adapters/hono.js";

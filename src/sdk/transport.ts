@@ -1,8 +1,6 @@
-import { apiErrorFrom, LatchkeyNetworkError } from "./errors.js";
+import { requestJson, type Fetch, type Query } from "../api/http-client.js";
 
-export type Fetch = typeof globalThis.fetch;
-
-export type Query = Record<string, string | number | boolean | undefined>;
+export type { Fetch, Query };
 
 export interface RequestOptions {
   body?: unknown;
@@ -13,12 +11,12 @@ export interface RequestOptions {
 
 export interface TransportOptions {
   baseUrl: string;
-  fetch?: Fetch;
-  timeoutMs?: number;
+  fetch?: Fetch | undefined;
+  timeoutMs?: number | undefined;
   userAgent?: string;
 }
 
-/** JSON over HTTP with the spec's errors turned into `LatchkeyApiError`. */
+/** The SDK's side of the shared client (api/http-client.ts): a base URL, a credential, a timeout. */
 export class Transport {
   readonly baseUrl: string;
   private readonly fetchImpl: Fetch;
@@ -41,47 +39,16 @@ export class Transport {
     return url.toString();
   }
 
-  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const headers: Record<string, string> = {
-      accept: "application/json",
-      "user-agent": this.userAgent,
-    };
-    const credential = options.credential === undefined ? this.credential : options.credential;
-    if (credential) headers.authorization = `Bearer ${credential}`;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers["content-type"] = "application/json";
-      body = JSON.stringify(options.body);
-    }
-    let response: Response;
-    try {
-      response = await this.fetchImpl(this.url(path, options.query), {
-        method,
-        headers,
-        body,
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (error) {
-      throw new LatchkeyNetworkError(`cannot reach Latchkey at ${this.baseUrl}`, { cause: error });
-    }
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      throw new LatchkeyNetworkError("the answer from Latchkey was cut off", { cause: error });
-    }
-    let parsed: unknown = null;
-    if (text) {
-      try {
-        parsed = JSON.parse(text);
-      } catch (error) {
-        if (response.ok)
-          throw new LatchkeyNetworkError("Latchkey answered with something other than JSON", {
-            cause: error,
-          });
-      }
-    }
-    if (!response.ok) throw apiErrorFrom(response.status, parsed, response.headers);
-    return parsed as T;
+  request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    return requestJson<T>({
+      method,
+      url: this.url(path, options.query),
+      body: options.body,
+      bearer: options.credential === undefined ? this.credential : options.credential,
+      headers: { "user-agent": this.userAgent },
+      timeoutMs: this.timeoutMs,
+      fetch: this.fetchImpl,
+      where: this.baseUrl,
+    });
   }
 }

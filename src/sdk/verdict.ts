@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import { isIP } from "node:net";
-import { ERRORS, type ErrorCode } from "../core/errors.js";
+import { ERRORS, REFUSAL_MESSAGES, type ErrorCode } from "../core/errors.js";
 
 /** What a verdict depends on besides the credential. */
 export interface VerifyOptions {
@@ -39,18 +38,7 @@ export type VerifyResult =
       retryAfter?: number;
     };
 
-const MESSAGES: Partial<Record<ErrorCode, string>> = {
-  unauthenticated: "a bearer credential is required",
-  key_invalid: "API key is not valid",
-  key_revoked: "API key has been revoked",
-  key_expired: "API key has expired",
-  token_invalid: "access token is not valid",
-  token_expired: "access token has expired",
-  scope_insufficient: "the credential lacks a scope this route needs",
-  project_mismatch: "API key is bound to another project",
-  ip_not_allowed: "API key may not be used from this address",
-  rate_limited: "API key has exceeded its rate limit",
-};
+const MESSAGES: Partial<Record<ErrorCode, string>> = REFUSAL_MESSAGES;
 
 export function refuse(
   code: ErrorCode,
@@ -70,17 +58,9 @@ export function unavailable(why: string): VerifyResult {
   return refuse("internal", { status: 503, message: `cannot verify the credential: ${why}` });
 }
 
-export function looksLikeJwt(token: string): boolean {
-  return token.startsWith("eyJ") && token.split(".").length === 3;
-}
-
 /** An address Latchkey can check (`::ffff:1.2.3.4` as `1.2.3.4`), or nothing. */
 export function cleanIp(ip: string | undefined): string | undefined {
   if (!ip) return undefined;
   const plain = ip.startsWith("::ffff:") && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
   return isIP(plain) ? plain : undefined;
-}
-
-export function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
 }

@@ -2,16 +2,15 @@ import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify } from
 import type { z } from "zod";
 import type { VerifyResponse } from "../api/keys.js";
 import type { Whoami } from "../api/schemas.js";
-import { parseKey } from "../core/key-format.js";
+import { sha256 } from "../core/digest.js";
+import { looksLikeJwt, parseKey } from "../core/key-format.js";
 import { LatchkeyApiError } from "./errors.js";
 import { LruCache } from "./lru.js";
 import { RevocationStream, type RevocationEvent } from "./revocation-stream.js";
 import { Transport, type Fetch } from "./transport.js";
 import {
   cleanIp,
-  looksLikeJwt,
   refuse,
-  sha256,
   unavailable,
   type Principal,
   type VerifyOptions,

@@ -5,7 +5,19 @@ import { buildWebIfStale } from "../browser/web-build.js";
 
 /** Written after each build: dist/ is current when it is newer than every input. */
 const STAMP = join("dist", ".tests-built");
-const INPUTS = ["src", "package.json", "tsconfig.json", "tsconfig.build.json"];
+const INPUTS = [
+  "src",
+  "package.json",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "packages/sdk/package.json",
+  "packages/sdk/tsconfig.json",
+];
+/** The server's dist/, then the SDK package's (packages/sdk/dist: src/sdk and the src/api and src/core files it imports). */
+const BUILDS = [
+  ["tsc", "-p", "tsconfig.build.json"],
+  ["tsc", "-p", "packages/sdk/tsconfig.json"],
+];
 
 function newest(path: string): number {
   if (!existsSync(path)) return 0;
@@ -20,12 +32,15 @@ function newest(path: string): number {
  * the typecheck step's business (tsc still emits), so they don't stop the tests here.
  */
 function buildDistIfStale(): void {
-  if (existsSync(STAMP) && statSync(STAMP).mtimeMs >= Math.max(...INPUTS.map(newest))) return;
-  const result = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { encoding: "utf8" });
-  if (result.status !== 0) {
-    process.stderr.write(
-      `warning: tsc reported problems while building dist/:\n${result.stdout.slice(0, 2000)}\n`,
-    );
+  const built = existsSync(STAMP) && existsSync(join("packages", "sdk", "dist", "sdk", "index.js"));
+  if (built && statSync(STAMP).mtimeMs >= Math.max(...INPUTS.map(newest))) return;
+  for (const build of BUILDS) {
+    const result = spawnSync("npx", build, { encoding: "utf8" });
+    if (result.status !== 0) {
+      process.stderr.write(
+        `warning: tsc reported problems while building dist/:\n${result.stdout.slice(0, 2000)}\n`,
+      );
+    }
   }
   if (existsSync("dist")) writeFileSync(STAMP, `${new Date().toISOString()}\n`);
 }

@@ -3,14 +3,10 @@ import { serve } from "@hono/node-server";
 import express from "express";
 import Fastify from "fastify";
 import { Hono } from "hono";
-import {
-  createVerifier,
-  expressGuard,
-  fastifyGuard,
-  honoGuard,
-  type LatchkeyVariables,
-  type Verifier,
-} from "latchkey";
+import { createVerifier, type Verifier } from "latchkey";
+import { expressGuard } from "latchkey/express";
+import { fastifyGuard } from "latchkey/fastify";
+import { honoGuard, type LatchkeyVariables } from "latchkey/hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { client } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";

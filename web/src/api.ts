@@ -1,37 +1,29 @@
 /**
  * The portal's only way to the server: the ordinary /v1 API, authenticated by the
- * httpOnly session cookie. Unsafe methods carry the CSRF double-submit header, and an
- * expired access token is refreshed once, silently, then the call is retried.
+ * httpOnly session cookie, through the shared client (src/api/http-client.ts). Unsafe
+ * methods carry the CSRF double-submit header, and an expired access token is refreshed
+ * once, silently, then the call is retried.
  */
+import { LatchkeyApiError, requestJson, type FieldProblem } from "../../src/api/http-client.js";
 
-export interface FieldProblem {
-  field: string;
-  message: string;
-}
-
-export class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly details: FieldProblem[];
-  readonly body: Record<string, unknown>;
-
-  constructor(status: number, body: Record<string, unknown>) {
-    const error = (body.error ?? {}) as Record<string, unknown>;
-    super(typeof error.message === "string" ? error.message : `request failed (${status})`);
-    this.status = status;
-    this.code = typeof error.code === "string" ? error.code : "internal";
-    this.details = Array.isArray(error.details) ? (error.details as FieldProblem[]) : [];
-    this.body = error;
-  }
-
-  /** The message for one field (or any of its sub-paths, such as `scopes.0`). */
-  fieldMessage(field: string): string | null {
-    const hit = this.details.find((d) => d.field === field || d.field.startsWith(`${field}.`));
-    return hit ? hit.message : null;
-  }
-}
+export { LatchkeyApiError as ApiError };
+export type { FieldProblem };
 
 const SESSION_ERRORS = new Set(["unauthenticated", "token_expired", "token_invalid"]);
+
+/** An error the portal shows before (or without) asking the server: a form check, no connection. */
+export function localError(
+  message: string,
+  details?: FieldProblem[],
+  code: "invalid_request" | "internal" = "invalid_request",
+): LatchkeyApiError {
+  return new LatchkeyApiError({ code, status: 0, message, requestId: null, details });
+}
+
+/** What a caught value shows as: the server's error, or `fallback` (the server was not reached). */
+export function asApiError(caught: unknown, fallback = "request failed (0)"): LatchkeyApiError {
+  return caught instanceof LatchkeyApiError ? caught : localError(fallback, undefined, "internal");
+}
 
 function csrfToken(): string | null {
   const match = /(?:^|;\s*)lk_csrf=([^;]+)/.exec(document.cookie);
@@ -52,9 +44,10 @@ export function whenSignedOut(handler: () => void): void {
  */
 export function refreshSession(): Promise<boolean> {
   const run = (): Promise<boolean> =>
-    send("POST", "/v1/portal/refresh")
-      .then((r) => r.ok)
-      .catch(() => false);
+    send("POST", "/v1/portal/refresh").then(
+      () => true,
+      () => false,
+    );
   const locked = (): Promise<boolean> =>
     navigator.locks ? navigator.locks.request("latchkey-refresh", run).then(Boolean) : run();
   refreshing ??= locked().finally(() => {
@@ -63,46 +56,38 @@ export function refreshSession(): Promise<boolean> {
   return refreshing;
 }
 
-function send(method: string, path: string, body?: unknown): Promise<Response> {
-  const headers: Record<string, string> = { accept: "application/json" };
-  if (body !== undefined) headers["content-type"] = "application/json";
+function send<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
   if (method !== "GET") {
     const csrf = csrfToken();
     if (csrf) headers["x-csrf-token"] = csrf;
   }
-  return fetch(path, {
+  return requestJson<T>({
     method,
+    url: path,
+    body,
     headers,
     credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
+    where: location.origin,
   });
 }
 
-async function parse(response: Response): Promise<Record<string, unknown>> {
-  if (response.status === 204) return {};
-  const text = await response.text();
-  try {
-    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    return { error: { code: "internal", message: `unexpected answer (${response.status})` } };
-  }
-}
-
 export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  let response = await send(method, path, body);
-  if (response.status === 401 && !path.startsWith("/v1/portal/")) {
-    const payload = await parse(response);
-    const error = new ApiError(401, payload);
-    if (!SESSION_ERRORS.has(error.code)) throw error;
+  try {
+    return await send<T>(method, path, body);
+  } catch (error) {
+    const expired =
+      error instanceof LatchkeyApiError &&
+      error.status === 401 &&
+      SESSION_ERRORS.has(error.code) &&
+      !path.startsWith("/v1/portal/");
+    if (!expired) throw error;
     if (!(await refreshSession())) {
       onSignedOut();
       throw error;
     }
-    response = await send(method, path, body);
+    return send<T>(method, path, body);
   }
-  const payload = await parse(response);
-  if (!response.ok) throw new ApiError(response.status, payload);
-  return payload as T;
 }
 
 export const api = {

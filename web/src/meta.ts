@@ -1,10 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api.js";
-import { toProjects } from "./normalize.js";
-
-export interface PortalMeta {
-  key_prefix: string;
-}
+import type { PortalMeta, ProjectList } from "./types.js";
 
 let cached: Promise<PortalMeta> | null = null;
 
@@ -23,8 +19,8 @@ export function useProjectNames(): ReadonlyMap<string, string> {
   const [names, setNames] = useState<ReadonlyMap<string, string>>(new Map());
   useEffect(() => {
     api
-      .get<Record<string, unknown>>("/v1/projects")
-      .then((body) => setNames(new Map(toProjects(body).map((p) => [p.id, p.name]))))
+      .get<ProjectList>("/v1/projects")
+      .then((body) => setNames(new Map(body.projects.map((p) => [p.id, p.name]))))
       .catch(() => undefined);
   }, []);
   return names;

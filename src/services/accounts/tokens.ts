@@ -93,7 +93,4 @@ export class AccessTokens {
   }
 }
 
-/** Whether a bearer credential looks like a JWT (three base64url parts) rather than an API key. */
-export function looksLikeJwt(token: string): boolean {
-  return token.startsWith("eyJ") && token.split(".").length === 3;
-}
+export { looksLikeJwt } from "../../core/key-format.js";

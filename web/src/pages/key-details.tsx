@@ -13,10 +13,9 @@ import {
   toast,
 } from "../components/ui.js";
 import { ago, formatCount, formatDate, formatDateTime, relative } from "../format.js";
-import { toActivity, toKey, toUsage } from "../normalize.js";
 import { Link } from "../router.js";
 import { ScopeList } from "../scopes.js";
-import type { Activity, ApiKey, KeyUsage, Whoami } from "../types.js";
+import type { Activity, Count, KeyActivity, KeyDetails, KeyUsage, Whoami } from "../types.js";
 import { useProjectNames } from "../meta.js";
 import { EditKeyDialog, RotateDialog } from "./key-dialogs.js";
 import { RevokeDialog } from "./keys.js";
@@ -24,8 +23,7 @@ import { RevokeDialog } from "./keys.js";
 type Dialog = "edit" | "rotate" | "revoke" | null;
 
 export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
-  const [key, setKey] = useState<ApiKey | null>(null);
-  const [usage, setUsage] = useState<KeyUsage | null>(null);
+  const [key, setKey] = useState<KeyDetails | null>(null);
   const [activity, setActivity] = useState<Activity[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [dialog, setDialog] = useState<Dialog>(null);
@@ -34,9 +32,7 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
   const load = useCallback(async () => {
     const path = `/v1/api-keys/${encodeURIComponent(id)}`;
     try {
-      const body = await api.get<Record<string, unknown>>(path);
-      setKey(toKey(body));
-      setUsage(toUsage(body));
+      setKey(await api.get<KeyDetails>(path));
       setError(null);
     } catch (caught) {
       setError(
@@ -46,8 +42,8 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
       );
     }
     api
-      .get<Record<string, unknown>>(`${path}/activity`)
-      .then((body) => setActivity(toActivity(body)))
+      .get<KeyActivity>(`${path}/activity`)
+      .then((body) => setActivity(body.activity))
       .catch(() => setActivity([]));
   }, [id]);
 
@@ -71,7 +67,8 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
       </>
     );
   }
-  if (!key || !usage) return <Spinner label="Loading key" />;
+  if (!key) return <Spinner label="Loading key" />;
+  const usage = chartsOf(key.usage);
 
   const live = key.status !== "revoked";
   return (
@@ -209,6 +206,22 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
       )}
     </>
   );
+}
+
+/** The server's usage tallies (already ordered: counts descending, hours ascending) as chart data. */
+function chartsOf(usage: KeyUsage): {
+  byEndpoint: Count[];
+  byProject: Count[];
+  byHour: { hour: number; count: number }[];
+} {
+  return {
+    byEndpoint: usage.by_endpoint.map((e) => ({ label: e.endpoint, count: e.count })),
+    byProject: usage.by_project.map((p) => ({
+      label: p.project_id ?? "No project",
+      count: p.count,
+    })),
+    byHour: usage.by_hour.map((h) => ({ hour: Date.parse(h.hour), count: h.count })),
+  };
 }
 
 function Stat({

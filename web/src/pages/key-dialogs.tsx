@@ -1,13 +1,12 @@
 import { useState } from "preact/hooks";
-import { api, ApiError } from "../api.js";
+import { api, asApiError, localError, type ApiError } from "../api.js";
 import { FormError, SelectField, TextField } from "../components/field.js";
 import { Modal } from "../components/modal.js";
 import { SecretReveal } from "../components/secret.js";
 import { toast } from "../components/ui.js";
-import { toKey } from "../normalize.js";
 import { navigate } from "../router.js";
 import { ScopePicker, sortScopes } from "../scopes.js";
-import type { ApiKey } from "../types.js";
+import type { ApiKey, CreatedKey } from "../types.js";
 
 /** Edit (rename, narrow scopes) and Rotate, opened from a key's page. */
 
@@ -34,14 +33,9 @@ export function EditKeyDialog({
     if (Object.keys(body).length === 0) return onClose();
     if (scopes.size === 0) {
       setError(
-        new ApiError(400, {
-          error: {
-            message: "",
-            details: [
-              { field: "scopes", message: "A key needs at least one scope; revoke it instead." },
-            ],
-          },
-        }),
+        localError("", [
+          { field: "scopes", message: "A key needs at least one scope; revoke it instead." },
+        ]),
       );
       return;
     }
@@ -50,7 +44,7 @@ export function EditKeyDialog({
       await api.patch(`/v1/api-keys/${encodeURIComponent(apiKey.id)}`, body);
       onSaved();
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(0, {}));
+      setError(asApiError(caught));
       setBusy(false);
     }
   };
@@ -113,13 +107,13 @@ export function RotateDialog({ apiKey, onClose }: { apiKey: ApiKey; onClose: () 
     setError(null);
     try {
       const body = overlap ? { expire_old_in: overlap } : {};
-      const created = await api.post<Record<string, unknown>>(
+      const created = await api.post<CreatedKey>(
         `/v1/api-keys/${encodeURIComponent(apiKey.id)}/rotate`,
         body,
       );
-      setRotated({ secret: String(created.key), id: toKey(created).id });
+      setRotated({ secret: created.key, id: created.id });
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(0, {}));
+      setError(asApiError(caught));
       setBusy(false);
     }
   };

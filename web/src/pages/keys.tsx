@@ -5,10 +5,10 @@ import { PlusIcon } from "../components/icons.js";
 import { Modal } from "../components/modal.js";
 import { EmptyState, EnvBadge, PageHeader, Spinner, StatusBadge, toast } from "../components/ui.js";
 import { ago, formatCount, formatDate, formatDateTime, plural } from "../format.js";
-import { toKeyList } from "../normalize.js";
 import { Link } from "../router.js";
 import { ScopeList } from "../scopes.js";
-import { PLAN_LIMITS, type ApiKey, type Whoami } from "../types.js";
+import { isPlan, PLAN_KEY_LIMITS } from "../../../src/core/plans.js";
+import type { ApiKey, KeyList, Whoami } from "../types.js";
 import { useProjectNames } from "../meta.js";
 import { NewKeyDialog } from "./new-key.js";
 
@@ -23,7 +23,7 @@ export function KeysPage({ me }: { me: Whoami }) {
 
   const load = useCallback(async () => {
     try {
-      const list = toKeyList(await api.get<Record<string, unknown>>("/v1/api-keys"));
+      const list = (await api.get<KeyList>("/v1/api-keys")).api_keys;
       list.sort(
         (a, b) => ORDER[a.status] - ORDER[b.status] || b.created_at.localeCompare(a.created_at),
       );
@@ -39,7 +39,7 @@ export function KeysPage({ me }: { me: Whoami }) {
   }, [load]);
 
   const active = keys?.filter((k) => k.status === "active").length ?? 0;
-  const limit = PLAN_LIMITS[me.plan];
+  const limit = isPlan(me.plan) ? PLAN_KEY_LIMITS[me.plan] : null;
   const planName = me.plan[0]!.toUpperCase() + me.plan.slice(1);
 
   return (

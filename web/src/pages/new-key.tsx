@@ -1,12 +1,11 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError } from "../api.js";
+import { api, asApiError, localError, type ApiError } from "../api.js";
 import { FormError, SelectField, TextField } from "../components/field.js";
 import { Modal } from "../components/modal.js";
 import { SecretReveal } from "../components/secret.js";
 import { usePortalMeta } from "../meta.js";
-import { toKey, toProjects } from "../normalize.js";
 import { ScopePicker, sortScopes } from "../scopes.js";
-import type { ApiKey, Project, Whoami } from "../types.js";
+import type { ApiKey, CreatedKey, Project, ProjectList, Whoami } from "../types.js";
 
 const EXPIRATIONS = [
   { value: "30d", label: "30 days" },
@@ -38,8 +37,8 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
 
   useEffect(() => {
     api
-      .get<Record<string, unknown>>("/v1/projects")
-      .then((body) => setProjects(toProjects(body)))
+      .get<ProjectList>("/v1/projects")
+      .then((body) => setProjects(body.projects))
       .catch(() => setProjects([]));
   }, []);
 
@@ -47,22 +46,11 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
     event.preventDefault();
     setError(null);
     if (!name.trim()) {
-      setError(
-        new ApiError(400, {
-          error: { message: "", details: [{ field: "name", message: "Give the key a name." }] },
-        }),
-      );
+      setError(localError("", [{ field: "name", message: "Give the key a name." }]));
       return;
     }
     if (scopes.size === 0) {
-      setError(
-        new ApiError(400, {
-          error: {
-            message: "",
-            details: [{ field: "scopes", message: "Choose at least one scope." }],
-          },
-        }),
-      );
+      setError(localError("", [{ field: "scopes", message: "Choose at least one scope." }]));
       return;
     }
     setBusy(true);
@@ -70,11 +58,11 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
       const body: Record<string, unknown> = { name: name.trim(), scopes: [...scopes], environment };
       if (expiresIn) body.expires_in = expiresIn;
       if (projectId) body.project_id = projectId;
-      const created = await api.post<Record<string, unknown>>("/v1/api-keys", body);
-      setSecret(String(created.key));
-      onCreated(toKey(created));
+      const created = await api.post<CreatedKey>("/v1/api-keys", body);
+      setSecret(created.key);
+      onCreated(created);
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(0, {}));
+      setError(asApiError(caught));
     } finally {
       setBusy(false);
     }

@@ -3,7 +3,7 @@ import { api } from "../api.js";
 import { FormError } from "../components/field.js";
 import { Badge, PageHeader, Spinner, toast } from "../components/ui.js";
 import { ago, describeAgent, formatDateTime } from "../format.js";
-import type { AuditEntry, Session, Whoami } from "../types.js";
+import type { AuditEntry, AuditList, Session, SessionList, Whoami } from "../types.js";
 import { TwoFactorCard } from "./two-factor.js";
 
 export function SecurityPage({ onSignOut }: { me: Whoami; onSignOut: () => Promise<void> }) {
@@ -26,7 +26,7 @@ function SessionsCard({ onSignOut }: { onSignOut: () => Promise<void> }) {
 
   const load = useCallback(async () => {
     try {
-      setSessions((await api.get<{ sessions: Session[] }>("/v1/auth/sessions")).sessions);
+      setSessions((await api.get<SessionList>("/v1/auth/sessions")).sessions);
     } catch (caught) {
       setError((caught as Error).message);
     }
@@ -125,9 +125,7 @@ function AuditCard() {
   const load = useCallback(async (before: number | null) => {
     try {
       const query = `limit=25&all=false${before ? `&before=${before}` : ""}`;
-      const page = await api.get<{ events: AuditEntry[]; next_before: number | null }>(
-        `/v1/audit-log?${query}`,
-      );
+      const page = await api.get<AuditList>(`/v1/audit-log?${query}`);
       setEvents((current) => (before && current ? [...current, ...page.events] : page.events));
       setNext(page.next_before);
     } catch (caught) {

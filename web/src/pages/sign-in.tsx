@@ -1,6 +1,6 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, request } from "../api.js";
+import { asApiError as toApiError, request, type ApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
 import { Logo } from "../components/icons.js";
 import { Link } from "../router.js";
@@ -37,9 +37,7 @@ function AuthCard({
 }
 
 const asApiError = (error: unknown) =>
-  error instanceof ApiError
-    ? error
-    : new ApiError(0, { error: { message: "Latchkey cannot be reached. Check your connection." } });
+  toApiError(error, "Latchkey cannot be reached. Check your connection.");
 
 /** Field-level messages for the sign-in forms; the rest goes to the form's alert. */
 function problems(error: ApiError | null) {
@@ -70,8 +68,8 @@ export function SignInPage({ onSignedIn }: Props) {
       await onSignedIn();
     } catch (caught) {
       const failure = asApiError(caught);
-      if (failure.code === "mfa_required" && typeof failure.body.mfa_token === "string") {
-        setMfaToken(failure.body.mfa_token);
+      if (failure.code === "mfa_required" && failure.mfaToken !== undefined) {
+        setMfaToken(failure.mfaToken);
       } else {
         setError(failure);
       }

@@ -1,21 +1,14 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, ApiError } from "../api.js";
+import { api, asApiError, type ApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
 import { DownloadIcon, WarningIcon } from "../components/icons.js";
 import { Modal } from "../components/modal.js";
 import { Badge, CopyButton, Spinner, toast } from "../components/ui.js";
 import { formatDate } from "../format.js";
-import type { TwoFactorStatus } from "../types.js";
-
-interface Setup {
-  secret: string;
-  otpauth_url: string;
-  qr_svg: string;
-}
+import type { BackupCodes, TwoFactorSetup as Setup, TwoFactorStatus } from "../types.js";
 
 /** The QR code as an <img> data URL: no inline SVG markup from the server enters the DOM. */
 function qrSource(svg: string): string {
-  if (svg.startsWith("data:")) return svg;
   const bytes = new TextEncoder().encode(svg);
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
@@ -165,12 +158,12 @@ function SetupPanel({
     setBusy(true);
     setError(null);
     try {
-      const result = await api.post<{ backup_codes: string[] }>("/v1/auth/2fa/verify", {
+      const result = await api.post<BackupCodes>("/v1/auth/2fa/verify", {
         code: code.trim(),
       });
       onEnabled(result.backup_codes);
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(0, {}));
+      setError(asApiError(caught));
       setBusy(false);
     }
   };
@@ -293,13 +286,13 @@ function CodeDialog({
         await api.post("/v1/auth/2fa/disable", { code: code.trim() });
         onDone(null);
       } else {
-        const result = await api.post<{ backup_codes: string[] }>("/v1/auth/2fa/backup-codes", {
+        const result = await api.post<BackupCodes>("/v1/auth/2fa/backup-codes", {
           code: code.trim(),
         });
         onDone(result.backup_codes);
       }
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(0, {}));
+      setError(asApiError(caught));
       setBusy(false);
     }
   };

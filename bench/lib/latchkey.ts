@@ -10,6 +10,7 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { displayPrefix, formatKey } from "../../src/core/key-format.js";
 import { pgConfig } from "../../src/store/db.js";
+import type { KeyRow as StoredKeyRow } from "../../src/store/port.js";
 import { sha256 } from "../../src/infra/secrets.js";
 import { startChild, type Child } from "./processes.js";
 
@@ -114,16 +115,11 @@ export async function seedOverHttp(url: string): Promise<Seeded> {
   };
 }
 
-export interface KeyRow {
-  id: string;
-  owner_id: string;
-  name: string;
-  prefix: string;
-  key_hash: string;
-  environment: string;
-  scopes: string;
-  created_at: number;
-}
+/** The columns the bulk loader writes; the rest keep their defaults. */
+export type KeyRow = Pick<
+  StoredKeyRow,
+  "id" | "owner_id" | "name" | "prefix" | "key_hash" | "environment" | "scopes" | "created_at"
+>;
 
 /** Real keys from formatKey, as the server makes them: these are presented in the run. */
 export function newKeys(count: number): string[] {

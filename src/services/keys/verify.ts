@@ -1,4 +1,4 @@
-import { LatchkeyError } from "../../core/errors.js";
+import { LatchkeyError, REFUSAL_MESSAGES } from "../../core/errors.js";
 import type { Deps } from "../deps.js";
 import type { Principal } from "../principal.js";
 import type { UsageBuffer } from "../usage/usage.js";
@@ -26,14 +26,10 @@ export interface KeyAuthentication {
   ratelimit: RateLimitState | null;
 }
 
+/** The refusal messages of the ERRORS table; a key that lacks scopes is named as a key. */
 const MESSAGES = {
-  key_invalid: "API key is not valid",
-  key_revoked: "API key has been revoked",
-  key_expired: "API key has expired",
-  ip_not_allowed: "API key may not be used from this address",
-  project_mismatch: "API key is restricted to another project",
+  ...REFUSAL_MESSAGES,
   scope_insufficient: "API key lacks the scopes this action needs",
-  rate_limited: "API key's rate limit is exhausted",
 } as const;
 
 const UNSPECIFIED = "unspecified";

@@ -2,10 +2,15 @@
  * Domain values (what services return) to wire shapes (SPEC §4): the one place the
  * translation happens. Routes call these; services never see the wire layer.
  */
+import type { SessionInfo, SessionTokens } from "../services/accounts/sessions.js";
+import type { User } from "../services/accounts/users.js";
+import type { AuditRecord } from "../services/audit/audit.js";
 import type { CheckResult } from "../services/keys/check.js";
 import type { ApiKey, CreatedKey, KeyAt } from "../services/keys/model.js";
 import type { KeyActivityEntry, KeyUsage } from "../services/keys/views.js";
+import type { Principal } from "../services/principal.js";
 import type { Project } from "../services/projects/projects.js";
+import type { TotpSetup, TwoFactorState } from "../services/twofa/twofa.js";
 import type {
   KeyActivityEntryT,
   KeyCreatedT,
@@ -15,6 +20,9 @@ import type {
   ProjectT,
   VerifyResponseT,
 } from "./keys.js";
+import type { PortalSessionT } from "./portal.js";
+import type { AuditEntryT, SessionT, TokenPairT, UserT, WhoamiT } from "./schemas.js";
+import type { TwoFactorSetupResponseT, TwoFactorStatusT } from "./twofa.js";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -101,5 +109,92 @@ export function toVerifyResponse(result: CheckResult): VerifyResponseT {
     project_id: key?.projectId ?? null,
     expires_at: key?.expiresAt != null ? new Date(key.expiresAt).toISOString() : null,
     ratelimit: result.ratelimit,
+  };
+}
+
+// ---- accounts, sessions, 2FA, audit ----
+
+/** A sign-in's or refresh's tokens (login, login/mfa, refresh). */
+export function toTokenPair(tokens: SessionTokens): TokenPairT {
+  return {
+    access_token: tokens.accessToken,
+    refresh_token: tokens.refreshToken,
+    token_type: "Bearer",
+    expires_in: tokens.accessTtlSeconds,
+  };
+}
+
+/** The portal's answer to a sign-in or refresh: the tokens themselves travel as cookies. */
+export function toPortalSession(tokens: SessionTokens): PortalSessionT {
+  return { expires_in: tokens.accessTtlSeconds };
+}
+
+export function toPublicUser(user: User): UserT {
+  return {
+    id: user.id,
+    email: user.email,
+    role: user.role,
+    staff: user.isStaff,
+    service: user.isService,
+    plan: user.plan,
+    disabled: user.disabled,
+    created_at: iso(user.createdAt)!,
+  };
+}
+
+export function toSession(session: SessionInfo): SessionT {
+  return {
+    id: session.id,
+    created_at: iso(session.createdAt)!,
+    last_used_at: iso(session.lastUsedAt)!,
+    expires_at: iso(session.expiresAt)!,
+    ip: session.ip,
+    user_agent: session.userAgent,
+    amr: session.amr,
+    current: session.current,
+  };
+}
+
+/** `GET /v1/auth/whoami`: the request's principal; scopes sorted. */
+export function toWhoami(p: Principal): WhoamiT {
+  return {
+    user_id: p.user.id,
+    email: p.user.email,
+    role: p.user.role,
+    staff: p.user.isStaff,
+    service: p.user.isService,
+    plan: p.user.plan,
+    credential_type: p.type,
+    session_id: p.sessionId,
+    key_id: p.key?.id ?? null,
+    environment: p.key?.environment ?? null,
+    project_id: p.key?.projectId ?? null,
+    amr: p.amr,
+    scopes: [...p.scopes].sort(),
+  };
+}
+
+export function toTwoFactorSetup(setup: TotpSetup): TwoFactorSetupResponseT {
+  return { secret: setup.secret, otpauth_url: setup.otpauthUrl, qr_svg: setup.qrSvg };
+}
+
+export function toTwoFactorStatus(state: TwoFactorState): TwoFactorStatusT {
+  return {
+    enabled: state.enabled,
+    enabled_at: iso(state.enabledAt),
+    pending: state.pending,
+    backup_codes_remaining: state.backupCodesRemaining,
+  };
+}
+
+export function toAuditEntry(record: AuditRecord): AuditEntryT {
+  return {
+    id: record.id,
+    at: iso(record.at)!,
+    event: record.event,
+    user_id: record.userId,
+    actor: record.actor,
+    ip: record.ip,
+    details: record.details,
   };
 }

@@ -5,6 +5,7 @@ import fastifyCookie from "@fastify/cookie";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { toPortalSession, toPublicUser } from "../api/mappers.js";
 import { PortalMeta, PortalSession } from "../api/portal.js";
 import {
   ErrorBody,
@@ -17,7 +18,7 @@ import {
 import { actorOf } from "../core/actor.js";
 import { LatchkeyError } from "../core/errors.js";
 import type { Services } from "../services/index.js";
-import type { TokenPair } from "../services/accounts/sessions.js";
+import type { SessionTokens } from "../services/accounts/sessions.js";
 import { checkCsrf, COOKIES, readCookies } from "./cookies.js";
 import { requestMeta } from "./request.js";
 
@@ -95,20 +96,20 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
   const startSession = (
     request: FastifyRequest,
     reply: FastifyReply,
-    pair: TokenPair,
+    tokens: SessionTokens,
     kind: "sign-in" | "refresh",
   ) => {
     const common = { sameSite: "strict", secure: secure(request) } as const;
     const refreshAge = Math.floor(Math.min(config.sessionIdleMs, config.sessionMaxAgeMs) / 1000);
     const current = kind === "refresh" ? readCookies(request)[COOKIES.csrf] : undefined;
     const csrf = current ?? randomBytes(24).toString("base64url");
-    reply.setCookie(COOKIES.session, pair.access_token, {
+    reply.setCookie(COOKIES.session, tokens.accessToken, {
       ...common,
       httpOnly: true,
       path: "/",
-      maxAge: pair.expires_in,
+      maxAge: tokens.accessTtlSeconds,
     });
-    reply.setCookie(COOKIES.refresh, pair.refresh_token, {
+    reply.setCookie(COOKIES.refresh, tokens.refreshToken, {
       ...common,
       httpOnly: true,
       path: "/v1/portal",
@@ -121,7 +122,7 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
       maxAge: refreshAge,
     });
     reply.header("cache-control", "no-store");
-    return { expires_in: pair.expires_in };
+    return toPortalSession(tokens);
   };
 
   const endSession = (request: FastifyRequest, reply: FastifyReply) => {
@@ -150,7 +151,7 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     },
     async (request, reply) => {
       const user = await services.accounts.signup(request.body, requestMeta(request));
-      return reply.status(201).send({ user });
+      return reply.status(201).send({ user: toPublicUser(user) });
     },
   );
 
@@ -159,11 +160,11 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     { schema: { tags: ["portal"], body: LoginBody, response: session } },
     async (request, reply) => {
       const { email, password, code, backup_code } = request.body;
-      const pair = await services.accounts.login(
+      const tokens = await services.accounts.login(
         { email, password, code, backupCode: backup_code },
         requestMeta(request),
       );
-      return startSession(request, reply, pair, "sign-in");
+      return startSession(request, reply, tokens, "sign-in");
     },
   );
 
@@ -173,12 +174,12 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     { schema: { tags: ["portal"], body: MfaLoginBody, response: session } },
     async (request, reply) => {
       const { mfa_token, code, backup_code } = request.body;
-      const pair = await services.twofa.completeLogin(
+      const tokens = await services.twofa.completeLogin(
         mfa_token,
         { code, backupCode: backup_code },
         requestMeta(request),
       );
-      return startSession(request, reply, pair, "sign-in");
+      return startSession(request, reply, tokens, "sign-in");
     },
   );
 
@@ -190,8 +191,8 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
       if (!token) throw new LatchkeyError("unauthenticated", "no portal session to refresh");
       checkCsrf(request);
       try {
-        const pair = await services.sessions.refresh(token, request.ip);
-        return startSession(request, reply, pair, "refresh");
+        const tokens = await services.sessions.refresh(token, request.ip);
+        return startSession(request, reply, tokens, "refresh");
       } catch (error) {
         endSession(request, reply);
         throw error;
@@ -238,8 +239,8 @@ async function sessionOf(
   const refresh = cookies[COOKIES.refresh];
   if (!refresh) return null;
   try {
-    const pair = await services.sessions.refresh(refresh, ip);
-    const check = await tokens.verify(pair.access_token);
+    const fresh = await services.sessions.refresh(refresh, ip);
+    const check = await tokens.verify(fresh.accessToken);
     return check.ok ? check.claims : null;
   } catch {
     return null; // already ended or spent: nothing left to end

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { toPublicUser } from "../../api/mappers.js";
 import {
   AdminUserList,
   AdminUserPatch,
@@ -29,7 +30,7 @@ export function adminRoutes(base: FastifyInstance, services: Services): void {
         response: { 200: AdminUserList, 403: ErrorBody },
       },
     },
-    async (request) => ({ users: await services.users.list(request.query) }),
+    async (request) => ({ users: (await services.users.list(request.query)).map(toPublicUser) }),
   );
 
   app.patch(
@@ -46,11 +47,12 @@ export function adminRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const principal = principalOf(request);
-      return services.users.update(request.params.id, request.body, {
+      const user = await services.users.update(request.params.id, request.body, {
         actor: actorOfRequest(request),
         userId: principal.user.id,
         ip: request.ip,
       });
+      return toPublicUser(user);
     },
   );
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { toAuditEntry } from "../../api/mappers.js";
 import { AuditList, AuditQuery, ErrorBody } from "../../api/schemas.js";
 import { ADMIN_SCOPE } from "../../core/scopes.js";
 import type { Services } from "../../services/index.js";
@@ -30,7 +31,7 @@ export function auditRoutes(base: FastifyInstance, services: Services): void {
         event,
       });
       return {
-        events,
+        events: events.map(toAuditEntry),
         next_before: events.length === limit ? events[events.length - 1]!.id : null,
       };
     },

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { toPublicUser, toSession, toTokenPair, toWhoami } from "../../api/mappers.js";
 import {
   ErrorBody,
   IdParams,
@@ -33,7 +34,7 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request, reply) => {
       const user = await services.accounts.signup(request.body, requestMeta(request));
-      return reply.status(201).send({ user });
+      return reply.status(201).send({ user: toPublicUser(user) });
     },
   );
 
@@ -48,17 +49,19 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const { email, password, code, backup_code } = request.body;
-      return services.accounts.login(
+      const tokens = await services.accounts.login(
         { email, password, code, backupCode: backup_code },
         requestMeta(request),
       );
+      return toTokenPair(tokens);
     },
   );
 
   app.post(
     "/v1/auth/refresh",
     { schema: { tags: ["auth"], body: RefreshBody, response: { 200: TokenPair, 401: ErrorBody } } },
-    async (request) => services.sessions.refresh(request.body.refresh_token, request.ip),
+    async (request) =>
+      toTokenPair(await services.sessions.refresh(request.body.refresh_token, request.ip)),
   );
 
   app.post(
@@ -88,7 +91,8 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const principal = principalOf(request);
-      return { sessions: await services.sessions.list(principal.user.id, principal.sessionId) };
+      const sessions = await services.sessions.list(principal.user.id, principal.sessionId);
+      return { sessions: sessions.map(toSession) };
     },
   );
 
@@ -128,24 +132,7 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
       config: { auth: "any" },
       schema: { tags: ["auth"], security: bearer, response: { 200: Whoami, 401: ErrorBody } },
     },
-    async (request) => {
-      const p = principalOf(request);
-      return {
-        user_id: p.user.id,
-        email: p.user.email,
-        role: p.user.role,
-        staff: p.user.isStaff,
-        service: p.user.isService,
-        plan: p.user.plan,
-        credential_type: p.type,
-        session_id: p.sessionId,
-        key_id: p.key?.id ?? null,
-        environment: p.key?.environment ?? null,
-        project_id: p.key?.projectId ?? null,
-        amr: p.amr,
-        scopes: [...p.scopes].sort(),
-      };
-    },
+    async (request) => toWhoami(principalOf(request)),
   );
 
   app.get(

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { toTokenPair, toTwoFactorSetup, toTwoFactorStatus } from "../../api/mappers.js";
 import { ErrorBody, MfaLoginBody, TokenPair } from "../../api/schemas.js";
 import {
   BackupCodesResponse,
@@ -36,7 +37,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
     async (request, reply) => {
       const { user } = principalOf(request);
       noStore(reply);
-      return twofa.setup({ id: user.id, email: user.email });
+      return toTwoFactorSetup(await twofa.setup({ id: user.id, email: user.email }));
     },
   );
 
@@ -70,7 +71,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
       config: session,
       schema: { tags, security: bearer, response: { 200: TwoFactorStatus, ...errors } },
     },
-    async (request) => twofa.status(principalOf(request).user.id),
+    async (request) => toTwoFactorStatus(await twofa.status(principalOf(request).user.id)),
   );
 
   app.post(
@@ -131,11 +132,12 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const { mfa_token, code, backup_code } = request.body;
-      return twofa.completeLogin(
+      const tokens = await twofa.completeLogin(
         mfa_token,
         { code, backupCode: backup_code },
         requestMeta(request),
       );
+      return toTokenPair(tokens);
     },
   );
 }

@@ -20,12 +20,20 @@ describe("Accounts", () => {
       { email: "  Ada@Example.TEST ", password: PASSWORD },
       META,
     );
-    expect(first).toMatchObject({ email: "ada@example.test", staff: true, plan: "free" });
+    expect(first).toMatchObject({
+      email: "ada@example.test",
+      isStaff: true,
+      isService: false,
+      plan: "free",
+      disabled: false,
+      createdAt: t.clock.now,
+    });
+    expect(first).not.toHaveProperty("password_hash");
     const second = await t.services.accounts.signup(
       { email: "bob@example.test", password: PASSWORD },
       META,
     );
-    expect(second.staff).toBe(false);
+    expect(second.isStaff).toBe(false);
     const stored = await t.deps.store.users.byId(first.id);
     expect(stored?.password_hash).not.toContain(PASSWORD);
     const [event] = await t.services.audit.list({ userId: first.id, limit: 5 });
@@ -51,8 +59,9 @@ describe("Accounts", () => {
       { email: "ada@example.test", password: PASSWORD },
       META,
     );
-    expect(pair.token_type).toBe("Bearer");
-    const check = await t.deps.tokens.verify(pair.access_token);
+    expect(pair.accessTtlSeconds).toBe(t.deps.tokens.ttlSeconds);
+    expect(pair.refreshToken).toMatch(/^lkr_/);
+    const check = await t.deps.tokens.verify(pair.accessToken);
     expect(check.ok && check.claims.amr).toEqual(["pwd"]);
   });
 
@@ -68,7 +77,7 @@ describe("Accounts", () => {
     const throttled = await expectCode(login("ada@example.test", PASSWORD), "too_many_attempts");
     expect(throttled.retryAfter).toBeGreaterThan(0);
     t.clock.now += t.deps.config.login.windowMs;
-    await expect(login("ada@example.test", PASSWORD)).resolves.toHaveProperty("access_token");
+    await expect(login("ada@example.test", PASSWORD)).resolves.toHaveProperty("accessToken");
   });
 
   it("refuses a disabled account as it refuses a wrong password", async () => {
@@ -101,7 +110,7 @@ describe("Accounts", () => {
       { email: "ada@example.test", password: PASSWORD, code: generateTotp(secret, t.clock.now) },
       META,
     );
-    const check = await t.deps.tokens.verify(pair.access_token);
+    const check = await t.deps.tokens.verify(pair.accessToken);
     expect(check.ok && check.claims.amr).toEqual(["pwd", "otp"]);
   });
 });

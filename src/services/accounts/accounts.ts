@@ -5,8 +5,8 @@ import { DuplicateError, type UserRow } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 import type { LoginSessions, RequestMeta } from "./login.js";
-import type { TokenPair } from "./sessions.js";
-import { toPublicUser, type PublicUser } from "./users.js";
+import type { SessionTokens } from "./sessions.js";
+import { userOf, type User } from "./users.js";
 
 export type { RequestMeta } from "./login.js";
 
@@ -58,7 +58,7 @@ export class Accounts {
     this.dummyHash = deps.passwords.hash("latchkey-timing-equaliser");
   }
 
-  async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<PublicUser> {
+  async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<User> {
     const email = normalizeEmail(input.email);
     const problem = checkPassword(input.password, email);
     if (problem) {
@@ -89,7 +89,7 @@ export class Accounts {
         return values;
       });
       await this.audit.record({ event: "signup", userId: id, actor: null, ip: meta.ip });
-      return toPublicUser(row);
+      return userOf(row);
     } catch (error) {
       if (error instanceof DuplicateError)
         throw new LatchkeyError("conflict", "an account with this email already exists");
@@ -167,7 +167,7 @@ export class Accounts {
     return row.id;
   }
 
-  async login(input: LoginInput, meta: RequestMeta): Promise<TokenPair> {
+  async login(input: LoginInput, meta: RequestMeta): Promise<SessionTokens> {
     const email = normalizeEmail(input.email);
     const userId = await this.checkPassword(email, input.password, meta);
     const amr = ["pwd"];

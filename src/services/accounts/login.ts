@@ -1,5 +1,5 @@
 import type { AuditLog } from "../audit/audit.js";
-import type { Sessions, TokenPair } from "./sessions.js";
+import type { Sessions, SessionTokens } from "./sessions.js";
 
 export interface RequestMeta {
   ip: string | null;
@@ -17,9 +17,14 @@ export class LoginSessions {
   ) {}
 
   /** Starts the session once every factor has passed. */
-  async finish(userId: string, amr: string[], meta: RequestMeta): Promise<TokenPair> {
-    const pair = await this.sessions.start({ userId, amr, ip: meta.ip, userAgent: meta.userAgent });
+  async finish(userId: string, amr: string[], meta: RequestMeta): Promise<SessionTokens> {
+    const tokens = await this.sessions.start({
+      userId,
+      amr,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+    });
     await this.audit.record({ event: "login", userId, actor: null, ip: meta.ip, details: { amr } });
-    return pair;
+    return tokens;
   }
 }

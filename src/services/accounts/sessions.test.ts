@@ -17,25 +17,31 @@ describe("Sessions", () => {
 
   it("starts a session whose access token names it, and lists it as current", async () => {
     const pair = await start();
-    const check = await t.deps.tokens.verify(pair.access_token);
+    const check = await t.deps.tokens.verify(pair.accessToken);
     if (!check.ok) throw new Error("token did not verify");
     expect(await t.services.sessions.isActive(check.claims.sid, userId)).toBe(true);
     expect(await t.services.sessions.isActive(check.claims.sid, "usr_other")).toBe(false);
     const [listed] = await t.services.sessions.list(userId, check.claims.sid);
-    expect(listed).toMatchObject({ id: check.claims.sid, current: true, amr: ["pwd"] });
+    expect(listed).toEqual({
+      id: check.claims.sid,
+      createdAt: t.clock.now,
+      lastUsedAt: t.clock.now,
+      expiresAt: t.clock.now + 60 * 60_000, // the idle limit, sooner than the absolute end
+      ip: "203.0.113.1",
+      userAgent: "ua",
+      amr: ["pwd"],
+      current: true,
+    });
   });
 
   it("refreshes once per token; presenting a spent one ends the whole session", async () => {
     const first = await start();
-    const second = await t.services.sessions.refresh(first.refresh_token, null);
-    expect(second.refresh_token).not.toBe(first.refresh_token);
-    await expectCode(
-      t.services.sessions.refresh(first.refresh_token, null),
-      "refresh_token_reused",
-    );
+    const second = await t.services.sessions.refresh(first.refreshToken, null);
+    expect(second.refreshToken).not.toBe(first.refreshToken);
+    await expectCode(t.services.sessions.refresh(first.refreshToken, null), "refresh_token_reused");
     // Ending the session spent its newer token too.
     await expectCode(
-      t.services.sessions.refresh(second.refresh_token, null),
+      t.services.sessions.refresh(second.refreshToken, null),
       "refresh_token_reused",
     );
     const events = await t.services.audit.list({ userId, limit: 10 });
@@ -45,13 +51,13 @@ describe("Sessions", () => {
   it("expires a refresh token after the idle limit, and every session at its absolute end", async () => {
     const idle = await start();
     t.clock.now += 60 * 60_000;
-    await expectCode(t.services.sessions.refresh(idle.refresh_token, null), "token_expired");
+    await expectCode(t.services.sessions.refresh(idle.refreshToken, null), "token_expired");
 
     const busy = await start();
-    let token = busy.refresh_token;
+    let token = busy.refreshToken;
     for (let i = 0; i < 2; i++) {
       t.clock.now += 40 * 60_000;
-      token = (await t.services.sessions.refresh(token, null)).refresh_token;
+      token = (await t.services.sessions.refresh(token, null)).refreshToken;
     }
     t.clock.now += 40 * 60_000; // at sign-in + 2h: within the idle limit, at the absolute end
     const ended = await expectCode(t.services.sessions.refresh(token, null), "token_expired");
@@ -60,7 +66,7 @@ describe("Sessions", () => {
 
   it("ends only the user's own live sessions", async () => {
     const pair = await start();
-    const check = await t.deps.tokens.verify(pair.access_token);
+    const check = await t.deps.tokens.verify(pair.accessToken);
     if (!check.ok) throw new Error("token did not verify");
     const sid = check.claims.sid;
     expect(await t.services.sessions.endOwn("usr_other", sid, "logout")).toBe(false);
@@ -69,13 +75,13 @@ describe("Sessions", () => {
     expect(await t.services.sessions.isActive(sid, userId)).toBe(false); // the bus cleared it
     expect(await t.services.sessions.endOwn(userId, sid, "logout")).toBe(false);
     expect(await t.services.sessions.list(userId, null)).toEqual([]);
-    await expectCode(t.services.sessions.refresh(pair.refresh_token, null), "refresh_token_reused");
+    await expectCode(t.services.sessions.refresh(pair.refreshToken, null), "refresh_token_reused");
   });
 
   it("refuses an unknown token and the token of a disabled user", async () => {
     await expectCode(t.services.sessions.refresh("lkr_unknown", null), "token_invalid");
     const pair = await start();
     await t.deps.store.users.update(userId, { disabled: 1 });
-    await expectCode(t.services.sessions.refresh(pair.refresh_token, null), "token_invalid");
+    await expectCode(t.services.sessions.refresh(pair.refreshToken, null), "token_invalid");
   });
 });

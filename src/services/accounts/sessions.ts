@@ -5,21 +5,27 @@ import { sha256 } from "../../infra/secrets.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 
-export interface TokenPair {
-  access_token: string;
-  refresh_token: string;
-  token_type: "Bearer";
-  expires_in: number;
+/** What a sign-in or a refresh hands the client: a bearer access token and its refresh token. */
+export interface SessionTokens {
+  /** A signed JWT naming the user and the session. */
+  accessToken: string;
+  /** Opaque and single use (only its SHA-256 is stored). */
+  refreshToken: string;
+  /** How long the access token lives, in seconds (the signer's TTL). */
+  accessTtlSeconds: number;
 }
 
-export interface SessionView {
+/** One of a user's open sessions, as the user may see it. Times are epoch milliseconds. */
+export interface SessionInfo {
   id: string;
-  created_at: string;
-  last_used_at: string;
-  expires_at: string;
+  createdAt: number;
+  lastUsedAt: number;
+  /** When the current refresh token expires (idle limit or absolute end, whichever is sooner). */
+  expiresAt: number;
   ip: string | null;
-  user_agent: string | null;
+  userAgent: string | null;
   amr: string[];
+  /** The session the asking credential belongs to. */
   current: boolean;
 }
 
@@ -57,7 +63,7 @@ export class Sessions {
     amr: string[];
     ip: string | null;
     userAgent: string | null;
-  }): Promise<TokenPair> {
+  }): Promise<SessionTokens> {
     const now = this.deps.now();
     const sessionId = newId(this.deps.random, "ses");
     const refreshToken = newSecret(this.deps.random, "lkr");
@@ -95,17 +101,12 @@ export class Sessions {
     sessionId: string,
     amr: string[],
     refreshToken: string,
-  ): Promise<TokenPair> {
+  ): Promise<SessionTokens> {
     const accessToken = await this.deps.tokens.sign({ userId, sessionId, amr });
-    return {
-      access_token: accessToken,
-      refresh_token: refreshToken,
-      token_type: "Bearer",
-      expires_in: this.deps.tokens.ttlSeconds,
-    };
+    return { accessToken, refreshToken, accessTtlSeconds: this.deps.tokens.ttlSeconds };
   }
 
-  async refresh(refreshToken: string, ip: string | null): Promise<TokenPair> {
+  async refresh(refreshToken: string, ip: string | null): Promise<SessionTokens> {
     const now = this.deps.now();
     const tokenHash = sha256(refreshToken);
     const row = await this.deps.store.sessions.byRefreshHash(tokenHash);
@@ -184,16 +185,16 @@ export class Sessions {
     return isLive(state, userId, this.deps.now());
   }
 
-  async list(userId: string, currentSessionId: string | null): Promise<SessionView[]> {
+  async list(userId: string, currentSessionId: string | null): Promise<SessionInfo[]> {
     const now = this.deps.now();
     const rows = await this.deps.store.sessions.listOpen(userId, now);
     return rows.map((row) => ({
       id: row.id,
-      created_at: new Date(row.created_at).toISOString(),
-      last_used_at: new Date(row.last_used_at).toISOString(),
-      expires_at: new Date(row.expires_at).toISOString(),
+      createdAt: row.created_at,
+      lastUsedAt: row.last_used_at,
+      expiresAt: row.expires_at,
       ip: row.ip,
-      user_agent: row.user_agent,
+      userAgent: row.user_agent,
       amr: JSON.parse(row.amr) as string[],
       current: row.id === currentSessionId,
     }));

@@ -22,7 +22,7 @@ describe("Users", () => {
       { plan: "pro", service: true },
       { actor: "session:s", userId: staff.id, ip: null },
     );
-    expect(updated).toMatchObject({ plan: "pro", service: true, staff: false });
+    expect(updated).toMatchObject({ id: member.id, plan: "pro", isService: true, isStaff: false });
     const fresh = await t.services.users.access(member.id);
     expect(fresh).not.toBe(member);
     expect(fresh?.access.has("keys:verify")).toBe(true);

@@ -5,7 +5,8 @@ import type { UserPatch, UserRow } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 
-export interface UserAccess {
+/** An account, as staff list and change it. `createdAt` is epoch milliseconds. */
+export interface User {
   id: string;
   email: string;
   role: Role;
@@ -14,31 +15,26 @@ export interface UserAccess {
   isService: boolean;
   plan: Plan;
   disabled: boolean;
+  createdAt: number;
+}
+
+/** A user as the hot path needs them: who they are and what they may do. */
+export interface UserAccess extends Omit<User, "createdAt"> {
   /** Concrete scopes the user may use or grant, from role and staff flag. */
   access: ReadonlySet<string>;
 }
 
-export interface PublicUser {
-  id: string;
-  email: string;
-  role: Role;
-  staff: boolean;
-  service: boolean;
-  plan: Plan;
-  disabled: boolean;
-  created_at: string;
-}
-
-export function toPublicUser(row: UserRow): PublicUser {
+/** A stored user row as the domain's User (never the password hash). */
+export function userOf(row: UserRow): User {
   return {
     id: row.id,
     email: row.email,
     role: row.role as Role,
-    staff: row.is_staff === 1,
-    service: row.is_service === 1,
+    isStaff: row.is_staff === 1,
+    isService: row.is_service === 1,
     plan: row.plan as Plan,
     disabled: row.disabled === 1,
-    created_at: new Date(row.created_at).toISOString(),
+    createdAt: row.created_at,
   };
 }
 
@@ -72,28 +68,17 @@ export class Users {
   }
 
   toAccess(row: UserRow): UserAccess {
-    const role = row.role as Role;
-    const isStaff = row.is_staff === 1;
-    const isService = row.is_service === 1;
-    return {
-      id: row.id,
-      email: row.email,
-      role,
-      isStaff,
-      isService,
-      plan: row.plan as Plan,
-      disabled: row.disabled === 1,
-      access: this.deps.catalogue.accessOf({ role, isStaff, isService }),
-    };
+    const { createdAt: _createdAt, ...user } = userOf(row);
+    return { ...user, access: this.deps.catalogue.accessOf(user) };
   }
 
   get(userId: string): Promise<UserRow | undefined> {
     return this.deps.store.users.byId(userId);
   }
 
-  async list(options: { limit: number; offset: number }): Promise<PublicUser[]> {
+  async list(options: { limit: number; offset: number }): Promise<User[]> {
     const rows = await this.deps.store.users.list(options);
-    return rows.map(toPublicUser);
+    return rows.map(userOf);
   }
 
   /**
@@ -104,7 +89,7 @@ export class Users {
     userId: string,
     patch: { plan?: Plan; role?: Role; staff?: boolean; service?: boolean; disabled?: boolean },
     by: { actor: string; userId: string; ip: string | null },
-  ): Promise<PublicUser> {
+  ): Promise<User> {
     const values: UserPatch = { updated_at: this.deps.now() };
     if (patch.plan !== undefined) values.plan = patch.plan;
     if (patch.role !== undefined) values.role = patch.role;
@@ -121,6 +106,6 @@ export class Users {
       ip: by.ip,
       details: { ...patch, by: by.userId },
     });
-    return toPublicUser((await this.get(userId))!);
+    return userOf((await this.get(userId))!);
   }
 }

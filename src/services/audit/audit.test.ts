@@ -23,18 +23,18 @@ describe("AuditLog", () => {
     expect(mine).toEqual([
       {
         id: mine[0]!.id,
-        at: new Date(t.clock.now).toISOString(),
+        at: t.clock.now,
         event: "login",
-        user_id: "usr_a",
+        userId: "usr_a",
         actor: "session:ses_1",
         ip: null,
         details: { amr: ["pwd"] },
       },
       {
         id: mine[1]!.id,
-        at: new Date(t.clock.now - 1000).toISOString(),
+        at: t.clock.now - 1000,
         event: "signup",
-        user_id: "usr_a",
+        userId: "usr_a",
         actor: null,
         ip: "203.0.113.1",
         details: {},
@@ -43,6 +43,6 @@ describe("AuditLog", () => {
     const older = await audit.list({ userId: "usr_a", limit: 10, before: mine[0]!.id });
     expect(older.map((e) => e.event)).toEqual(["signup"]);
     const logins = await audit.list({ userId: null, limit: 10, event: "login" });
-    expect(logins.map((e) => e.user_id)).toEqual(["usr_b", "usr_a"]);
+    expect(logins.map((e) => e.userId)).toEqual(["usr_b", "usr_a"]);
   });
 });

@@ -31,11 +31,13 @@ export interface AuditInput {
   details?: Record<string, unknown>;
 }
 
-export interface AuditEntry {
+/** One recorded event, as listed. `id` orders the log (newest is highest); `at` is epoch ms. */
+export interface AuditRecord {
   id: number;
-  at: string;
+  at: number;
+  /** An AuditEvent name, as stored. */
   event: string;
-  user_id: string | null;
+  userId: string | null;
   actor: string | null;
   ip: string | null;
   details: Record<string, unknown>;
@@ -61,13 +63,13 @@ export class AuditLog {
     limit: number;
     before?: number;
     event?: string;
-  }): Promise<AuditEntry[]> {
+  }): Promise<AuditRecord[]> {
     const rows = await this.deps.store.audit.list(options);
     return rows.map((row) => ({
       id: row.id,
-      at: new Date(row.at).toISOString(),
+      at: row.at,
       event: row.event,
-      user_id: row.user_id,
+      userId: row.user_id,
       actor: row.actor,
       ip: row.ip,
       details: row.details ? (JSON.parse(row.details) as Record<string, unknown>) : {},

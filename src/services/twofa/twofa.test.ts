@@ -32,11 +32,16 @@ describe("TwoFactor", () => {
 
   it("sets up a sealed secret, enables with a first code, and reports its status", async () => {
     const setup = await t.services.twofa.setup(user);
-    expect(setup.otpauth_url).toContain("otpauth://totp/");
-    expect(setup.qr_svg).toContain("<svg");
+    expect(setup.otpauthUrl).toContain("otpauth://totp/");
+    expect(setup.qrSvg).toContain("<svg");
     const stored = await t.deps.store.twofa.factor(user.id);
     expect(stored?.secret_ciphertext).not.toContain(setup.secret);
-    expect(await t.services.twofa.status(user.id)).toMatchObject({ enabled: false, pending: true });
+    expect(await t.services.twofa.status(user.id)).toEqual({
+      enabled: false,
+      enabledAt: null,
+      pending: true,
+      backupCodesRemaining: 0,
+    });
     await expectCode(t.services.twofa.verify(user.id, "000000", META, "s"), "invalid_mfa_code");
     const codes = await t.services.twofa.verify(
       user.id,
@@ -46,10 +51,11 @@ describe("TwoFactor", () => {
     );
     expect(codes).toHaveLength(10);
     expect(new Set(codes).size).toBe(10);
-    expect(await t.services.twofa.status(user.id)).toMatchObject({
+    expect(await t.services.twofa.status(user.id)).toEqual({
       enabled: true,
+      enabledAt: t.clock.now,
       pending: false,
-      backup_codes_remaining: 10,
+      backupCodesRemaining: 10,
     });
     await expectCode(t.services.twofa.setup(user), "conflict");
   });
@@ -68,7 +74,7 @@ describe("TwoFactor", () => {
     step();
     const current = code(secret);
     const pair = await t.services.twofa.completeLogin(mfaToken, { code: current }, META);
-    expect(pair.access_token).toBeTruthy();
+    expect(pair.accessToken).toBeTruthy();
     await expectCode(
       t.services.twofa.completeLogin(mfaToken, { code: current }, META),
       "token_invalid",
@@ -103,7 +109,7 @@ describe("TwoFactor", () => {
       t.services.twofa.verifyLoginCode(user.id, { backupCode: backupCodes[0]! }, META),
       "invalid_mfa_code",
     );
-    expect((await t.services.twofa.status(user.id)).backup_codes_remaining).toBe(9);
+    expect((await t.services.twofa.status(user.id)).backupCodesRemaining).toBe(9);
     step();
     const fresh = await t.services.twofa.regenerateBackupCodes(
       user.id,

@@ -15,7 +15,7 @@ import { newId } from "../../infra/ids.js";
 import type { BackupCodeRow, Store } from "../../store/port.js";
 import type { SecondFactor } from "../accounts/accounts.js";
 import type { LoginSessions, RequestMeta } from "../accounts/login.js";
-import type { TokenPair } from "../accounts/sessions.js";
+import type { SessionTokens } from "../accounts/sessions.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 import { CodeLockout } from "./lockout.js";
@@ -29,17 +29,25 @@ export interface CodeInput {
 /** Where a code was offered: named in audit events. */
 export type CodePurpose = "login" | "disable" | "backup_codes";
 
-export interface SetupResult {
+/** A new pending TOTP secret, for the authenticator app; shown this once. */
+export interface TotpSetup {
+  /** Base32, for entering by hand. */
   secret: string;
-  otpauth_url: string;
-  qr_svg: string;
+  /** The `otpauth://totp/` key URI. */
+  otpauthUrl: string;
+  /** The key URI as an SVG QR code. */
+  qrSvg: string;
 }
 
-export interface TwoFactorStatus {
+/** Where a user's second factor stands. */
+export interface TwoFactorState {
   enabled: boolean;
-  enabled_at: string | null;
+  /** When 2FA was turned on (epoch milliseconds); null while it is off. */
+  enabledAt: number | null;
+  /** A setup is waiting for its first code. */
   pending: boolean;
-  backup_codes_remaining: number;
+  /** Unused backup codes; 0 while 2FA is off. */
+  backupCodesRemaining: number;
 }
 
 function invalidCode(): LatchkeyError {
@@ -65,7 +73,7 @@ export class TwoFactor implements SecondFactor {
   }
 
   /** A new pending secret; replaces a pending one, refuses when 2FA is already on. */
-  async setup(user: { id: string; email: string }): Promise<SetupResult> {
+  async setup(user: { id: string; email: string }): Promise<TotpSetup> {
     const secret = encodeBase32(this.deps.random.bytes(TOTP_SECRET_BYTES));
     const sealed = this.deps.box.seal(secret, `totp:${user.id}`);
     const now = this.deps.now();
@@ -73,7 +81,7 @@ export class TwoFactor implements SecondFactor {
       throw new LatchkeyError("conflict", "two-factor authentication is already enabled");
     const url = totpKeyUri(this.deps.config.totpIssuer, user.email, secret);
     const svg = await QRCode.toString(url, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
-    return { secret, otpauth_url: url, qr_svg: svg };
+    return { secret, otpauthUrl: url, qrSvg: svg };
   }
 
   /** Confirms the pending secret with a first code; returns the backup codes, shown this once. */
@@ -110,7 +118,7 @@ export class TwoFactor implements SecondFactor {
     return codes;
   }
 
-  async status(userId: string): Promise<TwoFactorStatus> {
+  async status(userId: string): Promise<TwoFactorState> {
     const factor = await this.factor(userId);
     const enabledAt = factor?.enabled_at ?? null;
     let remaining = 0;
@@ -119,9 +127,9 @@ export class TwoFactor implements SecondFactor {
     }
     return {
       enabled: enabledAt !== null,
-      enabled_at: enabledAt === null ? null : new Date(enabledAt).toISOString(),
+      enabledAt,
       pending: factor !== undefined && enabledAt === null,
-      backup_codes_remaining: remaining,
+      backupCodesRemaining: remaining,
     };
   }
 
@@ -165,7 +173,11 @@ export class TwoFactor implements SecondFactor {
   }
 
   /** `POST /v1/auth/login/mfa`: the MFA token from the password step plus a code. */
-  async completeLogin(mfaToken: string, input: CodeInput, meta: RequestMeta): Promise<TokenPair> {
+  async completeLogin(
+    mfaToken: string,
+    input: CodeInput,
+    meta: RequestMeta,
+  ): Promise<SessionTokens> {
     if ((input.code === undefined) === (input.backupCode === undefined))
       throw new LatchkeyError("invalid_request", "send either `code` or `backup_code`", {
         details: [{ field: "code", message: "send either `code` or `backup_code`" }],

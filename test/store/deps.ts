@@ -16,6 +16,7 @@ import { createServices, type Services } from "../../src/services/index.js";
 import type { Caller } from "../../src/services/keys/api-keys.js";
 import { migrate, openDb } from "../../src/store/db.js";
 import { kyselyStore, type KyselyStore } from "../../src/store/kysely/index.js";
+import type { Store } from "../../src/store/port.js";
 
 /**
  * A hasher for unit tests only: salted SHA-256, so a sign-in costs microseconds instead of
@@ -71,7 +72,13 @@ export interface TestDeps {
  * no HTTP server, no files. `env` is applied over the defaults; `deps` replaces any part.
  */
 export async function testServices(
-  options: { env?: Record<string, string>; deps?: Partial<Deps>; seed?: string } = {},
+  options: {
+    env?: Record<string, string>;
+    deps?: Partial<Deps>;
+    seed?: string;
+    /** Wraps the store the services see (e.g. to count its calls). */
+    wrapStore?: (store: Store) => Store;
+  } = {},
 ): Promise<TestDeps> {
   const config: Config = loadConfig({
     LATCHKEY_DATA_DIR: "/nonexistent-unit-test-dir",
@@ -90,7 +97,7 @@ export async function testServices(
   const bus = new LocalBus();
   const deps: Deps = {
     config,
-    store,
+    store: options.wrapStore ? options.wrapStore(store) : store,
     now,
     random: seededRandom(options.seed ?? "unit"),
     logger: pino({ level: "silent" }),

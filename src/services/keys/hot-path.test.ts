@@ -1,0 +1,110 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sessionCaller, signUp, testServices, type TestDeps } from "../../../test/store/deps.js";
+import type { Store } from "../../store/port.js";
+import type { CheckResult } from "./check.js";
+
+/**
+ * The hot path's regression guard, without timing anything: verification on a warm cache
+ * makes no store call at all, and a usage flush makes a bounded number of calls however many
+ * verifications it carries. A change that adds a per-request query, or a per-use statement to
+ * the flush, fails here.
+ */
+
+/** `store` with every call of every group method counted, inside transactions too. */
+function counting(store: Store, calls: Map<string, number>): Store {
+  const count = (name: string) => calls.set(name, (calls.get(name) ?? 0) + 1);
+  const wrap = (target: Store): Store =>
+    new Proxy(target, {
+      get(object, property, receiver) {
+        const value = Reflect.get(object, property, receiver) as unknown;
+        if (property === "transaction")
+          return <T>(fn: (tx: Store) => Promise<T>) => {
+            count("transaction");
+            return object.transaction((tx) => fn(wrap(tx)));
+          };
+        if (typeof value === "function") return (value as () => unknown).bind(object);
+        if (typeof value !== "object" || value === null) return value;
+        return new Proxy(value, {
+          get(group, method) {
+            const fn = Reflect.get(group, method) as unknown;
+            if (typeof fn !== "function") return fn;
+            return (...args: unknown[]) => {
+              count(`${String(property)}.${String(method)}`);
+              return (fn as (...a: unknown[]) => unknown).apply(group, args);
+            };
+          },
+        });
+      },
+    });
+  return wrap(store);
+}
+
+const total = (calls: Map<string, number>) => [...calls.values()].reduce((a, b) => a + b, 0);
+const identity = (result: CheckResult) => result;
+
+describe("the verification hot path", () => {
+  let t: TestDeps;
+  const calls = new Map<string, number>();
+  beforeEach(async () => {
+    calls.clear();
+    t = await testServices({
+      env: { LATCHKEY_RATE_LIMIT_LIVE: "1000000" },
+      wrapStore: (store) => counting(store, calls),
+    });
+    await signUp(t, "staff@example.test");
+  });
+  afterEach(async () => t.close());
+
+  async function warmKey(): Promise<string> {
+    const owner = await signUp(t, "ada@example.test");
+    const { key } = await t.services.apiKeys.create(sessionCaller(owner), {
+      name: "k",
+      scopes: ["keys:read"],
+    });
+    const first = await t.services.keyVerifier.verify({ key }, "usr_service", identity);
+    expect(first.code).toBe("valid");
+    await t.services.keyVerifier.usage.flush();
+    return key;
+  }
+
+  it("makes no store call for 1 000 verifications on a warm cache", async () => {
+    const key = await warmKey();
+    calls.clear();
+    for (let i = 0; i < 1000; i++) {
+      const result = await t.services.keyVerifier.verify(
+        { key, scopes: ["keys:read"] },
+        "usr_service",
+        identity,
+      );
+      expect(result.code).toBe("valid");
+    }
+    expect(Object.fromEntries(calls)).toEqual({});
+  });
+
+  it("makes as many store calls to flush 2 000 uses as to flush 10", async () => {
+    const key = await warmKey();
+    const flushOf = async (uses: number) => {
+      for (let i = 0; i < uses; i++)
+        await t.services.keyVerifier.verify({ key }, "usr_service", identity);
+      calls.clear();
+      await t.services.keyVerifier.usage.flush();
+      return new Map(calls);
+    };
+    const small = await flushOf(10);
+    const large = await flushOf(2000);
+    // One transaction; per key one counter update and one activity count or prune; buckets
+    // and activity rows in multi-row statements (≤ 500 rows each).
+    expect(small.get("transaction")).toBe(1);
+    expect(large.get("transaction")).toBe(1);
+    expect(large.get("usage.addCalls")).toBe(1);
+    expect(large.get("usage.addBuckets")).toBe(1);
+    expect(large.get("usage.addActivity")).toBeLessThanOrEqual(2); // 1 000 kept rows
+    expect(total(large)).toBeLessThanOrEqual(total(small) + 2);
+    expect(total(large)).toBeLessThanOrEqual(8);
+    const usage = await t.store.db
+      .selectFrom("api_keys")
+      .select("usage_count")
+      .executeTakeFirstOrThrow();
+    expect(usage.usage_count).toBe(1 + 10 + 2000);
+  });
+});

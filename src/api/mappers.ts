@@ -22,16 +22,9 @@ import type {
   VerifyResponseT,
 } from "./keys.js";
 import type { PortalSessionT } from "./portal.js";
+import { isoOrNull as iso, keyStatus } from "../core/key-status.js";
 import type { AuditEntryT, SessionT, TokenPairT, UserT, WhoamiT } from "./schemas.js";
 import type { TwoFactorSetupResponseT, TwoFactorStatusT } from "./twofa.js";
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-export function keyStatus(row: ApiKey, now: number): KeyRecordT["status"] {
-  if (row.revoked_at !== null && row.revoked_at <= now) return "revoked";
-  if (row.expires_at !== null && row.expires_at <= now) return "expired";
-  return "active";
-}
 
 /** The listed fields of SPEC §4, plus status. Never the secret or its hash. */
 export function toRecord(row: ApiKey, now: number): KeyRecordT {
@@ -119,7 +112,7 @@ export function toVerifyResponse(result: CheckResult): VerifyResponseT {
     // Already sorted (ScopeCatalogue.effective); empty for a refused key.
     scopes: [...result.scopes],
     project_id: key?.projectId ?? null,
-    expires_at: key?.expiresAt != null ? new Date(key.expiresAt).toISOString() : null,
+    expires_at: iso(key?.expiresAt ?? null),
     ratelimit: result.ratelimit,
   };
 }

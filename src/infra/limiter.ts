@@ -24,9 +24,15 @@ export interface Limiter {
   hit(key: string, windowMs: number, cost?: number): Promise<WindowState>;
   /**
    * `hit` for the verification hot path, reading the version named `versionOf` in the same
-   * round trip (when versions are shared; otherwise `version` is null).
+   * round trip (when versions are shared; otherwise `version` is null). In memory it answers
+   * at once, with no promise: the caller awaits only a promise.
    */
-  spend(key: string, windowMs: number, versionOf: string, cost?: number): Promise<SpendState>;
+  spend(
+    key: string,
+    windowMs: number,
+    versionOf: string,
+    cost?: number,
+  ): SpendState | Promise<SpendState>;
   /** Whether versions are shared between instances (false: `version` is always null). */
   readonly sharesVersions: boolean;
   /** The current version of `name` ("0" before its first bump); null when not shared. */
@@ -59,7 +65,7 @@ export class MemoryLimiter implements Limiter {
     return this.count(key, windowMs, cost);
   }
 
-  async spend(key: string, windowMs: number, _versionOf: string, cost = 1): Promise<SpendState> {
+  spend(key: string, windowMs: number, _versionOf: string, cost = 1): SpendState {
     const now = this.now();
     const window = this.window(key, windowMs, now);
     window.count += cost;

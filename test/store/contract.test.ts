@@ -15,6 +15,7 @@ import { SqliteWorkerUsage } from "../../src/store/sqlite-usage-worker.js";
 import {
   DuplicateError,
   type KeyRow,
+  type RefreshTokenRow,
   type SessionRow,
   type Store,
   type UsageBatch,
@@ -81,6 +82,17 @@ function session(userId: string, overrides: Partial<SessionRow> = {}): SessionRo
     absolute_expires_at: T0 + 120_000,
     idle_ms: 60_000,
     ...overrides,
+  };
+}
+
+/** The refresh token a session starts with, live for a minute from T0. */
+function firstToken(s: SessionRow, tokenHash: string): RefreshTokenRow {
+  return {
+    token_hash: tokenHash,
+    session_id: s.id,
+    created_at: T0,
+    expires_at: T0 + 60_000,
+    spent_at: null,
   };
 }
 
@@ -230,13 +242,7 @@ describeEachStore("store contract", (kind) => {
     const owner = await newUser();
     const s = session(owner.id);
     const hash = uid("rt");
-    await store.sessions.start(s, {
-      token_hash: hash,
-      session_id: s.id,
-      created_at: T0,
-      expires_at: T0 + 60_000,
-      spent_at: null,
-    });
+    await store.sessions.start(s, firstToken(s, hash));
     expect(await store.sessions.byRefreshHash(hash)).toEqual({
       session_id: s.id,
       spent_at: null,
@@ -260,13 +266,7 @@ describeEachStore("store contract", (kind) => {
     const owner = await newUser();
     const s = session(owner.id);
     const hash = uid("rt");
-    await store.sessions.start(s, {
-      token_hash: hash,
-      session_id: s.id,
-      created_at: T0,
-      expires_at: T0 + 60_000,
-      spent_at: null,
-    });
+    await store.sessions.start(s, firstToken(s, hash));
     const results = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
         store.sessions.rotate(
@@ -299,21 +299,8 @@ describeEachStore("store contract", (kind) => {
     const newer = session(owner.id, { last_used_at: T0 + 2 });
     const expired = session(owner.id, { expires_at: T0 - 1 });
     const hash = uid("rt");
-    await store.sessions.start(older, {
-      token_hash: hash,
-      session_id: older.id,
-      created_at: T0,
-      expires_at: T0 + 60_000,
-      spent_at: null,
-    });
-    for (const s of [newer, expired])
-      await store.sessions.start(s, {
-        token_hash: uid("rt"),
-        session_id: s.id,
-        created_at: T0,
-        expires_at: T0 + 60_000,
-        spent_at: null,
-      });
+    await store.sessions.start(older, firstToken(older, hash));
+    for (const s of [newer, expired]) await store.sessions.start(s, firstToken(s, uid("rt")));
     expect((await store.sessions.listOpen(owner.id, T0)).map((s) => s.id)).toEqual([
       newer.id,
       older.id,

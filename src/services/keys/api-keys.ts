@@ -1,6 +1,7 @@
 import { parseDuration } from "../../core/durations.js";
 import { LatchkeyError } from "../../core/errors.js";
 import type { Environment } from "../../core/key-format.js";
+import { isoOrNull, keyStatus } from "../../core/key-status.js";
 import { ADMIN_SCOPE } from "../../core/scopes.js";
 import type { KeyPatch, Store } from "../../store/port.js";
 import type { UserAccess } from "../accounts/users.js";
@@ -26,7 +27,10 @@ export interface Caller {
 }
 
 const notFound = () => new LatchkeyError("not_found", "API key not found");
-const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const CANNOT_ROTATE = {
+  revoked: "a revoked key cannot be rotated",
+  expired: "an expired key cannot be rotated",
+} as const;
 
 /** The lifecycle of API keys: create, edit, revoke, rotate. Verification is in key-check.ts. */
 export class ApiKeys {
@@ -180,10 +184,8 @@ export class ApiKeys {
   async rotate(caller: Caller, id: string, expireOldIn: string | undefined): Promise<CreatedKey> {
     const old = await this.own(caller, id);
     const now = this.deps.now();
-    if (old.revoked_at !== null && old.revoked_at <= now)
-      throw new LatchkeyError("conflict", "a revoked key cannot be rotated");
-    if (old.expires_at !== null && old.expires_at <= now)
-      throw new LatchkeyError("conflict", "an expired key cannot be rotated");
+    const status = keyStatus(old, now);
+    if (status !== "active") throw new LatchkeyError("conflict", CANNOT_ROTATE[status]);
     const grants = JSON.parse(old.scopes) as string[];
     if (caller.keyId !== null) this.checkGrants(caller, grants);
     let oldExpiresAt = old.expires_at;

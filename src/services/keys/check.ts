@@ -1,5 +1,5 @@
 import { actorOf } from "../../core/actor.js";
-import type { ErrorCode } from "../../core/errors.js";
+import type { VerifyRefusal } from "../../core/errors.js";
 import { parseKey } from "../../core/key-format.js";
 import type { SpendState } from "../../infra/limiter.js";
 import { sha256 } from "../../infra/secrets.js";
@@ -10,18 +10,7 @@ import type { CachedKey, KeyCache } from "./cache.js";
 import { isIpAllowed } from "./ip-allow.js";
 
 /** A verification's answer: `valid`, or why not (each refusal is a code of the ERRORS table). */
-export type VerifyCode =
-  | "valid"
-  | Extract<
-      ErrorCode,
-      | "key_invalid"
-      | "key_revoked"
-      | "key_expired"
-      | "scope_insufficient"
-      | "project_mismatch"
-      | "ip_not_allowed"
-      | "rate_limited"
-    >;
+export type VerifyCode = "valid" | VerifyRefusal;
 
 export interface RateLimitState {
   limit: number;
@@ -53,9 +42,6 @@ export interface CheckResult {
   /** Scopes asked for that the key lacks (for `scope_insufficient`). */
   missing: string[];
 }
-
-/** The window spent, and the key's shared change version read in the same trip (or null). */
-type Spent = SpendState;
 
 const WINDOW_MS = 60_000;
 const NOTHING: ReadonlySet<string> = new Set();
@@ -100,7 +86,7 @@ export class KeyChecker {
   private async checkKey(
     key: CachedKey,
     input: CheckInput,
-    spent: Spent | null,
+    spent: SpendState | null,
     reloaded: boolean,
   ): Promise<CheckResult> {
     const now = this.deps.now();
@@ -113,7 +99,10 @@ export class KeyChecker {
     if (key.ipAllow && !isIpAllowed(key.ipAllow, input.ip))
       return refused("ip_not_allowed", key, owner);
 
-    if (input.spend) spent ??= await this.deps.limiter.spend(`key:${key.id}`, WINDOW_MS, key.hash);
+    if (input.spend && !spent) {
+      const spending = this.deps.limiter.spend(`key:${key.id}`, WINDOW_MS, key.hash);
+      spent = spending instanceof Promise ? await spending : spending;
+    }
     let version = spent?.version ?? null;
     if (!input.spend && this.deps.limiter.sharesVersions && !reloaded)
       version = await this.deps.limiter.version(key.hash);

@@ -2,17 +2,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import {
-  CompiledQuery,
-  Kysely,
-  Migrator,
-  PostgresDialect,
-  SqliteDialect,
-  SqliteDriver,
-  type DatabaseConnection,
-  type Driver,
-  type SqliteDialectConfig,
-} from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import { migrationProvider } from "./migrations.js";
 import { POSTGRES, SQLITE } from "./engines.js";
@@ -24,8 +14,6 @@ export type { Engine } from "./port.js";
 export interface Db {
   db: Kysely<Database>;
   engine: Engine;
-  /** The SQLite file (or `:memory:`), or the PostgreSQL URL. */
-  location: string;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -52,7 +40,7 @@ export function openDb(location: string, options: { poolSize?: number } = {}): D
     // An idle client's error (server restart) must not crash the process.
     pool.on("error", () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return wrap(db, "postgres", location);
+    return wrap(db, "postgres");
   }
   if (location !== ":memory:") {
     mkdirSync(dirname(location), { recursive: true, mode: 0o700 });
@@ -65,40 +53,14 @@ export function openDb(location: string, options: { poolSize?: number } = {}): D
   sqlite.pragma("synchronous = FULL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
-  const dialect =
-    location === ":memory:"
-      ? new SqliteDialect({ database: sqlite })
-      : new ImmediateSqliteDialect({ database: sqlite });
-  const db = new Kysely<Database>({ dialect });
-  return wrap(db, "sqlite", location);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return wrap(db, "sqlite");
 }
 
-/**
- * A file-backed database has a second connection (the usage worker's, see
- * sqlite-usage-worker.ts). A deferred transaction that reads, awaits, then writes after the
- * other connection committed fails with SQLITE_BUSY (its snapshot is stale), so transactions
- * here take the write lock when they begin, waiting out the worker's short ones (busy_timeout).
- */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
-  }
-}
-
-class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly settings: SqliteDialectConfig) {
-    super(settings);
-  }
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.settings);
-  }
-}
-
-function wrap(db: Kysely<Database>, engine: Engine, location: string): Db {
+function wrap(db: Kysely<Database>, engine: Engine): Db {
   return {
     db,
     engine,
-    location,
     async ping() {
       try {
         await db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();

@@ -8,7 +8,6 @@ import { KyselyKeys } from "./keys.js";
 import { KyselyProjects } from "./projects.js";
 import { KyselySessions } from "./sessions.js";
 import { KyselyTwoFactor } from "./twofa.js";
-import { SqliteWorkerUsage } from "../sqlite-usage-worker.js";
 import { KyselyUsage } from "./usage.js";
 import { KyselyUsers } from "./users.js";
 
@@ -44,12 +43,7 @@ export class KyselyStore implements Store {
     this.users = new KyselyUsers(db, traits);
     this.sessions = new KyselySessions(db, this.transact);
     this.keys = new KyselyKeys(db);
-    // A file-backed SQLite database flushes usage in a worker thread, off the event loop.
-    const file =
-      owner?.engine === "sqlite" && owner.location !== ":memory:" ? owner.location : null;
-    this.usage = file
-      ? new SqliteWorkerUsage(db, this.transact, file)
-      : new KyselyUsage(db, traits.engine, this.transact);
+    this.usage = new KyselyUsage(db);
     this.audit = new KyselyAudit(db);
     this.twofa = new KyselyTwoFactor(db, this.transact);
     this.projects = new KyselyProjects(db);
@@ -73,7 +67,6 @@ export class KyselyStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.usage instanceof SqliteWorkerUsage) await this.usage.close();
     if (this.owner) await this.owner.close();
   }
 }

@@ -138,6 +138,7 @@ export class Cases {
 
   async runAll(): Promise<void> {
     if (this.wants("a")) await this.bare();
+    if (this.wants("z")) await this.fastifyFloor();
     if (this.wants("f")) await this.betterAuth();
     if (this.wants("b", "c", "d", "e", "iso", "b-1m"))
       await this.latchkey({ kind: "sqlite", dataDir: join(this.env.work, "sqlite") });
@@ -176,6 +177,24 @@ export class Cases {
   private async bare(): Promise<void> {
     const server = await this.node("bench/servers/bare.ts");
     await this.measure("a", "bare node:http answering {}", server, [{ method: "GET", path: "/" }]);
+    await server.stop();
+  }
+
+  /** Case z: a bare Fastify route doing a verification's least work (the framework floor). */
+  private async fastifyFloor(): Promise<void> {
+    const server = await this.node("bench/servers/fastify-floor.ts");
+    const requests = newKeys(SMALL).map((key) => ({
+      method: "POST",
+      path: "/v1/keys/verify",
+      headers: { authorization: "Bearer floor", "content-type": "application/json" },
+      body: JSON.stringify({ key, scopes: [SCOPE] }),
+    }));
+    await this.measure(
+      "z",
+      "bare Fastify: JSON body, one SHA-256, one Map lookup",
+      server,
+      requests,
+    );
     await server.stop();
   }
 

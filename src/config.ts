@@ -53,6 +53,7 @@ const ENV = z.object({
   LATCHKEY_LOGIN_MAX_FAILURES_IP: int(50),
   LATCHKEY_LOGIN_WINDOW: duration("15m"),
   LATCHKEY_USAGE_FLUSH_MS: int(500),
+  LATCHKEY_USAGE_ACTIVITY_SAMPLE: int(100),
   LATCHKEY_TRUST_PROXY: z.string().default("false"),
   LATCHKEY_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   LATCHKEY_PASSWORD_HASH: z.enum(["owasp", "test"]).default("owasp"),
@@ -85,6 +86,8 @@ export interface Config {
   sessionMaxAgeMs: number;
   login: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowMs: number };
   usageFlushMs: number;
+  /** At most this many activity rows per key per flush; the other uses are counted as sampled. */
+  usageActivitySample: number;
   /** Fastify's trustProxy: false, a hop count, or the proxies' addresses and CIDR ranges. */
   trustProxy: false | number | string[];
   secureCookies: "true" | "false" | "auto";
@@ -145,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       windowMs: e.LATCHKEY_LOGIN_WINDOW,
     },
     usageFlushMs: e.LATCHKEY_USAGE_FLUSH_MS,
+    usageActivitySample: e.LATCHKEY_USAGE_ACTIVITY_SAMPLE,
     trustProxy: parseTrustProxy(e.LATCHKEY_TRUST_PROXY),
     secureCookies: e.LATCHKEY_SECURE_COOKIES,
     logLevel: e.LOG_LEVEL,

@@ -184,7 +184,7 @@ export class Cases {
   private async fastifyFloor(): Promise<void> {
     const server = await this.node("bench/servers/fastify-floor.ts");
     const requests = newKeys(SMALL).map((key) => ({
-      method: "POST",
+      method: "POST" as const,
       path: "/v1/keys/verify",
       headers: { authorization: "Bearer floor", "content-type": "application/json" },
       body: JSON.stringify({ key, scopes: [SCOPE] }),

@@ -25,7 +25,7 @@ app.post("/v1/keys/verify", async (request) => {
     ratelimit: { limit: 1000000000, remaining: 999999999, reset: Date.now() + 60000 },
   };
 });
-app.listen({ port: 0, host: "127.0.0.1" }).then((url) => {
+void app.listen({ port: 0, host: "127.0.0.1" }).then((url) => {
   process.stdout.write(`listening ${url}\n`);
 });
 process.once("SIGTERM", () => void app.close().then(() => process.exit(0)));

@@ -104,6 +104,11 @@ export const KeyActivityEntry = z.object({
 export const KeyActivity = z.object({
   activity: z.array(KeyActivityEntry),
   next_before: z.number().nullable(),
+  sampled: z
+    .number()
+    .describe(
+      "calls counted in usage_count but not logged as activity rows: under a flood at most LATCHKEY_USAGE_ACTIVITY_SAMPLE per key are logged per flush",
+    ),
 });
 
 export const VerifyBody = z.strictObject({

@@ -13,6 +13,7 @@ import type { Project } from "../services/projects/projects.js";
 import type { TotpSetup, TwoFactorState } from "../services/twofa/twofa.js";
 import type {
   KeyActivityEntryT,
+  KeyActivityT,
   KeyCreatedT,
   KeyRecordFullT,
   KeyRecordT,
@@ -71,6 +72,17 @@ export function toKeyUsage(usage: KeyUsage): KeyUsageT {
     })),
     by_hour: usage.byHour.map((r) => ({ hour: iso(r.hour)!, count: r.count })),
   };
+}
+
+/** `GET /v1/api-keys/:id/activity`: a page of entries, the next cursor, the sampled count. */
+export function toKeyActivity(
+  rows: KeyActivityEntry[],
+  limit: number,
+  sampled: number,
+): KeyActivityT {
+  const activity = rows.map(toActivityEntry);
+  const full = activity.length === limit;
+  return { activity, next_before: full ? activity[activity.length - 1]!.id : null, sampled };
 }
 
 export function toActivityEntry(row: KeyActivityEntry): KeyActivityEntryT {

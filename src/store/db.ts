@@ -5,6 +5,7 @@ import SQLite from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import { migrationProvider } from "./migrations.js";
+import { BUSY_TIMEOUT_MS, cachedStatements, GatedSqliteDialect, WriteGate } from "./write-gate.js";
 import { POSTGRES, SQLITE } from "./engines.js";
 import type { Engine } from "./port.js";
 import type { Database } from "./schema.js";
@@ -14,6 +15,10 @@ export type { Engine } from "./port.js";
 export interface Db {
   db: Kysely<Database>;
   engine: Engine;
+  /** The SQLite file (or `:memory:`), or the PostgreSQL URL. */
+  location: string;
+  /** A file-backed SQLite database's write gate, shared with its usage worker. */
+  gate?: WriteGate | null;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -40,7 +45,7 @@ export function openDb(location: string, options: { poolSize?: number } = {}): D
     // An idle client's error (server restart) must not crash the process.
     pool.on("error", () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return wrap(db, "postgres");
+    return wrap(db, "postgres", location);
   }
   if (location !== ":memory:") {
     mkdirSync(dirname(location), { recursive: true, mode: 0o700 });
@@ -52,15 +57,22 @@ export function openDb(location: string, options: { poolSize?: number } = {}): D
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = FULL");
   sqlite.pragma("foreign_keys = ON");
-  sqlite.pragma("busy_timeout = 5000");
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return wrap(db, "sqlite");
+  sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  // A file is shared with the usage worker: writes on both sides pass one gate (write-gate.ts).
+  const gate = location === ":memory:" ? null : new WriteGate();
+  const database = cachedStatements(sqlite);
+  const dialect = gate
+    ? new GatedSqliteDialect({ database }, gate)
+    : new SqliteDialect({ database });
+  const db = new Kysely<Database>({ dialect });
+  return { ...wrap(db, "sqlite", location), gate };
 }
 
-function wrap(db: Kysely<Database>, engine: Engine): Db {
+function wrap(db: Kysely<Database>, engine: Engine, location: string): Db {
   return {
     db,
     engine,
+    location,
     async ping() {
       try {
         await db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();

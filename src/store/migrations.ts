@@ -202,6 +202,20 @@ function migrations(engine: Engine): Record<string, Migration> {
         );
       },
     },
+
+    // Activity sampling under a flood: per key, the calls counted but never written as
+    // activity rows.
+    "0003_activity_sampled": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("key_activity_sampled")
+          .addColumn("key_id", "text", (c) =>
+            c.primaryKey().references("api_keys.id").onDelete("cascade"),
+          )
+          .addColumn("count", "bigint", (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 

@@ -153,6 +153,29 @@ export interface ActivityRow {
   verified_by: string | null;
 }
 
+/** One key's share of a usage flush. */
+export interface UsageCalls {
+  key_id: string;
+  count: number;
+  /** The newest call: `last_used_at` moves forward to it. */
+  last: number;
+  /** Calls counted but not written as activity rows (sampled away under a flood). */
+  sampled: number;
+}
+
+/** Everything one usage flush writes, in one transaction. */
+export interface UsageBatch {
+  /** In key id order: the counter rows are locked in this order. */
+  calls: UsageCalls[];
+  /** One row per (key, hour, endpoint, project). */
+  buckets: UsageBucketRow[];
+  /** Oldest first; at most `keep` per key. */
+  activity: ActivityRow[];
+  /** Keys whose activity is pruned to the newest `keep` rows after the insert. */
+  prune: string[];
+  keep: number;
+}
+
 export interface StoredActivity extends ActivityRow {
   id: number;
 }
@@ -247,6 +270,13 @@ export interface UsageStore {
   addBuckets(rows: UsageBucketRow[]): Promise<void>;
   addActivity(rows: ActivityRow[]): Promise<void>;
   countActivity(keyId: string): Promise<number>;
+  /**
+   * Writes a whole batch in one transaction (rolled back entirely on failure) with one
+   * statement per table. Answers, for each key in `batch.prune`, its activity rows after it.
+   */
+  flush(batch: UsageBatch): Promise<Map<string, number>>;
+  /** Calls of the key never written as activity rows (sampled away under a flood). */
+  sampled(keyId: string): Promise<number>;
   /** Deletes the key's activity rows older than the newest `keep`. */
   pruneActivity(keyId: string, keep: number): Promise<void>;
   /** Calls by endpoint and project (all time, most first) and by hour from `sinceHour`. */

@@ -32,6 +32,11 @@ export interface KeyActivityTable extends ActivityRow {
   id: Generated<number>;
 }
 
+export interface KeyActivitySampledTable {
+  key_id: string;
+  count: number;
+}
+
 export interface AuditLogTable extends AuditRow {
   id: Generated<number>;
 }
@@ -47,5 +52,6 @@ export interface Database {
   api_keys: ApiKeysTable;
   key_usage: KeyUsageTable;
   key_activity: KeyActivityTable;
+  key_activity_sampled: KeyActivitySampledTable;
   audit_log: AuditLogTable;
 }

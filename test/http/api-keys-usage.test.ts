@@ -117,7 +117,8 @@ describeEachStore("API keys: usage and activity", (store) => {
     const key = await createKey(api, user.token);
     const { usage } = server.services.keyVerifier;
     const base = Date.now();
-    for (let i = 0; i < 1100; i++)
+    // In flushes of 100 uses: more in one flush would be sampled (see the sampling test).
+    for (let i = 0; i < 1100; i++) {
       usage.record({
         keyId: key.id,
         at: base + i,
@@ -126,7 +127,8 @@ describeEachStore("API keys: usage and activity", (store) => {
         ip: null,
         outcome: "ok",
       });
-    await usage.flush();
+      if (i % 100 === 99) await usage.flush();
+    }
     for (let i = 0; i < 50; i++)
       usage.record({
         keyId: key.id,
@@ -145,6 +147,31 @@ describeEachStore("API keys: usage and activity", (store) => {
     expect(rows).toHaveLength(1000);
     expect(Math.min(...rows.map((r) => r.at))).toBe(base + 150);
     expect((await usageRow(server, key.id)).usage_count).toBe(1150);
+  });
+
+  it("samples a flood's activity: usage stays exact, the rest is shown as `sampled`", async () => {
+    const key = await createKey(api, user.token);
+    const { usage } = server.services.keyVerifier;
+    const base = Date.now();
+    for (let i = 0; i < 350; i++)
+      usage.record({
+        keyId: key.id,
+        at: base + i,
+        endpoint: i % 2 ? "GET /x" : "GET /y",
+        projectId: null,
+        ip: null,
+        outcome: "ok",
+      });
+    await usage.flush();
+    expect((await usageRow(server, key.id)).usage_count).toBe(350);
+    const res = await api.get(`/v1/api-keys/${key.id}/activity?limit=1000`, { token: user.token });
+    expect(res.status).toBe(200);
+    const body = res.body as { activity: unknown[]; sampled: number };
+    expect(body.activity).toHaveLength(100);
+    expect(body.sampled).toBe(250);
+    const details = await api.get(`/v1/api-keys/${key.id}`, { token: user.token });
+    const counts = (details.body as { usage: { by_endpoint: { count: number }[] } }).usage;
+    expect(counts.by_endpoint.reduce((n, e) => n + e.count, 0)).toBe(350);
   });
 });
 

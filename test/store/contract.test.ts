@@ -4,15 +4,22 @@
  * `testAdapter()` and Kysely's per-dialect loop. A new engine (or a rewritten query)
  * passes this suite or is wrong.
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { threadId } from "node:worker_threads";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate, openDb } from "../../src/store/db.js";
-import { kyselyStore } from "../../src/store/kysely/index.js";
+import { sql } from "kysely";
+import { kyselyStore, type KyselyStore } from "../../src/store/kysely/index.js";
+import { SqliteWorkerUsage } from "../../src/store/sqlite-usage-worker.js";
 import {
   DuplicateError,
   type KeyRow,
   type RefreshTokenRow,
   type SessionRow,
   type Store,
+  type UsageBatch,
   type UserRow,
 } from "../../src/store/port.js";
 import { describeEachStore, freshPostgres } from "../helpers/stores.js";
@@ -455,6 +462,8 @@ describeEachStore("store contract", (kind) => {
     expect(await store.usage.countActivity(k.id)).toBe(4);
   });
 
+  flushContract(() => store, newUser);
+
   // ---- audit ----
 
   it("audit: insert and list newest first, by user, event and before", async () => {
@@ -609,5 +618,198 @@ describeEachStore("store contract", (kind) => {
     expect(await store.projects.isOwnedBy(a.id, owner.id)).toBe(true);
     expect(await store.projects.isOwnedBy(a.id, other.id)).toBe(false);
     expect(await store.projects.isOwnedBy("prj_missing", owner.id)).toBe(false);
+  });
+});
+
+/** UsageStore.flush, on every engine and (below) through the SQLite worker. */
+function flushContract(
+  storeOf: () => Store,
+  newUser: (overrides?: Partial<UserRow>) => Promise<UserRow>,
+): void {
+  const H = 3_600_000;
+  const hour = Math.floor(T0 / H) * H;
+  const row = (keyId: string, i: number) => ({
+    key_id: keyId,
+    at: T0 + i,
+    endpoint: `GET /${i % 3}`,
+    ip: i % 2 ? "203.0.113.9" : null,
+    outcome: "ok",
+    verified_by: null,
+  });
+  async function twoKeys(): Promise<[KeyRow, KeyRow]> {
+    const owner = await newUser();
+    const a = key(owner.id);
+    const b = key(owner.id);
+    for (const k of [a, b]) await storeOf().keys.insert(k);
+    return [a, b];
+  }
+  const batch = (a: KeyRow, b: KeyRow, n: number, prune: string[] = []): UsageBatch => ({
+    calls: [
+      { key_id: a.id, count: n, last: T0 + n, sampled: 2 },
+      { key_id: b.id, count: 1, last: T0, sampled: 0 },
+    ].sort((x, y) => (x.key_id < y.key_id ? -1 : 1)),
+    buckets: [
+      { key_id: a.id, hour, endpoint: "GET /a", project_id: "", count: n - 1 },
+      { key_id: a.id, hour, endpoint: "GET /b", project_id: "prj_1", count: 1 },
+      { key_id: b.id, hour, endpoint: "GET /a", project_id: "", count: 1 },
+    ],
+    activity: [...Array.from({ length: n - 2 }, (_, i) => row(a.id, i)), row(b.id, 0)],
+    prune,
+    keep: 4,
+  });
+
+  it("usage: flush writes counters, buckets, activity and sampled counts exactly, for many keys", async () => {
+    const store = storeOf();
+    const [a, b] = await twoKeys();
+    expect(await store.usage.flush(batch(a, b, 10))).toEqual(new Map());
+    expect(await store.usage.flush(batch(a, b, 5))).toEqual(new Map());
+    expect(await store.keys.owned(a.id, a.owner_id)).toMatchObject({
+      usage_count: 15,
+      last_used_at: T0 + 10,
+    });
+    expect(await store.keys.owned(b.id, b.owner_id)).toMatchObject({ usage_count: 2 });
+    const summary = await store.usage.summary(a.id, hour);
+    expect(summary.byEndpoint).toEqual([
+      { endpoint: "GET /a", count: 13 },
+      { endpoint: "GET /b", count: 2 },
+    ]);
+    expect(summary.byHour).toEqual([{ hour, count: 15 }]);
+    expect(await store.usage.countActivity(a.id)).toBe(8 + 3);
+    expect(await store.usage.countActivity(b.id)).toBe(2);
+    expect(await store.usage.sampled(a.id)).toBe(4);
+    expect(await store.usage.sampled(b.id)).toBe(0);
+    const [newest] = await store.usage.activity(a.id, { limit: 1 });
+    expect(newest).toMatchObject({ at: T0 + 2, endpoint: "GET /2", ip: null });
+  });
+
+  it("usage: flush prunes the listed keys to the newest `keep` and answers their counts", async () => {
+    const store = storeOf();
+    const [a, b] = await twoKeys();
+    await store.usage.flush(batch(a, b, 5));
+    const stored = await store.usage.flush(batch(a, b, 5, [a.id, b.id]));
+    expect(stored).toEqual(
+      new Map([
+        [a.id, 4],
+        [b.id, 2],
+      ]),
+    );
+    expect(await store.usage.countActivity(a.id)).toBe(4);
+    const rows = await store.usage.activity(a.id, { limit: 10 });
+    expect(rows.map((r) => r.at)).toEqual([T0 + 2, T0 + 1, T0, T0 + 2]);
+  });
+
+  it("usage: a failing flush writes nothing at all", async () => {
+    const store = storeOf();
+    const [a, b] = await twoKeys();
+    const bad = batch(a, b, 5);
+    // The last statement fails (an activity row of a key that does not exist).
+    bad.activity.push(row("key_missing", 0));
+    await expect(store.usage.flush(bad)).rejects.toThrow();
+    expect(await store.keys.owned(a.id, a.owner_id)).toMatchObject({ usage_count: 0 });
+    expect(await store.usage.summary(a.id, hour)).toMatchObject({ byEndpoint: [] });
+    expect(await store.usage.countActivity(a.id)).toBe(0);
+    expect(await store.usage.sampled(a.id)).toBe(0);
+    await store.usage.flush(batch(a, b, 5)); // and the store is fine afterwards
+    expect(await store.keys.owned(a.id, a.owner_id)).toMatchObject({ usage_count: 5 });
+  });
+}
+
+const gateAudit = (userId: string, event: string) => ({
+  at: T0,
+  user_id: userId,
+  actor: null,
+  event,
+  ip: null,
+  details: null,
+});
+
+describe("store contract: usage flush [sqlite file, in the usage worker]", () => {
+  let store: Store;
+  let dir = "";
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "lk-usage-"));
+    const db = openDb(join(dir, "latchkey.db"));
+    await migrate(db);
+    store = kyselyStore(db);
+  });
+  afterAll(async () => {
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const newUser = async (overrides: Partial<UserRow> = {}) => {
+    const row = user(overrides);
+    await store.users.insert(row);
+    return row;
+  };
+
+  flushContract(() => store, newUser);
+
+  it("never lets an event-loop write meet the worker's transaction (the write gate)", async () => {
+    // No busy handler on this thread: a write that found the worker holding SQLite's lock
+    // would fail at once with SQLITE_BUSY instead of sleeping. Through the gate it never does.
+    await sql`pragma busy_timeout = 0`.execute((store as KyselyStore).db);
+    try {
+      const owner = await newUser();
+      const keys = Array.from({ length: 50 }, () => key(owner.id));
+      for (const k of keys) await store.keys.insert(k);
+      const H = 3_600_000;
+      const big = (round: number): UsageBatch => ({
+        calls: keys
+          .map((k) => ({ key_id: k.id, count: 40, last: T0 + round, sampled: 0 }))
+          .sort((x, y) => (x.key_id < y.key_id ? -1 : 1)),
+        buckets: keys.map((k) => ({
+          key_id: k.id,
+          hour: Math.floor(T0 / H) * H,
+          endpoint: "POST /v1/keys/verify",
+          project_id: "",
+          count: 40,
+        })),
+        activity: keys.flatMap((k) =>
+          Array.from({ length: 40 }, (_, i) => ({
+            key_id: k.id,
+            at: T0 + i,
+            endpoint: "POST /v1/keys/verify",
+            ip: null,
+            outcome: "valid",
+            verified_by: null,
+          })),
+        ),
+        prune: [],
+        keep: 1000,
+      });
+      let flushing = true;
+      const flushes = (async () => {
+        try {
+          for (let round = 0; round < 15; round += 1) await store.usage.flush(big(round));
+        } finally {
+          flushing = false;
+        }
+      })();
+      let writes = 0;
+      while (flushing) {
+        // Both kinds of event-loop write: a statement alone, and a transaction.
+        await store.audit.insert(gateAudit(owner.id, `gate_${writes}`));
+        await store.transaction(async (tx) => {
+          await tx.audit.insert(gateAudit(owner.id, `gate_tx_${writes}`));
+        });
+        writes += 1;
+        // SQLite answers in microtasks: let the worker's replies (macrotasks) in.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await flushes;
+      expect(writes).toBeGreaterThan(5);
+      const counted = await store.keys.owned(keys[0]!.id, owner.id);
+      expect(counted?.usage_count).toBe(15 * 40);
+    } finally {
+      await sql`pragma busy_timeout = 5000`.execute((store as KyselyStore).db);
+    }
+  });
+
+  it("runs the flush on the worker's thread, not this one", () => {
+    const usage = store.usage as SqliteWorkerUsage;
+    expect(usage).toBeInstanceOf(SqliteWorkerUsage);
+    expect(usage.workerStats.flushes).toBeGreaterThan(0);
+    expect(usage.workerStats.threadId).not.toBe(threadId);
+    expect(usage.workerStats.threadId).toBeGreaterThan(0);
   });
 });

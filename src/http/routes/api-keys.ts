@@ -12,7 +12,7 @@ import {
   RotateBody,
 } from "../../api/keys.js";
 import {
-  toActivityEntry,
+  toKeyActivity,
   toFullRecord,
   toKeyAt,
   toKeyCreated,
@@ -84,9 +84,11 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const row = await apiKeys.own(callerOf(request), request.params.id);
-      const activity = (await keyViews.activity(row.id, request.query)).map(toActivityEntry);
-      const full = activity.length === request.query.limit;
-      return { activity, next_before: full ? activity[activity.length - 1]!.id : null };
+      const [rows, sampled] = await Promise.all([
+        keyViews.activity(row.id, request.query),
+        keyViews.sampled(row.id),
+      ]);
+      return toKeyActivity(rows, request.query.limit, sampled);
     },
   );
 

@@ -24,4 +24,9 @@ export class KeyViews {
   ): Promise<StoredActivity[]> {
     return this.deps.store.usage.activity(keyId, options);
   }
+
+  /** Calls counted but never written as activity rows (sampled away under a flood). */
+  sampled(keyId: string): Promise<number> {
+    return this.deps.store.usage.sampled(keyId);
+  }
 }

@@ -50,7 +50,10 @@ describe("UsageBuffer", () => {
   });
 
   it("keeps only the newest activity rows per key", async () => {
-    for (let i = 0; i < ACTIVITY_KEEP + 20; i++) use(t.clock.now + i);
+    for (let i = 0; i < ACTIVITY_KEEP + 20; i++) {
+      use(t.clock.now + i);
+      if (i % 100 === 99) await usage.flush(); // under the per-flush sample
+    }
     await usage.flush();
     use(t.clock.now + 5_000);
     await usage.flush();
@@ -60,13 +63,30 @@ describe("UsageBuffer", () => {
     expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(ACTIVITY_KEEP + 21);
   });
 
+  it("samples a flood's activity rows per flush; counts stay exact and the rest is sampled", async () => {
+    const sample = t.deps.config.usageActivitySample;
+    for (let i = 0; i < sample + 250; i++) use(t.clock.now + i, i % 2 ? "GET /a" : "GET /b");
+    await usage.flush();
+    expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(sample + 250);
+    expect(await t.deps.store.usage.countActivity(key.id)).toBe(sample);
+    expect(await t.deps.store.usage.sampled(key.id)).toBe(250);
+    const summary = await t.services.keyViews.usage(key.id);
+    expect(summary.byEndpoint.reduce((n, e) => n + e.count, 0)).toBe(sample + 250);
+    const [newest] = await t.services.keyViews.activity(key.id, { limit: 1 });
+    expect(newest?.at).toBe(t.clock.now + sample + 249);
+    use(t.clock.now + 10_000);
+    await usage.flush();
+    expect(await t.deps.store.usage.sampled(key.id)).toBe(250);
+    expect(await t.deps.store.usage.countActivity(key.id)).toBe(sample + 1);
+  });
+
   it("merges a failed flush back and writes it with the next one", async () => {
     use(t.clock.now);
-    const realTransaction = t.deps.store.transaction.bind(t.deps.store);
+    const realFlush = t.deps.store.usage.flush.bind(t.deps.store.usage);
     let fail = true;
-    t.deps.store.transaction = (fn) => {
+    t.deps.store.usage.flush = (batch) => {
       if (fail) return Promise.reject(new Error("store down"));
-      return realTransaction(fn);
+      return realFlush(batch);
     };
     await usage.flush();
     expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(0);

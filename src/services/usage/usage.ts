@@ -1,4 +1,4 @@
-import type { ActivityRow, Store, UsageBucketRow } from "../../store/port.js";
+import type { ActivityRow, UsageBatch, UsageBucketRow, UsageCalls } from "../../store/port.js";
 import type { Deps } from "../deps.js";
 
 export interface KeyUse {
@@ -14,20 +14,23 @@ export interface KeyUse {
   verifiedBy?: string | null;
 }
 
-/** Newest activity rows kept per key, in the database and in a buffer between flushes. */
+/** Newest activity rows kept per key in the database. */
 export const ACTIVITY_KEEP = 1000;
 const HOUR = 3_600_000;
 const SEP = "\u0000";
 
 interface Pending {
-  keys: Map<string, { count: number; last: number }>;
+  keys: Map<string, { count: number; last: number; sampled: number }>;
   buckets: Map<string, number>;
+  /** Per key, the newest uses to write as activity rows (at most `activitySample`). */
   activity: Map<string, KeyUse[]>;
 }
 
 function empty(): Pending {
   return { keys: new Map(), buckets: new Map(), activity: new Map() };
 }
+
+const byId = <T>([a]: [string, T], [b]: [string, T]) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Usage counters off the request path: each call is added in memory and written in
@@ -45,26 +48,31 @@ export class UsageBuffer {
    */
   private readonly storedActivity = new Map<string, number>();
 
+  private readonly sample: number;
+
   constructor(private readonly deps: Deps) {
+    this.sample = Math.min(deps.config.usageActivitySample, ACTIVITY_KEEP);
     this.timer = setInterval(() => void this.flush(), deps.config.usageFlushMs);
     this.timer.unref();
   }
 
   record(use: KeyUse): void {
     const { keys, buckets, activity } = this.pending;
-    const key = keys.get(use.keyId);
-    if (key) {
-      key.count += 1;
-      if (use.at > key.last) key.last = use.at;
-    } else keys.set(use.keyId, { count: 1, last: use.at });
+    let entry = keys.get(use.keyId);
+    if (entry) {
+      entry.count += 1;
+      if (use.at > entry.last) entry.last = use.at;
+    } else keys.set(use.keyId, (entry = { count: 1, last: use.at, sampled: 0 }));
     const hour = Math.floor(use.at / HOUR) * HOUR;
     const bucket = [use.keyId, hour, use.endpoint, use.projectId ?? ""].join(SEP);
     buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
     let rows = activity.get(use.keyId);
     if (!rows) activity.set(use.keyId, (rows = []));
     rows.push(use);
-    // Only the newest rows survive pruning anyway; don't hold more of a flood than that.
-    if (rows.length > 2 * ACTIVITY_KEEP) rows.splice(0, rows.length - ACTIVITY_KEEP);
+    // Under a flood only the newest `activitySample` uses per flush become activity rows;
+    // the rest are counted (exactly, like every use) as sampled away.
+    const sample = this.sample;
+    if (rows.length > 2 * sample) entry.sampled += rows.splice(0, rows.length - sample).length;
   }
 
   /** Writes everything buffered so far; flushes never overlap. */
@@ -85,22 +93,36 @@ export class UsageBuffer {
     const batch = this.pending;
     if (batch.keys.size === 0) return;
     this.pending = empty();
+    // Trimmed now, so a retried batch is what was (not) written the first time.
+    for (const [keyId, uses] of batch.activity)
+      if (uses.length > this.sample) {
+        batch.keys.get(keyId)!.sampled += uses.length - this.sample;
+        batch.activity.set(keyId, uses.slice(-this.sample));
+      }
     try {
-      const estimates = await this.deps.store.transaction((tx) => this.apply(tx, batch));
-      // Learnt only once the transaction commits (a failed flush is retried from scratch).
-      for (const [keyId, estimate] of estimates) this.storedActivity.set(keyId, estimate);
+      const written = this.toBatch(batch);
+      // One port call: on a file-backed SQLite database it runs in a worker thread.
+      const stored = await this.deps.store.usage.flush(written);
+      // Learnt only once the flush commits (a failed flush is retried from scratch).
+      for (const [keyId, uses] of batch.activity) {
+        const known = stored.get(keyId);
+        this.storedActivity.set(
+          keyId,
+          known ?? (this.storedActivity.get(keyId) ?? 0) + uses.length,
+        );
+      }
     } catch (error) {
       this.deps.logger.warn({ err: (error as Error).message }, "usage flush failed; will retry");
       this.mergeBack(batch);
     }
   }
 
-  private async apply(tx: Store, batch: Pending): Promise<Map<string, number>> {
+  private toBatch(batch: Pending): UsageBatch {
     // In id order, so two instances flushing at once lock rows in the same order.
-    const keys = [...batch.keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const [keyId, { count, last }] of keys) await tx.usage.addCalls(keyId, count, last);
-    const buckets = [...batch.buckets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const rows = buckets.map(([bucket, count]): UsageBucketRow => {
+    const calls = [...batch.keys]
+      .sort(byId)
+      .map(([key_id, { count, last, sampled }]): UsageCalls => ({ key_id, count, last, sampled }));
+    const buckets = [...batch.buckets].sort(byId).map(([bucket, count]): UsageBucketRow => {
       const [key_id, hour, endpoint, project_id] = bucket.split(SEP) as [
         string,
         string,
@@ -109,9 +131,8 @@ export class UsageBuffer {
       ];
       return { key_id, hour: Number(hour), endpoint, project_id, count };
     });
-    for (const chunk of chunks(rows, 200)) await tx.usage.addBuckets(chunk);
     const activity = [...batch.activity.values()].flatMap((uses) =>
-      uses.slice(-ACTIVITY_KEEP).map((u): ActivityRow => ({
+      uses.map((u): ActivityRow => ({
         key_id: u.keyId,
         at: u.at,
         endpoint: u.endpoint,
@@ -120,20 +141,14 @@ export class UsageBuffer {
         verified_by: u.verifiedBy ?? null,
       })),
     );
-    for (const chunk of chunks(activity, 500)) await tx.usage.addActivity(chunk);
-    const estimates = new Map<string, number>();
-    for (const [keyId, uses] of batch.activity) {
-      const added = Math.min(uses.length, ACTIVITY_KEEP);
-      const stored =
-        this.storedActivity.get(keyId) ?? (await tx.usage.countActivity(keyId)) - added;
-      let estimate = stored + added;
-      if (estimate > ACTIVITY_KEEP) {
-        await tx.usage.pruneActivity(keyId, ACTIVITY_KEEP);
-        estimate = ACTIVITY_KEEP;
-      }
-      estimates.set(keyId, estimate);
-    }
-    return estimates;
+    // Pruning (a query per key) only for keys that are unknown or may be over ACTIVITY_KEEP.
+    const prune = [...batch.activity]
+      .filter(([keyId, uses]) => {
+        const stored = this.storedActivity.get(keyId);
+        return stored === undefined || stored + uses.length > ACTIVITY_KEEP;
+      })
+      .map(([keyId]) => keyId);
+    return { calls, buckets, activity, prune, keep: ACTIVITY_KEEP };
   }
 
   private mergeBack(batch: Pending): void {
@@ -144,21 +159,16 @@ export class UsageBuffer {
       else {
         earlier.count += use.count;
         earlier.last = Math.max(earlier.last, use.last);
+        earlier.sampled += use.sampled;
       }
     }
     for (const [bucket, count] of current.buckets)
       batch.buckets.set(bucket, (batch.buckets.get(bucket) ?? 0) + count);
-    for (const [keyId, uses] of current.activity)
-      batch.activity.set(
-        keyId,
-        [...(batch.activity.get(keyId) ?? []), ...uses].slice(-ACTIVITY_KEEP),
-      );
+    for (const [keyId, uses] of current.activity) {
+      const all = [...(batch.activity.get(keyId) ?? []), ...uses];
+      batch.keys.get(keyId)!.sampled += Math.max(0, all.length - this.sample);
+      batch.activity.set(keyId, all.slice(-this.sample));
+    }
     this.pending = batch;
   }
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }

@@ -8,6 +8,7 @@ import { KyselyKeys } from "./keys.js";
 import { KyselyProjects } from "./projects.js";
 import { KyselySessions } from "./sessions.js";
 import { KyselyTwoFactor } from "./twofa.js";
+import { SqliteWorkerUsage } from "../sqlite-usage-worker.js";
 import { KyselyUsage } from "./usage.js";
 import { KyselyUsers } from "./users.js";
 
@@ -43,7 +44,11 @@ export class KyselyStore implements Store {
     this.users = new KyselyUsers(db, traits);
     this.sessions = new KyselySessions(db, this.transact);
     this.keys = new KyselyKeys(db);
-    this.usage = new KyselyUsage(db);
+    // A file-backed SQLite database flushes usage in a worker thread, off the event loop.
+    const gate = owner?.engine === "sqlite" ? owner.gate : null;
+    this.usage = gate
+      ? new SqliteWorkerUsage(db, this.transact, owner!.location, gate)
+      : new KyselyUsage(db, traits.engine, this.transact);
     this.audit = new KyselyAudit(db);
     this.twofa = new KyselyTwoFactor(db, this.transact);
     this.projects = new KyselyProjects(db);
@@ -67,6 +72,7 @@ export class KyselyStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.usage instanceof SqliteWorkerUsage) await this.usage.close();
     if (this.owner) await this.owner.close();
   }
 }

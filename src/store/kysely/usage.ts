@@ -1,15 +1,61 @@
-import { sql, type Kysely } from "kysely";
+import { CompiledQuery, sql, type Kysely } from "kysely";
 import type {
   ActivityRow,
+  Engine,
   StoredActivity,
+  UsageBatch,
   UsageBucketRow,
   UsageStore,
   UsageSummary,
 } from "../port.js";
 import type { Database } from "../schema.js";
+import {
+  POSTGRES_FLUSH_SQL,
+  SQLITE_FLUSH_SQL,
+  postgresFlushParams,
+  sqliteFlushSteps,
+} from "../usage-sql.js";
+import type { Transact } from "./index.js";
 
 export class KyselyUsage implements UsageStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly engine: Engine,
+    private readonly transact: Transact,
+  ) {}
+
+  async flush(batch: UsageBatch): Promise<Map<string, number>> {
+    if (this.engine === "postgres") {
+      if (batch.calls.length === 0 && batch.buckets.length === 0 && batch.activity.length === 0)
+        return new Map();
+      // One statement: one round trip, atomic by itself (or part of the caller's transaction).
+      const { rows } = await this.db.executeQuery<{ key_id: string; n: number }>(
+        CompiledQuery.raw(POSTGRES_FLUSH_SQL, postgresFlushParams(batch)),
+      );
+      return new Map(rows.map((r) => [r.key_id, Number(r.n)]));
+    }
+    const steps = sqliteFlushSteps(batch);
+    if (steps.length === 0) return new Map();
+    return this.transact(async (trx) => {
+      const stored = new Map<string, number>();
+      for (const [name, params] of steps) {
+        const { rows } = await trx.executeQuery<{ key_id: string; n: number }>(
+          CompiledQuery.raw(SQLITE_FLUSH_SQL[name], params),
+        );
+        if (name === "stored") for (const r of rows) stored.set(r.key_id, Number(r.n));
+      }
+      return stored;
+    });
+  }
+
+  async sampled(keyId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom("key_activity_sampled")
+      .select("count")
+      .where("key_id", "=", keyId)
+      .executeTakeFirst();
+    return Number(row?.count ?? 0);
+  }
 
   async addCalls(keyId: string, count: number, last: number): Promise<void> {
     await this.db

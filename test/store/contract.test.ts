@@ -325,6 +325,18 @@ describeEachStore("store contract", (kind) => {
     expect((await store.keys.listByOwner(owner.id)).map((k) => k.id)).toEqual([b.id, a.id]);
   });
 
+  it("keys: byIds finds the keys that exist, of any owner", async () => {
+    const a = key((await newUser()).id);
+    const b = key((await newUser()).id, { revoked_at: T0 });
+    await store.keys.insert(a);
+    await store.keys.insert(b);
+    const found = await store.keys.byIds([b.id, "key_missing", a.id, a.id]);
+    expect(found.sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual(
+      [a, b].sort((x, y) => (x.id < y.id ? -1 : 1)),
+    );
+    expect(await store.keys.byIds([])).toEqual([]);
+  });
+
   it("keys: activeOf leaves out revoked and expired keys", async () => {
     const owner = await newUser();
     const live = key(owner.id, { rotated_from: "key_old" });
@@ -434,12 +446,14 @@ describeEachStore("store contract", (kind) => {
         ip: null,
         outcome: "ok",
         verified_by: i === 6 ? "usr_svc" : null,
+        count: i === 5 ? 40 : 1,
       })),
     );
     expect(await store.usage.countActivity(k.id)).toBe(7);
     const first = await store.usage.activity(k.id, { limit: 3 });
     expect(first.map((a) => a.at)).toEqual([T0 + 6, T0 + 5, T0 + 4]);
     expect(first[0]).toMatchObject({ endpoint: "GET /6", verified_by: "usr_svc", outcome: "ok" });
+    expect(first.map((a) => a.count)).toEqual([1, 40, 1]);
     expect(typeof first[0]!.id).toBe("number");
     const next = await store.usage.activity(k.id, { limit: 3, before: first[2]!.id });
     expect(next.map((a) => a.at)).toEqual([T0 + 3, T0 + 2, T0 + 1]);

@@ -12,6 +12,8 @@ export interface KeyUse {
   outcome: string;
   /** For `POST /v1/keys/verify`: the verifying credential (`key_…` or `usr_…`). */
   verifiedBy?: string | null;
+  /** Calls this use stands for (reported cached hits); 1 when absent. */
+  count?: number;
 }
 
 /** Newest activity rows kept per key, in the database and in a buffer between flushes. */
@@ -67,6 +69,27 @@ export class UsageBuffer {
     if (rows.length > 2 * ACTIVITY_KEEP) rows.splice(0, rows.length - ACTIVITY_KEEP);
   }
 
+  /**
+   * Adds `use.count` calls at once (cached hits a verifier reported): the same counters as
+   * `count` calls of `record`, but one activity row standing for all of them. `record`, the
+   * hot path's, stays as it was.
+   */
+  recordMany(use: KeyUse & { count: number }): void {
+    const { keys, buckets, activity } = this.pending;
+    const key = keys.get(use.keyId);
+    if (key) {
+      key.count += use.count;
+      if (use.at > key.last) key.last = use.at;
+    } else keys.set(use.keyId, { count: use.count, last: use.at });
+    const hour = Math.floor(use.at / HOUR) * HOUR;
+    const bucket = [use.keyId, hour, use.endpoint, use.projectId ?? ""].join(SEP);
+    buckets.set(bucket, (buckets.get(bucket) ?? 0) + use.count);
+    let rows = activity.get(use.keyId);
+    if (!rows) activity.set(use.keyId, (rows = []));
+    rows.push(use);
+    if (rows.length > 2 * ACTIVITY_KEEP) rows.splice(0, rows.length - ACTIVITY_KEEP);
+  }
+
   /** Writes everything buffered so far; flushes never overlap. */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(() => this.write());
@@ -118,6 +141,7 @@ export class UsageBuffer {
         ip: u.ip,
         outcome: u.outcome,
         verified_by: u.verifiedBy ?? null,
+        count: u.count ?? 1,
       })),
     );
     for (const chunk of chunks(activity, 500)) await tx.usage.addActivity(chunk);

@@ -74,16 +74,28 @@ describe("KeyLeases", () => {
     // Leased and unreported: the cap (10 of 100) leaves room for one more use only.
     expect((await verify(50)).granted).toBe(1);
     expect((await verify(50)).granted).toBe(0);
-    await t.services.keyLeases.settle(keyId, 10);
+    await t.services.keyLeases.settle(keyId, [{ count: 10, firstAt: t.clock.now }]);
     let admitted = 13; // three calls and ten leased uses
     for (let i = 0; i < 200; i++) {
       const result = await t.services.keyVerifier.verify({ key }, "usr_svc", (r) => r);
       if (result.code !== "valid") continue;
       const lease = await t.services.keyLeases.grant(result, 50);
       admitted += 1 + lease.granted;
-      await t.services.keyLeases.settle(keyId, lease.granted);
+      await t.services.keyLeases.settle(keyId, [{ count: lease.granted, firstAt: t.clock.now }]);
     }
     expect(admitted).toBe(100);
+  });
+
+  it("gives back only uses reported for hits of the current window", async () => {
+    const first = await verify(50);
+    expect(first.granted).toBe(9);
+    t.clock.now += 61_000; // the window (and the lease's) is over; a new lease, a new window
+    expect((await verify(50)).granted).toBe(9);
+    // A late report of the last window's hits must not make room this window's lease holds.
+    await t.services.keyLeases.settle(keyId, [{ count: 9, firstAt: t.clock.now - 30_000 }]);
+    expect((await t.deps.limiter.peek(`lease:${keyId}`)).count).toBe(9);
+    await t.services.keyLeases.settle(keyId, [{ count: 4, firstAt: t.clock.now }]);
+    expect((await t.deps.limiter.peek(`lease:${keyId}`)).count).toBe(5);
   });
 
   it("grants nothing to a refused key", async () => {

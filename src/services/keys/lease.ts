@@ -98,8 +98,18 @@ export class KeyLeases {
     return { granted, reset: at + spent.resetMs, resetIn: spent.resetMs };
   }
 
-  /** `used` leased uses were spent (a verifier reported its cached hits): lease again. */
-  async settle(keyId: string, used: number): Promise<void> {
-    await this.deps.limiter.release(`lease:${keyId}`, used);
+  /**
+   * Reported cached hits spent leased uses: they are out on lease no more, so more may be
+   * leased. Only hits from the current window are given back — a late report of the last
+   * window's hits must not make room that this window's leases still hold (when unsure,
+   * keep: that only leases less).
+   */
+  async settle(keyId: string, hits: readonly { count: number; firstAt: number }[]): Promise<void> {
+    const leased = `lease:${keyId}`;
+    const window = await this.deps.limiter.peek(leased);
+    if (window.count === 0) return;
+    const start = this.deps.now() + window.resetMs - WINDOW_MS;
+    const used = hits.reduce((sum, hit) => (hit.firstAt >= start ? sum + hit.count : sum), 0);
+    if (used > 0) await this.deps.limiter.release(leased, used);
   }
 }

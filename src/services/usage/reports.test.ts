@@ -89,7 +89,15 @@ describe("UsageReports", () => {
 
   it("gives reported uses back to the key's lease allowance", async () => {
     await t.deps.limiter.hit(`lease:${key.id}`, 60_000, 30);
-    await t.services.usageReports.report([{ key_id: key.id, count: 25 }], "x");
+    await t.services.usageReports.report([{ key_id: key.id, count: 20 }], "x");
+    const earlier = new Date(t.clock.now - 120_000).toISOString();
+    await t.services.usageReports.report(
+      [
+        { key_id: key.id, count: 5, first_at: new Date(t.clock.now).toISOString() },
+        { key_id: key.id, count: 7, first_at: earlier }, // the last window's: kept
+      ],
+      "x",
+    );
     expect((await t.deps.limiter.peek(`lease:${key.id}`)).count).toBe(5);
   });
 });

@@ -44,7 +44,7 @@ export class UsageReports {
     const ids = [...new Set(uses.map((use) => use.key_id))];
     const rows = new Map((await this.deps.store.keys.byIds(ids)).map((row) => [row.id, row]));
     const now = this.deps.now();
-    const spent = new Map<string, number>();
+    const spent = new Map<string, { count: number; firstAt: number }[]>();
     let accepted = 0;
     for (const use of uses) {
       const row = rows.get(use.key_id);
@@ -61,9 +61,12 @@ export class UsageReports {
         verifiedBy: reportedBy,
         count: use.count,
       });
-      spent.set(row.id, (spent.get(row.id) ?? 0) + use.count);
+      const firstAt = use.first_at === undefined ? at : Date.parse(use.first_at);
+      let hits = spent.get(row.id);
+      if (!hits) spent.set(row.id, (hits = []));
+      hits.push({ count: use.count, firstAt });
     }
-    await Promise.all([...spent].map(([keyId, used]) => this.leases.settle(keyId, used)));
+    await Promise.all([...spent].map(([keyId, hits]) => this.leases.settle(keyId, hits)));
     return { accepted, ignored: uses.length - accepted };
   }
 }

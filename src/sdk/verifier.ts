@@ -75,7 +75,7 @@ interface Entry {
 
 const STREAM_DOWN_TTL_MS = 1000;
 /** Uses of a key's rate limit asked for with each verification (Latchkey grants what fits). */
-const LEASE_ASK = 100;
+const LEASE_ASK = 1000;
 /** Entries per `POST /v1/keys/usage` (its bound, src/api/keys.ts). */
 const REPORT_ENTRIES = 500;
 

@@ -169,5 +169,27 @@ describeEachStore("POST /v1/keys/usage and rate-limit leases", (store) => {
     }
   });
 
+  it("documents the report and the lease in the OpenAPI document", async () => {
+    const doc = (await api.get("/openapi.json")).body;
+    const usage = doc.paths["/v1/keys/usage"].post;
+    const body = usage.requestBody.content["application/json"].schema;
+    expect(body.properties.uses.maxItems).toBe(500);
+    expect(Object.keys(body.properties.uses.items.properties).sort()).toEqual(
+      ["count", "endpoint", "first_at", "ip", "key_id", "last_at", "outcome", "project_id"].sort(),
+    );
+    expect(Object.keys(usage.responses[200].content["application/json"].schema.properties)).toEqual(
+      ["accepted", "ignored"],
+    );
+    const verifyOp = doc.paths["/v1/keys/verify"].post;
+    const verifyBody = verifyOp.requestBody.content["application/json"].schema;
+    expect(verifyBody.properties.lease).toMatchObject({ minimum: 1, maximum: 1000 });
+    const answer = verifyOp.responses[200].content["application/json"].schema;
+    expect(Object.keys(answer.properties.lease.properties)).toEqual([
+      "granted",
+      "reset",
+      "reset_in",
+    ]);
+  });
+
   routeSecurity("key-usage", () => server);
 });

@@ -183,7 +183,8 @@ class LatchkeyVerifier implements Verifier {
   }
 
   flushUsage(): Promise<void> {
-    this.reporting = this.reporting.then(() => this.report());
+    // One report at a time; whatever happens, the chain (and the timer's calls) go on.
+    this.reporting = this.reporting.then(() => this.report()).catch((e) => this.tell(e, []));
     return this.reporting;
   }
 

@@ -5,6 +5,12 @@
 import { z } from "zod";
 import { VERIFY_REFUSALS } from "../core/errors.js";
 
+/** At most this many uses are leased per verification (`lease`). */
+export const MAX_LEASE = 1000;
+/** Bounds of `POST /v1/keys/usage`: entries per call, hits per entry. */
+export const MAX_USAGE_ENTRIES = 500;
+export const MAX_USAGE_COUNT = 1_000_000;
+
 const name = z.string().trim().min(1, "must not be empty").max(100);
 const scope = z.string().trim().min(1).max(64);
 const scopes = z.array(scope).min(1, "name at least one scope").max(64);
@@ -99,6 +105,11 @@ export const KeyActivityEntry = z.object({
     .string()
     .nullable()
     .describe("for POST /v1/keys/verify: the credential that asked (a key id or a user id)"),
+  count: z
+    .number()
+    .describe(
+      "calls the row stands for: 1 for a call Latchkey answered, more for cached hits a verifier reported together (POST /v1/keys/usage)",
+    ),
 });
 
 export const KeyActivity = z.object({
@@ -117,6 +128,15 @@ export const VerifyBody = z.strictObject({
   project_id: z.string().min(1).max(100).optional(),
   endpoint: z.string().trim().min(1).max(200).optional(),
   ip: z.union([z.ipv4(), z.ipv6()]).optional(),
+  lease: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_LEASE)
+    .optional()
+    .describe(
+      "ask for up to this many more uses of the key's rate limit, to spend on cached answers; granted only to a valid key, only what fits under the limit (see `lease`)",
+    ),
 });
 
 /** `valid`, or one of the ERRORS codes a key check refuses with (core/errors.ts). */
@@ -126,6 +146,15 @@ export const RateLimitState = z.object({
   limit: z.number(),
   remaining: z.number(),
   reset: z.number().describe("epoch milliseconds when the window resets"),
+});
+
+/** Uses of the key's rate limit spent in advance, for the caller's cached answers. */
+export const VerifyLease = z.object({
+  granted: z
+    .number()
+    .describe("uses spent from the key's window for the caller's cached answers (may be 0)"),
+  reset: z.number().describe("epoch milliseconds when the window ends: unused uses lapse"),
+  reset_in: z.number().describe("milliseconds until then, for callers that cannot trust clocks"),
 });
 
 export const VerifyResponse = z.object({
@@ -138,6 +167,45 @@ export const VerifyResponse = z.object({
   project_id: z.string().nullable(),
   expires_at: z.string().nullable(),
   ratelimit: RateLimitState.nullable(),
+  lease: VerifyLease.optional().describe("only when the call asked for a lease"),
+});
+
+/** One aggregate of cached hits: a key, where it was used, how often, when. */
+export const KeyUsageEntry = z
+  .strictObject({
+    key_id: z.string().min(1).max(100),
+    count: z.number().int().min(1).max(MAX_USAGE_COUNT),
+    endpoint: z.string().trim().min(1).max(200).optional(),
+    project_id: z.string().min(1).max(100).optional(),
+    ip: z.union([z.ipv4(), z.ipv6()]).optional(),
+    outcome: z
+      .enum(["valid", "scope_insufficient", "project_mismatch"])
+      .optional()
+      .describe("how the verifier answered these hits from its cache; default valid"),
+    first_at: z.iso.datetime({ offset: true }).optional(),
+    last_at: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe("the newest hit; default now. Moves last_used_at and the hourly bucket"),
+  })
+  .refine(
+    (v) =>
+      v.first_at === undefined ||
+      v.last_at === undefined ||
+      Date.parse(v.first_at) <= Date.parse(v.last_at),
+    { message: "first_at must not be after last_at", path: ["first_at"] },
+  );
+
+/** `POST /v1/keys/usage`: cached hits a verifier reports, aggregated. */
+export const KeyUsageReport = z.strictObject({
+  uses: z.array(KeyUsageEntry).min(1).max(MAX_USAGE_ENTRIES),
+});
+
+export const KeyUsageAccepted = z.object({
+  accepted: z.number().describe("entries counted"),
+  ignored: z
+    .number()
+    .describe("entries not counted: an unknown or revoked key, or another project's"),
 });
 
 export const ProjectBody = z.strictObject({ name });
@@ -155,6 +223,9 @@ export type KeyActivityEntryT = z.infer<typeof KeyActivityEntry>;
 export type VerifyBodyT = z.infer<typeof VerifyBody>;
 export type VerifyCodeT = z.infer<typeof VerifyCode>;
 export type VerifyResponseT = z.infer<typeof VerifyResponse>;
+export type VerifyLeaseT = z.infer<typeof VerifyLease>;
 export type ProjectT = z.infer<typeof Project>;
+export type KeyUsageReportT = z.infer<typeof KeyUsageReport>;
+export type KeyUsageAcceptedT = z.infer<typeof KeyUsageAccepted>;
 export type ProjectListT = z.infer<typeof ProjectList>;
 export type KeyActivityT = z.infer<typeof KeyActivity>;

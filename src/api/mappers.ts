@@ -6,6 +6,7 @@ import type { SessionInfo, SessionTokens } from "../services/accounts/sessions.j
 import type { User } from "../services/accounts/users.js";
 import type { AuditRecord } from "../services/audit/audit.js";
 import type { CheckResult } from "../services/keys/check.js";
+import type { Lease } from "../services/keys/lease.js";
 import type { ApiKey, CreatedKey, KeyAt } from "../services/keys/model.js";
 import type { KeyActivityEntry, KeyUsage } from "../services/keys/views.js";
 import type { Principal } from "../services/principal.js";
@@ -19,6 +20,7 @@ import type {
   KeyRecordT,
   KeyUsageT,
   ProjectT,
+  VerifyLeaseT,
   VerifyResponseT,
 } from "./keys.js";
 import type { PortalSessionT } from "./portal.js";
@@ -93,6 +95,7 @@ export function toActivityEntry(row: KeyActivityEntry): KeyActivityEntryT {
     ip: row.ip,
     outcome: row.outcome,
     verified_by: row.verified_by,
+    count: Number(row.count),
   };
 }
 
@@ -115,6 +118,11 @@ export function toVerifyResponse(result: CheckResult): VerifyResponseT {
     expires_at: iso(key?.expiresAt ?? null),
     ratelimit: result.ratelimit,
   };
+}
+
+/** A rate-limit lease granted with a verification (only when asked for). */
+export function toLease(lease: Lease): VerifyLeaseT {
+  return { granted: lease.granted, reset: lease.reset, reset_in: lease.resetIn };
 }
 
 // ---- accounts, sessions, 2FA, audit ----

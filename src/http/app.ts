@@ -14,6 +14,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { portalRoutes } from "./portal.js";
 import { apiKeyRoutes } from "./routes/api-keys.js";
 import { authRoutes } from "./routes/auth.js";
+import { keyUsageRoutes } from "./routes/key-usage.js";
 import { revocationRoutes } from "./routes/revocations.js";
 import { projectRoutes } from "./routes/projects.js";
 import { systemRoutes } from "./routes/system.js";
@@ -142,6 +143,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   await app.register(async (scoped) => apiKeyRoutes(scoped, services));
   await app.register(async (scoped) => projectRoutes(scoped, services));
   await app.register(async (scoped) => verifyRoutes(scoped, services));
+  await app.register(async (scoped) => keyUsageRoutes(scoped, services));
   await app.register(async (scoped) => revocationRoutes(scoped, services));
   await app.register(async (scoped) => portalRoutes(scoped, services));
 

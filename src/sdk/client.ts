@@ -8,6 +8,8 @@ import type {
   KeyList,
   KeyPatch,
   KeyRecordFull,
+  KeyUsageAccepted,
+  KeyUsageReport,
   Project,
   ProjectBody,
   ProjectList,
@@ -185,6 +187,9 @@ function keysGroup(http: Transport) {
     /** For services (needs `keys:verify`); prefer `createVerifier`, which caches. */
     verify: (body: In<typeof VerifyBody>) =>
       http.request<Out<typeof VerifyResponse>>("POST", "/v1/keys/verify", { body }),
+    /** For services (needs `keys:verify`): counts cached hits; `createVerifier` does it itself. */
+    reportUsage: (body: In<typeof KeyUsageReport>) =>
+      http.request<Out<typeof KeyUsageAccepted>>("POST", "/v1/keys/usage", { body }),
   };
 }
 

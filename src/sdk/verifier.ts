@@ -5,9 +5,11 @@ import type { Whoami } from "../api/schemas.js";
 import { sha256 } from "../core/digest.js";
 import { looksLikeJwt, parseKey } from "../core/key-format.js";
 import { LatchkeyApiError } from "./errors.js";
+import { LeaseBook } from "./leases.js";
 import { LruCache } from "./lru.js";
 import { RevocationStream, type RevocationEvent } from "./revocation-stream.js";
 import { Transport, type Fetch } from "./transport.js";
+import { HitBuffer, type HitOutcome, type UsageEntry } from "./usage-buffer.js";
 import {
   cleanIp,
   refuse,
@@ -21,6 +23,8 @@ export type { Principal, VerifyOptions, VerifyResult };
 
 type VerifyAnswer = z.output<typeof VerifyResponse>;
 type WhoamiAnswer = z.output<typeof Whoami>;
+/** A principal (`cachedHit` when the answer came from the cache), or already a verdict. */
+type Found = { principal: Principal; cachedHit?: true } | VerifyResult;
 
 export interface VerifierOptions {
   /** Where Latchkey listens. */
@@ -41,6 +45,11 @@ export interface VerifierOptions {
   timeoutMs?: number;
   /** Told about revocation-stream failures (it reconnects by itself). */
   onError?: (error: Error) => void;
+  /**
+   * How often cached hits are reported to `POST /v1/keys/usage` (also on `close()` and
+   * `flushUsage()`); default 1 s.
+   */
+  usageFlushMs?: number;
   /** Epoch milliseconds; tests pass their own clock. */
   now?: () => number;
 }
@@ -49,6 +58,9 @@ export interface Verifier {
   verify(credential: string | null | undefined, options?: VerifyOptions): Promise<VerifyResult>;
   /** Whether the revocation stream is live (answers are then cached for `cacheTtlMs`). */
   readonly streaming: boolean;
+  /** Reports the cached hits counted so far (it also happens every `usageFlushMs`); never throws. */
+  flushUsage(): Promise<void>;
+  /** Stops the revocation stream and reports the cached hits still buffered. */
   close(): Promise<void>;
 }
 
@@ -62,6 +74,10 @@ interface Entry {
 }
 
 const STREAM_DOWN_TTL_MS = 1000;
+/** Uses of a key's rate limit asked for with each verification (Latchkey grants what fits). */
+const LEASE_ASK = 1000;
+/** Entries per `POST /v1/keys/usage` (its bound, src/api/keys.ts). */
+const REPORT_ENTRIES = 500;
 
 /**
  * Verifies credentials for a platform's own services.
@@ -89,6 +105,14 @@ class LatchkeyVerifier implements Verifier {
   /** Bumped by every invalidation, so an answer that raced one is not cached. */
   private generation = 0;
   private live = false;
+  private readonly caching: boolean;
+  /** Uses of keys' rate limits leased for cached hits. */
+  private readonly leases: LeaseBook;
+  /** Cached hits not yet reported to Latchkey. */
+  private readonly hits = new HitBuffer();
+  private readonly usageTimer: NodeJS.Timeout;
+  private reporting: Promise<void> = Promise.resolve();
+  private readonly onError: ((error: Error) => void) | undefined;
 
   constructor(options: VerifierOptions) {
     if (!options.apiKey) throw new TypeError("apiKey (a key with keys:verify) is required");
@@ -104,6 +128,11 @@ class LatchkeyVerifier implements Verifier {
     this.ttlMs = options.cacheTtlMs ?? 10_000;
     this.now = options.now ?? Date.now;
     this.cache = new LruCache<Entry>(options.cacheSize ?? 1000);
+    this.caching = this.ttlMs > 0 && (options.cacheSize ?? 1000) > 0;
+    this.leases = new LeaseBook(Math.max(1, options.cacheSize ?? 1000));
+    this.onError = options.onError;
+    this.usageTimer = setInterval(() => void this.flushUsage(), options.usageFlushMs ?? 1000);
+    this.usageTimer.unref();
     this.jwks = createRemoteJWKSet(new URL(this.http.url("/.well-known/jwks.json")), {
       cooldownDuration: options.jwksCooldownMs ?? 5_000,
       timeoutDuration: options.timeoutMs ?? 5_000,
@@ -134,26 +163,67 @@ class LatchkeyVerifier implements Verifier {
     if (!credential) return refuse("unauthenticated");
     const required = [...(options.scopes ?? [])];
     options = { ...options, ip: cleanIp(options.ip) };
-    const found = looksLikeJwt(credential)
+    const found: Found = looksLikeJwt(credential)
       ? await this.session(credential)
       : await this.apiKey(credential, options, required);
     if ("valid" in found) return found;
     const { principal } = found;
-    if (
-      options.projectId !== undefined &&
-      principal.projectId !== null &&
-      principal.projectId !== options.projectId
-    )
-      return refuse("project_mismatch");
-    const have = new Set(principal.scopes);
-    if (!required.every((scope) => have.has(scope)))
-      return refuse("scope_insufficient", { required });
-    return { valid: true, principal, scopes: principal.scopes };
+    const verdict = decide(principal, options, required);
+    // A hit answered from the cache is counted as Latchkey counts a verification.
+    if (found.cachedHit && principal.keyId !== null)
+      this.hits.add({
+        keyId: principal.keyId,
+        endpoint: options.endpoint,
+        projectId: options.projectId,
+        ip: options.ip,
+        outcome: verdict.valid ? "valid" : (verdict.code as HitOutcome),
+        at: this.now(),
+      });
+    return verdict;
+  }
+
+  flushUsage(): Promise<void> {
+    // One report at a time; whatever happens, the chain (and the timer's calls) go on.
+    this.reporting = this.reporting.then(() => this.report()).catch((e) => this.tell(e, []));
+    return this.reporting;
   }
 
   async close(): Promise<void> {
+    clearInterval(this.usageTimer);
     await this.stream?.stop();
     this.cache.clear();
+    this.leases.clear();
+    await this.flushUsage();
+  }
+
+  /** Sends the buffered hits, a bounded batch at a time; what fails goes back for next time. */
+  private async report(): Promise<void> {
+    while (this.hits.size > 0) {
+      const uses = this.hits.take(REPORT_ENTRIES);
+      try {
+        await this.http.request("POST", "/v1/keys/usage", { body: { uses } });
+      } catch (error) {
+        // A batch Latchkey refuses as malformed would be refused again: drop it, and say so.
+        if (!(error instanceof LatchkeyApiError && error.status === 400)) this.hits.restore(uses);
+        this.tell(error, uses);
+        return;
+      }
+    }
+    if (this.hits.dropped > 0) {
+      this.tell(new Error(`${this.hits.dropped} cached hits were not counted: buffer full`), []);
+      this.hits.dropped = 0;
+    }
+  }
+
+  private tell(error: unknown, uses: UsageEntry[]): void {
+    const hits = uses.reduce((sum, use) => sum + use.count, 0);
+    const why = error instanceof Error ? error.message : String(error);
+    const message = uses.length ? `reporting ${hits} cached hits failed: ${why}` : why;
+    try {
+      this.onError?.(new Error(message, { cause: error }));
+    } catch {
+      // The caller's handler must not break reporting.
+    }
   }
 
   private setLive(connected: boolean): void {
@@ -241,18 +311,19 @@ class LatchkeyVerifier implements Verifier {
     return { principal };
   }
 
-  private async apiKey(
-    key: string,
-    options: VerifyOptions,
-    required: string[],
-  ): Promise<{ principal: Principal } | VerifyResult> {
+  private async apiKey(key: string, options: VerifyOptions, required: string[]): Promise<Found> {
     // The checksum tells noise from a key offline: garbage never costs a round trip.
     if (!parseKey(key)) return refuse("key_invalid");
     const keyHash = sha256(key);
     const cacheKey = `k:${keyHash}:${options.ip ?? ""}`;
-    const hit = this.cache.get(cacheKey, this.now());
-    if (hit) return { principal: hit.principal };
+    const now = this.now();
+    const hit = this.cache.get(cacheKey, now);
+    // A cached answer is used only with a leased use of the key's rate limit to spend on it;
+    // without one, Latchkey is asked again (which also re-checks the key).
+    if (hit && this.leases.take(hit.principal.keyId!, now))
+      return { principal: hit.principal, cachedHit: true };
     const generation = this.generation;
+    const sentAt = now;
     let answer: VerifyAnswer;
     try {
       answer = await this.http.request<VerifyAnswer>("POST", "/v1/keys/verify", {
@@ -262,6 +333,7 @@ class LatchkeyVerifier implements Verifier {
           project_id: options.projectId,
           endpoint: options.endpoint?.slice(0, 200),
           ip: options.ip,
+          lease: this.caching ? LEASE_ASK : undefined,
         },
       });
     } catch (error) {
@@ -291,6 +363,23 @@ class LatchkeyVerifier implements Verifier {
     };
     const keyExpiresAt = answer.expires_at ? Date.parse(answer.expires_at) : null;
     this.remember(cacheKey, { principal, keyHash, keyExpiresAt }, generation);
+    // Measured from when the question left: a slow answer or a skewed clock only shortens it.
+    if (answer.lease && generation === this.generation)
+      this.leases.add(answer.key_id, answer.lease.granted, sentAt + answer.lease.reset_in, sentAt);
     return { principal };
   }
+}
+
+/** A principal's verdict for the call: its project, then the scopes the route needs. */
+function decide(principal: Principal, options: VerifyOptions, required: string[]): VerifyResult {
+  if (
+    options.projectId !== undefined &&
+    principal.projectId !== null &&
+    principal.projectId !== options.projectId
+  )
+    return refuse("project_mismatch");
+  const have = new Set(principal.scopes);
+  if (!required.every((scope) => have.has(scope)))
+    return refuse("scope_insufficient", { required });
+  return { valid: true, principal, scopes: principal.scopes };
 }

@@ -7,10 +7,12 @@ import type { Deps } from "./deps.js";
 import { ApiKeys } from "./keys/api-keys.js";
 import { KeyCache } from "./keys/cache.js";
 import { KeyChecker } from "./keys/check.js";
+import { KeyLeases } from "./keys/lease.js";
 import { KeyViews } from "./keys/views.js";
 import { KeyVerifier } from "./keys/verify.js";
 import { Projects } from "./projects/projects.js";
 import { TwoFactor } from "./twofa/twofa.js";
+import { UsageReports } from "./usage/reports.js";
 import { UsageBuffer } from "./usage/usage.js";
 
 export type { Deps } from "./deps.js";
@@ -28,6 +30,10 @@ export interface Services {
   projects: Projects;
   /** API keys as credentials and `POST /v1/keys/verify` (the hot path), with usage counting. */
   keyVerifier: KeyVerifier;
+  /** Rate-limit leases for verifiers' cached answers (`lease` of `POST /v1/keys/verify`). */
+  keyLeases: KeyLeases;
+  /** Cached hits verifiers report (`POST /v1/keys/usage`), counted like direct calls. */
+  usageReports: UsageReports;
   twofa: TwoFactor;
   /**
    * Flushes buffered usage and refusal audits to the store; safe to call once. The
@@ -49,6 +55,7 @@ export function createServices(deps: Deps): Services {
   const keyChecker = new KeyChecker(deps, keyCache, users, audit);
   const usage = new UsageBuffer(deps);
   const keyVerifier = new KeyVerifier(deps, keyChecker, usage);
+  const keyLeases = new KeyLeases(deps);
   const apiKeys = new ApiKeys(deps, projects, audit);
 
   let closed = false;
@@ -62,6 +69,8 @@ export function createServices(deps: Deps): Services {
     keyViews: new KeyViews(deps),
     projects,
     keyVerifier,
+    keyLeases,
+    usageReports: new UsageReports(deps, usage, keyLeases),
     twofa,
     async close() {
       if (closed) return;

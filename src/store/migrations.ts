@@ -216,6 +216,17 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+
+    // Cached hits a verifier reports in batches: one activity row stands for `count` calls,
+    // so a flood of hits writes a bounded number of rows while the count stays exact.
+    "0004_activity_count": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable("key_activity")
+          .addColumn("count", "integer", (c) => c.notNull().defaultTo(1))
+          .execute();
+      },
+    },
   };
 }
 

@@ -151,6 +151,11 @@ export interface ActivityRow {
   outcome: string;
   /** For `POST /v1/keys/verify`: the credential that asked (`key_…` or `usr_…`). */
   verified_by: string | null;
+  /**
+   * Calls the row stands for: 1 for a call Latchkey answered; more for cached hits a
+   * verifier reported together (`POST /v1/keys/usage`), so activity stays bounded.
+   */
+  count: number;
 }
 
 /** One key's share of a usage flush. */
@@ -249,6 +254,8 @@ export interface SessionStore {
 export interface KeyStore {
   insert(row: KeyRow): Promise<void>;
   byHash(keyHash: string): Promise<KeyRow | undefined>;
+  /** The keys among `ids` that exist (any owner), in no particular order. */
+  byIds(ids: string[]): Promise<KeyRow[]>;
   /** The key if `ownerId` owns it. */
   owned(id: string, ownerId: string): Promise<KeyRow | undefined>;
   /** Newest first, then by id. */

@@ -99,6 +99,15 @@ export const ROUTES = {
       body: { key: "lk_live_x" },
     },
   ],
+  "key-usage": [
+    {
+      method: "POST",
+      path: "/v1/keys/usage",
+      auth: "any",
+      scopes: ["keys:verify"],
+      body: { uses: [{ key_id: "key_x", count: 1 }] },
+    },
+  ],
   // The portal's browser session (cookies, CSRF-checked): its own suite in test/browser.
   portal: [
     { method: "GET", path: "/v1/portal/meta", auth: "public" },

@@ -332,6 +332,18 @@ describeEachStore("store contract", (kind) => {
     expect((await store.keys.listByOwner(owner.id)).map((k) => k.id)).toEqual([b.id, a.id]);
   });
 
+  it("keys: byIds finds the keys that exist, of any owner", async () => {
+    const a = key((await newUser()).id);
+    const b = key((await newUser()).id, { revoked_at: T0 });
+    await store.keys.insert(a);
+    await store.keys.insert(b);
+    const found = await store.keys.byIds([b.id, "key_missing", a.id, a.id]);
+    expect(found.sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual(
+      [a, b].sort((x, y) => (x.id < y.id ? -1 : 1)),
+    );
+    expect(await store.keys.byIds([])).toEqual([]);
+  });
+
   it("keys: activeOf leaves out revoked and expired keys", async () => {
     const owner = await newUser();
     const live = key(owner.id, { rotated_from: "key_old" });
@@ -441,12 +453,14 @@ describeEachStore("store contract", (kind) => {
         ip: null,
         outcome: "ok",
         verified_by: i === 6 ? "usr_svc" : null,
+        count: i === 5 ? 40 : 1,
       })),
     );
     expect(await store.usage.countActivity(k.id)).toBe(7);
     const first = await store.usage.activity(k.id, { limit: 3 });
     expect(first.map((a) => a.at)).toEqual([T0 + 6, T0 + 5, T0 + 4]);
     expect(first[0]).toMatchObject({ endpoint: "GET /6", verified_by: "usr_svc", outcome: "ok" });
+    expect(first.map((a) => a.count)).toEqual([1, 40, 1]);
     expect(typeof first[0]!.id).toBe("number");
     const next = await store.usage.activity(k.id, { limit: 3, before: first[2]!.id });
     expect(next.map((a) => a.at)).toEqual([T0 + 3, T0 + 2, T0 + 1]);
@@ -635,6 +649,8 @@ function flushContract(
     ip: i % 2 ? "203.0.113.9" : null,
     outcome: "ok",
     verified_by: null,
+    // The first row stands for three reported calls (a verifier's batch).
+    count: i === 0 ? 3 : 1,
   });
   async function twoKeys(): Promise<[KeyRow, KeyRow]> {
     const owner = await newUser();
@@ -679,7 +695,9 @@ function flushContract(
     expect(await store.usage.sampled(a.id)).toBe(4);
     expect(await store.usage.sampled(b.id)).toBe(0);
     const [newest] = await store.usage.activity(a.id, { limit: 1 });
-    expect(newest).toMatchObject({ at: T0 + 2, endpoint: "GET /2", ip: null });
+    expect(newest).toMatchObject({ at: T0 + 2, endpoint: "GET /2", ip: null, count: 1 });
+    const oldest = await store.usage.activity(a.id, { limit: 11 });
+    expect(oldest.at(-1)).toMatchObject({ at: T0, count: 3 });
   });
 
   it("usage: flush prunes the listed keys to the newest `keep` and answers their counts", async () => {
@@ -772,6 +790,7 @@ describe("store contract: usage flush [sqlite file, in the usage worker]", () =>
             ip: null,
             outcome: "valid",
             verified_by: null,
+            count: 1,
           })),
         ),
         prune: [],

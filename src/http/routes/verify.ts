@@ -1,9 +1,10 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { VerifyBody, VerifyResponse } from "../../api/keys.js";
-import { toVerifyResponse } from "../../api/mappers.js";
+import { VerifyBody, VerifyResponse, type VerifyBodyT } from "../../api/keys.js";
+import { toLease, toVerifyResponse } from "../../api/mappers.js";
 import { ErrorBody } from "../../api/schemas.js";
 import type { Services } from "../../services/index.js";
+import type { Principal } from "../auth.js";
 import { principalOf } from "../request.js";
 
 /**
@@ -28,6 +29,7 @@ export function verifyRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const principal = principalOf(request);
+      if (request.body.lease !== undefined) return withLease(services, request.body, principal);
       return services.keyVerifier.verify(
         request.body,
         principal.key?.id ?? principal.user.id,
@@ -35,4 +37,14 @@ export function verifyRoutes(base: FastifyInstance, services: Services): void {
       );
     },
   );
+}
+
+/** The answer with a rate-limit lease for the caller's cached hits (keys/lease.ts). */
+async function withLease(services: Services, body: VerifyBodyT, principal: Principal) {
+  const { answer, result } = await services.keyVerifier.verify(
+    body,
+    principal.key?.id ?? principal.user.id,
+    (result) => ({ answer: toVerifyResponse(result), result }),
+  );
+  return { ...answer, lease: toLease(await services.keyLeases.grant(result, body.lease ?? 0)) };
 }

@@ -12,6 +12,8 @@ export interface KeyUse {
   outcome: string;
   /** For `POST /v1/keys/verify`: the verifying credential (`key_…` or `usr_…`). */
   verifiedBy?: string | null;
+  /** Calls this use stands for (reported cached hits); 1 when absent. */
+  count?: number;
 }
 
 /** Newest activity rows kept per key in the database. */
@@ -28,6 +30,13 @@ interface Pending {
 
 function empty(): Pending {
   return { keys: new Map(), buckets: new Map(), activity: new Map() };
+}
+
+/** Calls that activity rows stand for. */
+function callsIn(uses: readonly KeyUse[]): number {
+  let calls = 0;
+  for (const use of uses) calls += use.count ?? 1;
+  return calls;
 }
 
 const byId = <T>([a]: [string, T], [b]: [string, T]) => (a < b ? -1 : a > b ? 1 : 0);
@@ -56,23 +65,30 @@ export class UsageBuffer {
     this.timer.unref();
   }
 
+  /** Counts one call, or `use.count` calls at once (cached hits a verifier reported). */
   record(use: KeyUse): void {
+    const n = use.count ?? 1;
     const { keys, buckets, activity } = this.pending;
     let entry = keys.get(use.keyId);
     if (entry) {
-      entry.count += 1;
+      entry.count += n;
       if (use.at > entry.last) entry.last = use.at;
-    } else keys.set(use.keyId, (entry = { count: 1, last: use.at, sampled: 0 }));
+    } else keys.set(use.keyId, (entry = { count: n, last: use.at, sampled: 0 }));
     const hour = Math.floor(use.at / HOUR) * HOUR;
     const bucket = [use.keyId, hour, use.endpoint, use.projectId ?? ""].join(SEP);
-    buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
+    buckets.set(bucket, (buckets.get(bucket) ?? 0) + n);
     let rows = activity.get(use.keyId);
     if (!rows) activity.set(use.keyId, (rows = []));
     rows.push(use);
     // Under a flood only the newest `activitySample` uses per flush become activity rows;
     // the rest are counted (exactly, like every use) as sampled away.
     const sample = this.sample;
-    if (rows.length > 2 * sample) entry.sampled += rows.splice(0, rows.length - sample).length;
+    if (rows.length > 2 * sample) entry.sampled += callsIn(rows.splice(0, rows.length - sample));
+  }
+
+  /** `record` of a reported batch: one activity row standing for `use.count` calls. */
+  recordMany(use: KeyUse & { count: number }): void {
+    this.record(use);
   }
 
   /** Writes everything buffered so far; flushes never overlap. */
@@ -96,7 +112,7 @@ export class UsageBuffer {
     // Trimmed now, so a retried batch is what was (not) written the first time.
     for (const [keyId, uses] of batch.activity)
       if (uses.length > this.sample) {
-        batch.keys.get(keyId)!.sampled += uses.length - this.sample;
+        batch.keys.get(keyId)!.sampled += callsIn(uses.slice(0, -this.sample));
         batch.activity.set(keyId, uses.slice(-this.sample));
       }
     try {
@@ -139,6 +155,7 @@ export class UsageBuffer {
         ip: u.ip,
         outcome: u.outcome,
         verified_by: u.verifiedBy ?? null,
+        count: u.count ?? 1,
       })),
     );
     // Pruning (a query per key) only for keys that are unknown or may be over ACTIVITY_KEEP.
@@ -166,7 +183,8 @@ export class UsageBuffer {
       batch.buckets.set(bucket, (batch.buckets.get(bucket) ?? 0) + count);
     for (const [keyId, uses] of current.activity) {
       const all = [...(batch.activity.get(keyId) ?? []), ...uses];
-      batch.keys.get(keyId)!.sampled += Math.max(0, all.length - this.sample);
+      if (all.length > this.sample)
+        batch.keys.get(keyId)!.sampled += callsIn(all.slice(0, -this.sample));
       batch.activity.set(keyId, all.slice(-this.sample));
     }
     this.pending = batch;

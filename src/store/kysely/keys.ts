@@ -18,6 +18,11 @@ export class KyselyKeys implements KeyStore {
       .executeTakeFirst();
   }
 
+  async byIds(ids: string[]): Promise<KeyRow[]> {
+    if (ids.length === 0) return [];
+    return this.db.selectFrom("api_keys").selectAll().where("id", "in", ids).execute();
+  }
+
   owned(id: string, ownerId: string): Promise<KeyRow | undefined> {
     return this.db
       .selectFrom("api_keys")

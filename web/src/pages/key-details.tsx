@@ -268,7 +268,11 @@ function ActivityTable({ activity }: { activity: Activity[] | null }) {
           {activity.map((a, i) => (
             <tr key={`${a.at}-${i}`}>
               <td class="nowrap">{formatDateTime(a.at)}</td>
-              <td class="mono stack-full">{a.endpoint}</td>
+              <td class="mono stack-full">
+                {a.endpoint}
+                {/* Cached hits a verifier reported together: one row, their number. */}
+                {a.count > 1 ? <span class="muted"> ×{a.count}</span> : null}
+              </td>
               <td class="mono hide-narrow">{a.ip ?? "—"}</td>
               <td>
                 <Badge

@@ -42,6 +42,22 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/** CPU seconds per thread name (`/proc/<pid>/task/<tid>/comm`): where a server's CPU went. */
+function threadCpu(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      const name =
+        Number(tid) === pid ? "main" : readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+      out.set(name, (out.get(name) ?? 0) + (Number(stat[11]) + Number(stat[12])) / 100);
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return out;
+}
+
 /** Stored keys in the "1 000 keys" cases: the verifier, the HTTP-made key and these. */
 const SMALL = 1_000;
 const LARGE = 1_000_000;
@@ -109,13 +125,24 @@ export class Cases {
     };
     if (warmup > 0) await runLoad(this.env.generator, { ...options, seconds: warmup });
     const cpuBefore = cpuSeconds(server.process.pid);
+    const threadsBefore = threadCpu(server.process.pid);
     const result = await runLoad(this.env.generator, { ...options, seconds: this.env.seconds });
     const cpu = cpuSeconds(server.process.pid) - cpuBefore;
+    const threads = [...threadCpu(server.process.pid)]
+      .map(([name, seconds]) => [name, seconds - (threadsBefore.get(name) ?? 0)] as const)
+      .filter(([, seconds]) => seconds > 0)
+      .map(([name, seconds]) => `${name} ${((seconds * 1e6) / result.requests).toFixed(1)}`);
     // CPU time the server spent per answer: steadier than req/s on a shared machine.
-    const row: CaseResult = { id, title, ...result, server_cpu_us: (cpu * 1e6) / result.requests };
+    const row: CaseResult = {
+      id,
+      title,
+      ...result,
+      server_cpu_us: (cpu * 1e6) / result.requests,
+      thread_cpu_us: threads.join(", "),
+    };
     this.results.push(row);
     this.env.log(
-      `${id.padEnd(6)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms  p99 ${result.p99_ms.toFixed(2)} ms  errors ${result.errors}`,
+      `${id.padEnd(6)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50_ms.toFixed(2)} ms  p99 ${result.p99_ms.toFixed(2)} ms  errors ${result.errors}  CPU µs/req by thread: ${row.thread_cpu_us}`,
     );
     return row;
   }

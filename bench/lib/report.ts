@@ -7,6 +7,8 @@ export interface CaseResult extends LoadResult {
   skipped?: string;
   /** Server CPU microseconds per answered request. */
   server_cpu_us?: number;
+  /** Server CPU µs per request by thread (main, worker and pool threads), e.g. "main 98.1, node 12.0". */
+  thread_cpu_us?: string;
   extra?: Record<string, unknown>;
 }
 

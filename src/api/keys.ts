@@ -14,6 +14,8 @@ export const MAX_USAGE_COUNT = 1_000_000;
 const name = z.string().trim().min(1, "must not be empty").max(100);
 const scope = z.string().trim().min(1).max(64);
 const scopes = z.array(scope).min(1, "name at least one scope").max(64);
+/** A scope a service asks about; untrimmed (see VerifyBody). */
+const verifyScope = z.string().min(1).max(64).regex(/^\S+$/, "must not contain spaces");
 
 export const Environment = z.enum(["live", "test"]);
 export const KeyStatus = z.enum(["active", "expired", "revoked"]);
@@ -124,9 +126,11 @@ export const KeyActivity = z.object({
 
 export const VerifyBody = z.strictObject({
   key: z.string().min(1).max(256),
-  scopes: z.array(scope).max(64).optional(),
+  scopes: z.array(verifyScope).max(64).optional(),
   project_id: z.string().min(1).max(100).optional(),
-  endpoint: z.string().trim().min(1).max(200).optional(),
+  // No .trim() here: the hot route's compiled validator takes the body as sent (http/compiled.ts);
+  // the verifier trims.
+  endpoint: z.string().min(1).max(200).regex(/\S/, "must not be blank").optional(),
   ip: z.union([z.ipv4(), z.ipv6()]).optional(),
   lease: z
     .number()

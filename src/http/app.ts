@@ -7,8 +7,9 @@ import { LatchkeyError } from "../core/errors.js";
 import type { Services } from "../services/index.js";
 import { registerAuth } from "./auth.js";
 import { errorBody, handleClientError, handleError } from "./errors.js";
-import { rejectNulCharacters } from "./input-guard.js";
+import { jsonBodyParser, nulInUrl } from "./input-guard.js";
 import { registerMetrics } from "./metrics.js";
+import { lazyRequestLogger } from "./request-logger.js";
 import { auditRoutes } from "./routes/audit.js";
 import { adminRoutes } from "./routes/admin.js";
 import { portalRoutes } from "./portal.js";
@@ -57,6 +58,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
     loggerInstance: logger as FastifyBaseLogger,
     // Per-request lines go out at debug level from our own hook (below), not at info.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: BODY_LIMIT,
     trustProxy: trustProxyOption(services.deps.config.trustProxy),
     requestIdHeader: false,
@@ -88,9 +90,14 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
     reply.header("x-content-type-options", "nosniff");
     if (request.raw.httpVersion === "1.1" && !request.headers.host)
       return done(new LatchkeyError("invalid_request", "an HTTP/1.1 request needs a Host header"));
-    done();
+    done(nulInUrl(request) ?? undefined);
   });
-  app.addHook("preValidation", rejectNulCharacters);
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser(
+    "application/json",
+    { parseAs: "string" },
+    jsonBodyParser(app.getDefaultJsonParser("error", "error")),
+  );
   // The level is fixed at start: without debug, no per-request hook at all.
   if (logger.isLevelEnabled("debug")) {
     app.addHook("onResponse", (request, reply, done) => {

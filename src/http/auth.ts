@@ -81,16 +81,20 @@ const keyOutcomes = new WeakMap<FastifyRequest, string>();
 
 /** Counts every call made with an API key (buffered), with its outcome, once it is answered. */
 function registerKeyUsage(app: FastifyInstance, services: Services): void {
-  app.addHook("onError", async (request, _reply, error) => {
+  // Callback form: onResponse runs on every request, and an async hook costs a promise.
+  app.addHook("onError", (request, _reply, error, done) => {
     if (request.principal?.key)
       keyOutcomes.set(request, error instanceof LatchkeyError ? error.code : "internal");
+    done();
   });
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     const key = request.principal?.key;
-    if (!key) return;
-    const outcome =
-      keyOutcomes.get(request) ?? (reply.statusCode < 400 ? "ok" : `http_${reply.statusCode}`);
-    services.keyVerifier.record(key.id, keyEndpoint(request), key.projectId, request.ip, outcome);
+    if (key) {
+      const outcome =
+        keyOutcomes.get(request) ?? (reply.statusCode < 400 ? "ok" : `http_${reply.statusCode}`);
+      services.keyVerifier.record(key.id, keyEndpoint(request), key.projectId, request.ip, outcome);
+    }
+    done();
   });
 }
 

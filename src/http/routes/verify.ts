@@ -5,6 +5,7 @@ import { toLease, toVerifyResponse } from "../../api/mappers.js";
 import { ErrorBody } from "../../api/schemas.js";
 import type { Services } from "../../services/index.js";
 import type { Principal } from "../auth.js";
+import { fastSerializerCompiler, fastValidatorCompiler } from "../compiled.js";
 import { principalOf } from "../request.js";
 
 /**
@@ -20,6 +21,9 @@ export function verifyRoutes(base: FastifyInstance, services: Services): void {
     "/v1/keys/verify",
     {
       config: { auth: "any", scopes: ["keys:verify"], keyRateLimit: false },
+      // The hot path: compiled validation and serialisation from the same zod schemas.
+      validatorCompiler: fastValidatorCompiler,
+      serializerCompiler: fastSerializerCompiler,
       schema: {
         tags: ["api-keys"],
         security: [{ bearer: [] }],

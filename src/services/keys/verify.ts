@@ -78,7 +78,7 @@ export class KeyVerifier {
     verifiedBy: string,
     answer: (result: CheckResult) => R,
   ): Promise<R> {
-    const endpoint = body.endpoint ?? UNSPECIFIED;
+    const endpoint = body.endpoint?.trim() ?? UNSPECIFIED;
     const result = await this.checker.check({
       rawKey: body.key,
       ip: body.ip ?? null,

@@ -101,3 +101,80 @@ describe("KeyVerifier and KeyChecker", () => {
     expect((await verify(key)).code).toBe("key_invalid");
   });
 });
+
+describe("KeyVerifier: a service's own credential", () => {
+  let t: TestDeps;
+  let owner: UserAccess;
+  beforeEach(async () => {
+    t = await testServices();
+    await signUp(t, "staff@example.test");
+    owner = await signUp(t, "svc@example.test");
+  });
+  afterEach(async () => t.close());
+
+  const asService = { ...request, spend: false };
+
+  it("is checked in full once, then answered from memory until the key or a user changes", async () => {
+    const { key } = await t.services.apiKeys.create(sessionCaller(owner), {
+      name: "svc",
+      scopes: ["keys:read"],
+      expires_in: "1h",
+    });
+    const checker = (t.services.keyVerifier as unknown as { checker: { check: unknown } }).checker;
+    const check = checker.check as (...args: unknown[]) => unknown;
+    let full = 0;
+    checker.check = (...args: unknown[]) => ((full += 1), check.apply(checker, args));
+
+    const first = await t.services.keyVerifier.authenticate(key, asService);
+    for (let i = 0; i < 50; i++) {
+      const again = await t.services.keyVerifier.authenticate(key, asService);
+      expect(again.principal).toBe(first.principal);
+    }
+    expect(full).toBe(1);
+    // A call that spends the key's budget always goes the whole way.
+    await t.services.keyVerifier.authenticate(key, request);
+    expect(full).toBe(2);
+
+    // Any user change (role, staff, disabled) forgets it: the owner is disabled here.
+    await t.services.users.update(
+      owner.id,
+      { disabled: true },
+      { actor: "t", userId: "t", ip: null },
+    );
+    await expectCode(t.services.keyVerifier.authenticate(key, asService), "key_invalid");
+    await t.services.users.update(
+      owner.id,
+      { disabled: false },
+      { actor: "t", userId: "t", ip: null },
+    );
+    await t.services.keyVerifier.authenticate(key, asService);
+
+    // Expiry holds without a full check.
+    t.clock.now += 3600_000;
+    await expectCode(t.services.keyVerifier.authenticate(key, asService), "key_expired");
+  });
+
+  it("is forgotten the moment the key is revoked", async () => {
+    const { key, row } = await t.services.apiKeys.create(sessionCaller(owner), {
+      name: "svc",
+      scopes: ["keys:read"],
+    });
+    await t.services.keyVerifier.authenticate(key, asService);
+    await t.services.keyVerifier.authenticate(key, asService);
+    await t.services.apiKeys.revoke(sessionCaller(owner), row.id);
+    await expectCode(t.services.keyVerifier.authenticate(key, asService), "key_revoked");
+  });
+
+  it("still refuses an address outside the key's allowlist", async () => {
+    const { key } = await t.services.apiKeys.create(sessionCaller(owner), {
+      name: "svc",
+      scopes: ["keys:read"],
+      ip_allow: ["203.0.113.0/24"],
+    });
+    await t.services.keyVerifier.authenticate(key, asService);
+    await expectCode(
+      t.services.keyVerifier.authenticate(key, { ...asService, ip: "198.51.100.1" }),
+      "ip_not_allowed",
+    );
+  });
+});

@@ -2,7 +2,10 @@ import { LatchkeyError, REFUSAL_MESSAGES } from "../../core/errors.js";
 import type { Deps } from "../deps.js";
 import type { Principal } from "../principal.js";
 import type { UsageBuffer } from "../usage/usage.js";
+import { sha256 } from "../../infra/secrets.js";
+import type { CachedKey } from "./cache.js";
 import type { CheckResult, KeyChecker, RateLimitState } from "./check.js";
+import { isIpAllowed } from "./ip-allow.js";
 
 /** A platform service asking about a key (`POST /v1/keys/verify`). */
 export interface VerifyInput {
@@ -33,17 +36,49 @@ const MESSAGES = {
 } as const;
 
 const UNSPECIFIED = "unspecified";
+/** Service credentials remembered at most (a platform has a handful). */
+const SERVICE_CREDENTIALS = 1000;
+/** As the key cache's own belt and braces: a remembered answer is re-checked this often. */
+const REMEMBER_MS = 60_000;
+
+interface ServiceCredential {
+  key: CachedKey;
+  principal: Principal;
+  /** When the full check answered. */
+  at: number;
+}
 
 /** API keys as credentials (bearer auth) and `POST /v1/keys/verify`, with usage counted. */
 export class KeyVerifier {
+  /**
+   * The platform services' own credentials (keys calling without spending a rate limit, i.e.
+   * `POST /v1/keys/verify` and usage reports): the last good answer by key hash, so the call
+   * a service makes on every request does not check its own key in full each time. Dropped
+   * at once when the key or any user changes (the bus, synchronously on this instance); not
+   * used with a shared limiter, where every use must compare the key's cluster-wide version.
+   */
+  private readonly services = new Map<string, ServiceCredential>();
+
   constructor(
     private readonly deps: Deps,
     private readonly checker: KeyChecker,
     readonly usage: UsageBuffer,
-  ) {}
+  ) {
+    deps.bus.subscribe((event) => {
+      if (event.type === "key_changed") this.services.delete(event.keyHash);
+      else if (event.type === "user_changed") this.services.clear();
+    });
+  }
 
   /** A principal for the key, or the spec's error (401, 403 `ip_not_allowed`, 429). */
   async authenticate(rawKey: string, request: KeyRequest): Promise<KeyAuthentication> {
+    const remembered = request.spend === false && !this.deps.limiter.sharesVersions;
+    const hash = remembered ? sha256(rawKey) : "";
+    if (remembered) {
+      const known = this.services.get(hash);
+      if (known && this.stillGood(known, request.ip))
+        return { principal: known.principal, ratelimit: null };
+    }
     const result = await this.checker.check({
       rawKey,
       ip: request.ip,
@@ -55,17 +90,27 @@ export class KeyVerifier {
       if (key) this.record(key.id, request.endpoint, key.projectId, request.ip, result.code);
       throw refusal(result, this.deps.now());
     }
-    return {
-      principal: {
-        type: "api_key",
-        user: owner,
-        sessionId: null,
-        amr: [],
-        key: { id: key.id, environment: key.environment, projectId: key.projectId },
-        scopes: result.scopes,
-      },
-      ratelimit: result.ratelimit,
+    const principal: Principal = {
+      type: "api_key",
+      user: owner,
+      sessionId: null,
+      amr: [],
+      key: { id: key.id, environment: key.environment, projectId: key.projectId },
+      scopes: result.scopes,
     };
+    if (remembered && key.hash === hash) {
+      if (this.services.size >= SERVICE_CREDENTIALS) this.services.clear();
+      this.services.set(hash, { key, principal, at: this.deps.now() });
+    }
+    return { principal, ratelimit: result.ratelimit };
+  }
+
+  /** What a full check would still say of a remembered credential: unexpired, address allowed. */
+  private stillGood({ key, at }: ServiceCredential, ip: string): boolean {
+    const now = this.deps.now();
+    if (key.expiresAt !== null && key.expiresAt <= now) return false;
+    if (now - at >= REMEMBER_MS) return false;
+    return key.ipAllow === null || isIpAllowed(key.ipAllow, ip);
   }
 
   /**

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { Cases, type CaseEnv } from "./lib/cases.js";
 import { pickGenerator, stopLoad } from "./lib/load.js";
 import { run, stopAll } from "./lib/processes.js";
-import { table, targetTable, targets, type CaseResult } from "./lib/report.js";
+import { floors, table, targetTable, targets, type CaseResult } from "./lib/report.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const BUDGET_MS = 290_000;
@@ -106,7 +106,9 @@ async function main(): Promise<void> {
   const results: CaseResult[] = cases.results;
   const byId = new Map(results.map((r) => [r.id, r]));
   const verdicts = targets(byId);
+  const floorLines = floors(byId);
   process.stdout.write(`\n${table(results)}\n\n${targetTable(verdicts)}\n`);
+  if (floorLines.length > 0) process.stdout.write(`\n${floorLines.join("\n")}\n`);
   for (const note of cases.notes) process.stdout.write(`\n${note}\n`);
 
   const out = join(ROOT, "bench/results");
@@ -123,6 +125,7 @@ async function main(): Promise<void> {
     },
     cases: results,
     targets: verdicts,
+    floors: floorLines,
     profiles: cases.profiles,
     notes: cases.notes,
   };

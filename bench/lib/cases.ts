@@ -165,6 +165,7 @@ export class Cases {
 
   async runAll(): Promise<void> {
     if (this.wants("a")) await this.bare();
+    if (this.wants("a-post")) await this.barePost();
     if (this.wants("z")) await this.fastifyFloor();
     if (this.wants("f")) await this.betterAuth();
     if (this.wants("b", "c", "d", "e", "iso", "b-1m"))
@@ -207,15 +208,32 @@ export class Cases {
     await server.stop();
   }
 
-  /** Case z: a bare Fastify route doing a verification's least work (the framework floor). */
-  private async fastifyFloor(): Promise<void> {
-    const server = await this.node("bench/servers/fastify-floor.ts");
-    const requests = newKeys(SMALL).map((key) => ({
+  /** b's request shape (POST, JSON body, bearer header) against bare node:http. */
+  private floorRequests(): BenchRequest[] {
+    return newKeys(SMALL).map((key) => ({
       method: "POST" as const,
       path: "/v1/keys/verify",
       headers: { authorization: "Bearer floor", "content-type": "application/json" },
       body: JSON.stringify({ key, scopes: [SCOPE] }),
     }));
+  }
+
+  /** Case a-post: bare node:http reading and parsing b's JSON body (Node's own floor for b). */
+  private async barePost(): Promise<void> {
+    const server = await this.node("bench/servers/bare-post.ts");
+    await this.measure(
+      "a-post",
+      "bare node:http: b's JSON POST read, parsed, hashed, answered",
+      server,
+      this.floorRequests(),
+    );
+    await server.stop();
+  }
+
+  /** Case z: a bare Fastify route doing a verification's least work (the framework floor). */
+  private async fastifyFloor(): Promise<void> {
+    const server = await this.node("bench/servers/fastify-floor.ts");
+    const requests = this.floorRequests();
     await this.measure(
       "z",
       "bare Fastify: JSON body, one SHA-256, one Map lookup",

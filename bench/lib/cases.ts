@@ -45,12 +45,15 @@ function cpuSeconds(pid: number | undefined): number {
 /** CPU seconds per thread name (`/proc/<pid>/task/<tid>/comm`): where a server's CPU went. */
 function threadCpu(pid: number | undefined): Map<string, number> {
   const out = new Map<string, number>();
+  const add = (name: string, seconds: number) => out.set(name, (out.get(name) ?? 0) + seconds);
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
-      const name =
-        Number(tid) === pid ? "main" : readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
-      out.set(name, (out.get(name) ?? 0) + (Number(stat[11]) + Number(stat[12])) / 100);
+      const main = Number(tid) === pid;
+      const name = main ? "main" : readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+      add(name, (Number(stat[11]) + Number(stat[12])) / 100);
+      // The main thread's time in the kernel (its reads and writes of sockets, epoll).
+      if (main) add("main sys", Number(stat[12]) / 100);
     }
   } catch {
     // not Linux, or the process is gone

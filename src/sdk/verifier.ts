@@ -198,8 +198,12 @@ class LatchkeyVerifier implements Verifier {
 
   /** Sends the buffered hits, a bounded batch at a time; what fails goes back for next time. */
   private async report(): Promise<void> {
-    while (this.hits.size > 0) {
-      const uses = this.hits.take(REPORT_ENTRIES);
+    // What is buffered now, in batches: hits that arrive meanwhile wait for the next report
+    // (under steady traffic, looping until the buffer is empty would never stop reporting).
+    for (let left = this.hits.size; left > 0;) {
+      const uses = this.hits.take(Math.min(REPORT_ENTRIES, left));
+      left -= uses.length;
+      if (uses.length === 0) break;
       try {
         await this.http.request("POST", "/v1/keys/usage", { body: { uses } });
       } catch (error) {

@@ -10,6 +10,7 @@ import { errorBody, handleClientError, handleError } from "./errors.js";
 import { jsonBodyParser, nulInUrl } from "./input-guard.js";
 import { registerMetrics } from "./metrics.js";
 import { lazyRequestLogger } from "./request-logger.js";
+import { routeOf } from "./request.js";
 import { auditRoutes } from "./routes/audit.js";
 import { adminRoutes } from "./routes/admin.js";
 import { portalRoutes } from "./portal.js";
@@ -75,6 +76,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
     http: { requireHostHeader: false },
   });
 
+  app.decorateRequest("route", null);
   app.setValidatorCompiler(validatorCompiler);
   // Responses are built by our own code; documenting them is enough, re-validating
   // each one would put schema work on the hot path.
@@ -104,7 +106,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
       request.log.debug(
         {
           method: request.method,
-          route: request.routeOptions.url,
+          route: routeOf(request).url,
           status: reply.statusCode,
           ms: reply.elapsedTime,
         },

@@ -6,6 +6,7 @@ import type { Services } from "../services/index.js";
 import { looksLikeJwt } from "../services/accounts/tokens.js";
 import type { Principal } from "../services/principal.js";
 import { sessionCookieToken } from "./cookies.js";
+import { routeOf } from "./request.js";
 
 /** public: no credential; any: session or API key; session: a signed-in person only. */
 export type AuthMode = "public" | "any" | "session";
@@ -65,7 +66,7 @@ export async function authenticate(
   const { principal, ratelimit } = await services.keyVerifier.authenticate(token, {
     ip: request.ip,
     endpoint: keyEndpoint(request),
-    spend: request.routeOptions.config.keyRateLimit !== false,
+    spend: routeOf(request).config.keyRateLimit !== false,
   });
   if (ratelimit) keyRateLimits.set(request, ratelimit);
   return principal;
@@ -73,7 +74,7 @@ export async function authenticate(
 
 /** How a call is counted in a key's usage: the route pattern, never the raw URL. */
 function keyEndpoint(request: FastifyRequest): string {
-  return `${request.method} ${request.routeOptions.url ?? "unmatched"}`;
+  return `${request.method} ${routeOf(request).url ?? "unmatched"}`;
 }
 
 const keyRateLimits = new WeakMap<FastifyRequest, RateLimitState>();
@@ -103,7 +104,7 @@ export function registerAuth(app: FastifyInstance, services: Services): void {
   app.decorateRequest("principal", null);
   registerKeyUsage(app, services);
   app.addHook("onRequest", async (request, reply) => {
-    const config = request.routeOptions.config;
+    const config = routeOf(request).config;
     const mode = config.auth ?? "public";
     if (mode === "public") return;
     const principal = await authenticate(services, request);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { Registry, collectDefaultMetrics } from "prom-client";
+import { routeOf } from "./request.js";
 
 const REQUESTS = "latchkey_http_requests_total";
 const LATENCY = "latchkey_http_request_duration_seconds";
@@ -83,7 +84,7 @@ export function registerMetrics(app: FastifyInstance): HttpMetrics {
     // Unmatched paths share one label so a scanner cannot blow up the series count.
     http.observe(
       request.method,
-      request.routeOptions.url ?? "unmatched",
+      routeOf(request).url ?? "unmatched",
       reply.statusCode,
       reply.elapsedTime / 1000,
     );

@@ -1,10 +1,27 @@
 import type { FastifyRequest } from "fastify";
+
+type RouteOptions = FastifyRequest["routeOptions"];
 import { actorOf } from "../core/actor.js";
 import type { RequestMeta } from "../services/accounts/accounts.js";
 import type { Caller } from "../services/keys/api-keys.js";
 import type { Principal } from "./auth.js";
 
 /** What routes read off a request; routes share these through this module, not each other. */
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** `routeOptions`, read once (see routeOf). */
+    route: FastifyRequest["routeOptions"] | null;
+  }
+}
+
+/**
+ * The request's route options. Fastify's `request.routeOptions` is a getter that builds a new
+ * object on every read; the auth, usage and metrics hooks read it five times per request.
+ */
+export function routeOf(request: FastifyRequest): RouteOptions {
+  return (request.route ??= request.routeOptions);
+}
 
 /** The principal of an authenticated route (the auth hook guarantees it). */
 export function principalOf(request: FastifyRequest): Principal {

@@ -75,7 +75,7 @@ export class UsageBuffer {
       if (use.at > entry.last) entry.last = use.at;
     } else keys.set(use.keyId, (entry = { count: n, last: use.at, sampled: 0 }));
     const hour = Math.floor(use.at / HOUR) * HOUR;
-    const bucket = [use.keyId, hour, use.endpoint, use.projectId ?? ""].join(SEP);
+    const bucket = `${use.keyId}${SEP}${hour}${SEP}${use.endpoint}${SEP}${use.projectId ?? ""}`;
     buckets.set(bucket, (buckets.get(bucket) ?? 0) + n);
     let rows = activity.get(use.keyId);
     if (!rows) activity.set(use.keyId, (rows = []));

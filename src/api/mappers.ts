@@ -169,6 +169,14 @@ export function toSession(session: SessionInfo): SessionT {
 }
 
 /** `GET /v1/auth/whoami`: the request's principal; scopes sorted. */
+/** Sorted once per scope set: a key's effective scopes are one memoised set (keys/check.ts). */
+const sortedScopes = new WeakMap<ReadonlySet<string>, string[]>();
+function sorted(scopes: ReadonlySet<string>): string[] {
+  let list = sortedScopes.get(scopes);
+  if (!list) sortedScopes.set(scopes, (list = [...scopes].sort()));
+  return list;
+}
+
 export function toWhoami(p: Principal): WhoamiT {
   return {
     user_id: p.user.id,
@@ -183,7 +191,7 @@ export function toWhoami(p: Principal): WhoamiT {
     environment: p.key?.environment ?? null,
     project_id: p.key?.projectId ?? null,
     amr: p.amr,
-    scopes: [...p.scopes].sort(),
+    scopes: sorted(p.scopes),
   };
 }
 

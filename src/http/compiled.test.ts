@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { VerifyBody, VerifyResponse } from "../api/keys.js";
+import { Whoami } from "../api/schemas.js";
 import { compileAccept, fastSerializerCompiler, fastValidatorCompiler } from "./compiled.js";
 
 const accepts = compileAccept(VerifyBody);
@@ -108,5 +109,42 @@ describe("compiled serialisation of the verify answer", () => {
     };
     const plain = fastSerializerCompiler({ schema: VerifyResponse, httpStatus: "400" });
     expect(plain(error)).toBe(JSON.stringify(error));
+  });
+});
+
+describe("compiled serialisation of whoami", () => {
+  it("writes exactly what JSON.stringify would, for a key and for a session", () => {
+    const serialize = fastSerializerCompiler({ schema: Whoami, httpStatus: "200" });
+    const base = {
+      user_id: "usr_1",
+      email: 'a"b@example.test',
+      role: "owner",
+      staff: false,
+      service: true,
+      plan: "free",
+    };
+    for (const answer of [
+      {
+        ...base,
+        credential_type: "api_key",
+        session_id: null,
+        key_id: "key_1",
+        environment: "live",
+        project_id: "prj_1",
+        amr: [],
+        scopes: ["keys:read", "services:read"],
+      },
+      {
+        ...base,
+        credential_type: "session",
+        session_id: "ses_1",
+        key_id: null,
+        environment: null,
+        project_id: null,
+        amr: ["pwd", "otp"],
+        scopes: [],
+      },
+    ])
+      expect(JSON.parse(serialize(answer))).toEqual(answer);
   });
 });

@@ -16,6 +16,7 @@ import {
 } from "../../api/schemas.js";
 import { LatchkeyError } from "../../core/errors.js";
 import type { Services } from "../../services/index.js";
+import { fastSerializerCompiler } from "../compiled.js";
 import { actorOfRequest, principalOf, requestMeta } from "../request.js";
 
 const bearer = [{ bearer: [] }];
@@ -131,6 +132,8 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
     {
       config: { auth: "any" },
       schema: { tags: ["auth"], security: bearer, response: { 200: Whoami, 401: ErrorBody } },
+      // Called on every request by services that check a key or token: compiled serialisation.
+      serializerCompiler: fastSerializerCompiler,
     },
     async (request) => toWhoami(principalOf(request)),
   );

@@ -96,3 +96,48 @@ describe("key format", () => {
     expect(checksum(key.slice(0, -6))).toBe(key.slice(-6));
   });
 });
+
+/** SPEC §4 read literally: three parts, brand, environment, 43 + 6 base62, the checksum. */
+function referenceParse(
+  candidate: string,
+  brand?: string,
+): { brand: string; environment: string } | null {
+  if (candidate.length > 128) return null;
+  const parts = candidate.split("_");
+  if (parts.length !== 3) return null;
+  const [b, env, tail] = parts as [string, string, string];
+  if (!/^[a-z][a-z0-9]{0,15}$/.test(b) || (brand !== undefined && b !== brand)) return null;
+  if (env !== "live" && env !== "test") return null;
+  if (!/^[0-9A-Za-z]{49}$/.test(tail)) return null;
+  if (referenceChecksum(candidate.slice(0, -6)) !== candidate.slice(-6)) return null;
+  return { brand: b, environment: env };
+}
+
+describe("parseKey against SPEC §4 read literally", () => {
+  const real = fc
+    .tuple(
+      fc.constantFrom("lk", "bdk", "a1"),
+      fc.constantFrom("live", "test"),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    )
+    .map(([brand, env, bytes]) => formatKey(brand, env as "live" | "test", bytes));
+  const mutated = fc
+    .tuple(real, fc.nat(), fc.oneof(fc.constantFrom("_", "0", "z", "é", "-", " ", ""), text))
+    .map(([key, at, piece]) => {
+      const i = at % (key.length + 1);
+      return key.slice(0, i) + piece + key.slice(i + 1);
+    });
+
+  it("agrees on real keys, mutated keys and any text, with and without a brand", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(real, mutated, text),
+        fc.constantFrom(undefined, "lk"),
+        (candidate, brand) => {
+          expect(parseKey(candidate, brand)).toEqual(referenceParse(candidate, brand));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+});

@@ -75,22 +75,47 @@ export interface ParsedKey {
 }
 
 const BRAND = /^[a-z][a-z0-9]{0,15}$/;
-const BASE62 = /^[0-9A-Za-z]+$/;
+const TAIL = BODY_LENGTH + CHECKSUM_LENGTH;
+
+/** The base62 digit of a char code, or -1. */
+function digit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  if (code >= 65 && code <= 90) return code - 55; // A-Z
+  if (code >= 97 && code <= 122) return code - 61; // a-z
+  return -1;
+}
 
 /**
  * Checks a string is a well-formed key whose checksum matches, offline — what a leak
  * scanner needs. Returns null for anything else. `brand` restricts the accepted brand.
+ * On every verification: one pass over the characters, no split, no string built.
  */
 export function parseKey(candidate: string, brand?: string): ParsedKey | null {
   if (typeof candidate !== "string" || candidate.length > 128) return null;
-  const parts = candidate.split("_");
-  if (parts.length !== 3) return null;
-  const [keyBrand, environment, tail] = parts as [string, string, string];
+  const first = candidate.indexOf("_");
+  if (first < 1) return null;
+  const second = candidate.indexOf("_", first + 1);
+  if (second < 0 || candidate.length - second - 1 !== TAIL) return null;
+  const keyBrand = candidate.slice(0, first);
   if (!BRAND.test(keyBrand) || (brand !== undefined && keyBrand !== brand)) return null;
+  const environment = candidate.slice(first + 1, second);
   if (environment !== "live" && environment !== "test") return null;
-  if (tail.length !== BODY_LENGTH + CHECKSUM_LENGTH || !BASE62.test(tail)) return null;
-  const head = candidate.slice(0, candidate.length - CHECKSUM_LENGTH);
-  if (checksum(head) !== candidate.slice(-CHECKSUM_LENGTH)) return null;
+  // CRC-32 of everything before the checksum (ASCII: brand, env and body are checked to be).
+  let crc = 0xffffffff;
+  const end = candidate.length - CHECKSUM_LENGTH;
+  for (let i = 0; i < end; i++) {
+    const code = candidate.charCodeAt(i);
+    if (i > second && digit(code) < 0) return null;
+    crc = CRC_TABLE[(crc ^ code) & 0xff]! ^ (crc >>> 8);
+  }
+  crc = (crc ^ 0xffffffff) >>> 0;
+  let written = 0;
+  for (let i = end; i < candidate.length; i++) {
+    const d = digit(candidate.charCodeAt(i));
+    if (d < 0) return null;
+    written = written * 62 + d;
+  }
+  if (written !== crc) return null;
   return { brand: keyBrand, environment };
 }
 

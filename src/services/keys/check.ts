@@ -43,7 +43,9 @@ export interface CheckResult {
   missing: string[];
 }
 
-const WINDOW_MS = 60_000;
+/** A key's rate-limit window: its length, and its counter's name in the limiter. */
+export const KEY_WINDOW_MS = 60_000;
+export const keyWindow = (keyId: string): string => `key:${keyId}`;
 const NOTHING: ReadonlySet<string> = new Set();
 const REFUSAL_AUDIT_EVERY_MS = 60_000;
 const REFUSAL_AUDIT_LIMIT = 10_000;
@@ -100,7 +102,7 @@ export class KeyChecker {
       return refused("ip_not_allowed", key, owner);
 
     if (input.spend && !spent) {
-      const spending = this.deps.limiter.spend(`key:${key.id}`, WINDOW_MS, key.hash);
+      const spending = this.deps.limiter.spend(keyWindow(key.id), KEY_WINDOW_MS, key.hash);
       spent = spending instanceof Promise ? await spending : spending;
     }
     let version = spent?.version ?? null;

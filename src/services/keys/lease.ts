@@ -1,5 +1,5 @@
 import type { Deps } from "../deps.js";
-import type { CheckResult } from "./check.js";
+import { KEY_WINDOW_MS, keyWindow, type CheckResult } from "./check.js";
 
 /**
  * Rate-limit leases: a verifier that caches a key's answer spends the key's budget for its
@@ -21,8 +21,6 @@ export interface Lease {
   resetIn: number;
 }
 
-// The key's rate window, as check.ts spends it (`key:<id>`, one minute).
-const WINDOW_MS = 60_000;
 /** A lease is at most this share of what remains in the window. */
 export const LEASE_SHARE_OF_REMAINING = 0.1;
 /** Leased uses not yet reported used stay under this share of the limit. */
@@ -84,14 +82,19 @@ export class KeyLeases {
     });
     if (wanted === 0) return none;
     // Reserve in the outstanding count first: concurrent grants cannot together pass its cap.
-    const reserved = await this.deps.limiter.hit(leased, WINDOW_MS, wanted);
+    const reserved = await this.deps.limiter.hit(leased, KEY_WINDOW_MS, wanted);
     const allowed = fitUnder(cap, reserved.count, wanted);
     if (allowed < wanted) await this.deps.limiter.release(leased, wanted - allowed);
     if (allowed === 0) return none;
-    const spent = await this.deps.limiter.spend(`key:${key.id}`, WINDOW_MS, key.hash, allowed);
+    const spent = await this.deps.limiter.spend(
+      keyWindow(key.id),
+      KEY_WINDOW_MS,
+      key.hash,
+      allowed,
+    );
     const granted = fitUnder(limit, spent.count, allowed);
     if (granted < allowed) {
-      await this.deps.limiter.release(`key:${key.id}`, allowed - granted);
+      await this.deps.limiter.release(keyWindow(key.id), allowed - granted);
       await this.deps.limiter.release(leased, allowed - granted);
     }
     const at = this.deps.now();
@@ -108,7 +111,7 @@ export class KeyLeases {
     const leased = `lease:${keyId}`;
     const window = await this.deps.limiter.peek(leased);
     if (window.count === 0) return;
-    const start = this.deps.now() + window.resetMs - WINDOW_MS;
+    const start = this.deps.now() + window.resetMs - KEY_WINDOW_MS;
     const used = hits.reduce((sum, hit) => (hit.firstAt >= start ? sum + hit.count : sum), 0);
     if (used > 0) await this.deps.limiter.release(leased, used);
   }

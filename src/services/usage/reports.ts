@@ -51,7 +51,7 @@ export class UsageReports {
       const at = clamp(use.last_at === undefined ? now : Date.parse(use.last_at), now);
       if (!row || !isOwnHit(row, use, at)) continue;
       accepted += 1;
-      this.usage.recordMany({
+      this.usage.record({
         keyId: row.id,
         at,
         endpoint: use.endpoint ?? UNSPECIFIED,

@@ -86,11 +86,6 @@ export class UsageBuffer {
     if (rows.length > 2 * sample) entry.sampled += callsIn(rows.splice(0, rows.length - sample));
   }
 
-  /** `record` of a reported batch: one activity row standing for `use.count` calls. */
-  recordMany(use: KeyUse & { count: number }): void {
-    this.record(use);
-  }
-
   /** Writes everything buffered so far; flushes never overlap. */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(() => this.write());

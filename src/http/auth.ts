@@ -1,7 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { LatchkeyError } from "../core/errors.js";
 import { hasAll } from "../core/scopes.js";
+import type { Settled } from "../core/settled.js";
 import type { RateLimitState } from "../services/keys/check.js";
+import type { KeyAuthentication } from "../services/keys/verify.js";
 import type { Services } from "../services/index.js";
 import { looksLikeJwt } from "../services/accounts/tokens.js";
 import type { Principal } from "../services/principal.js";
@@ -51,11 +53,14 @@ async function fromAccessToken(services: Services, token: string): Promise<Princ
   return { type: "session", user, sessionId: sid, amr, key: null, scopes: user.access };
 }
 
-/** Resolves the request's credential into a principal (or throws the spec's 401). */
-export async function authenticate(
+/**
+ * Resolves the request's credential into a principal, or the spec's 401 (thrown for a
+ * malformed header, else a rejected promise). An API key found in memory answers in this turn.
+ */
+export function authenticate(
   services: Services,
   request: FastifyRequest,
-): Promise<Principal | null> {
+): Settled<Principal | null> {
   const token = bearerToken(request);
   if (token === null) {
     // The portal's browser session: an access token in an httpOnly cookie (CSRF-checked).
@@ -63,18 +68,33 @@ export async function authenticate(
     return cookie === null ? null : fromAccessToken(services, cookie);
   }
   if (looksLikeJwt(token)) return fromAccessToken(services, token);
-  const { principal, ratelimit } = await services.keyVerifier.authenticate(token, {
+  const auth = services.keyVerifier.authenticate(token, {
     ip: request.ip,
     endpoint: keyEndpoint(request),
     spend: routeOf(request).config.keyRateLimit !== false,
   });
+  return auth instanceof Promise
+    ? auth.then((settled) => keyPrincipal(request, settled))
+    : keyPrincipal(request, auth);
+}
+
+function keyPrincipal(request: FastifyRequest, { principal, ratelimit }: KeyAuthentication) {
   if (ratelimit) keyRateLimits.set(request, ratelimit);
   return principal;
 }
 
+/** Each route's usage name per method, made once (a string a Map has hashed before). */
+const endpointNames = new WeakMap<object, Map<string, string>>();
+
 /** How a call is counted in a key's usage: the route pattern, never the raw URL. */
 function keyEndpoint(request: FastifyRequest): string {
-  return `${request.method} ${routeOf(request).url ?? "unmatched"}`;
+  const route = routeOf(request);
+  let names = endpointNames.get(route.config);
+  if (!names) endpointNames.set(route.config, (names = new Map()));
+  let name = names.get(request.method);
+  if (name === undefined)
+    names.set(request.method, (name = `${request.method} ${route.url ?? "unmatched"}`));
+  return name;
 }
 
 const keyRateLimits = new WeakMap<FastifyRequest, RateLimitState>();
@@ -103,43 +123,65 @@ function registerKeyUsage(app: FastifyInstance, services: Services): void {
 export function registerAuth(app: FastifyInstance, services: Services): void {
   app.decorateRequest("principal", null);
   registerKeyUsage(app, services);
-  app.addHook("onRequest", async (request, reply) => {
+  // Callback form, and no promise at all when the credential is answered from memory.
+  app.addHook("onRequest", (request, reply, done) => {
     const config = routeOf(request).config;
     const mode = config.auth ?? "public";
-    if (mode === "public") return;
-    const principal = await authenticate(services, request);
-    if (!principal) throw new LatchkeyError("unauthenticated", "a bearer credential is required");
-    const ratelimit = keyRateLimits.get(request);
-    if (ratelimit) {
-      reply.header("x-ratelimit-limit", String(ratelimit.limit));
-      reply.header("x-ratelimit-remaining", String(ratelimit.remaining));
-      reply.header("x-ratelimit-reset", String(Math.ceil(ratelimit.reset / 1000)));
-    }
+    if (mode === "public") return done();
+    let principal: Settled<Principal | null>;
     try {
-      if (mode === "session" && principal.type !== "session") {
-        throw new LatchkeyError(
-          "forbidden",
-          "this action needs a signed-in session, not an API key",
-        );
-      }
-      const required = config.scopes ?? [];
-      if (!hasAll(principal.scopes, required)) {
-        throw new LatchkeyError("scope_insufficient", `this action needs ${required.join(", ")}`, {
-          required: [...required],
-        });
-      }
+      principal = authenticate(services, request);
     } catch (error) {
-      // A refused call still counts in the key's usage, with why it was refused.
-      if (principal.key && error instanceof LatchkeyError)
-        services.keyVerifier.record(
-          principal.key.id,
-          keyEndpoint(request),
-          principal.key.projectId,
-          request.ip,
-          error.code,
-        );
-      throw error;
+      return done(error as Error);
     }
-    request.principal = principal;
+    if (principal instanceof Promise)
+      principal.then((found) => done(admit(services, request, reply, found) ?? undefined), done);
+    else done(admit(services, request, reply, principal) ?? undefined);
   });
+}
+
+/** Lets an authenticated principal through to the route, or says why not. */
+function admit(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  principal: Principal | null,
+): LatchkeyError | null {
+  if (!principal) return new LatchkeyError("unauthenticated", "a bearer credential is required");
+  const ratelimit = keyRateLimits.get(request);
+  if (ratelimit) {
+    reply.header("x-ratelimit-limit", String(ratelimit.limit));
+    reply.header("x-ratelimit-remaining", String(ratelimit.remaining));
+    reply.header("x-ratelimit-reset", String(Math.ceil(ratelimit.reset / 1000)));
+  }
+  const config = routeOf(request).config;
+  const refused = refusalOf(principal, config.auth ?? "public", config.scopes ?? []);
+  if (refused) {
+    // A refused call still counts in the key's usage, with why it was refused.
+    if (principal.key)
+      services.keyVerifier.record(
+        principal.key.id,
+        keyEndpoint(request),
+        principal.key.projectId,
+        request.ip,
+        refused.code,
+      );
+    return refused;
+  }
+  request.principal = principal;
+  return null;
+}
+
+function refusalOf(
+  principal: Principal,
+  mode: AuthMode,
+  required: readonly string[],
+): LatchkeyError | null {
+  if (mode === "session" && principal.type !== "session")
+    return new LatchkeyError("forbidden", "this action needs a signed-in session, not an API key");
+  if (!hasAll(principal.scopes, required))
+    return new LatchkeyError("scope_insufficient", `this action needs ${required.join(", ")}`, {
+      required: [...required],
+    });
+  return null;
 }

@@ -1,6 +1,7 @@
 import { LatchkeyError } from "../../core/errors.js";
 import type { Plan } from "../../core/plans.js";
 import type { Role } from "../../core/scopes.js";
+import type { Settled } from "../../core/settled.js";
 import type { UserPatch, UserRow } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
@@ -56,9 +57,12 @@ export class Users {
     });
   }
 
-  async access(userId: string): Promise<UserAccess | null> {
-    const cached = this.cache.get(userId);
-    if (cached) return cached;
+  /** The user's current access: from memory when cached (no promise), else read and cached. */
+  access(userId: string): Settled<UserAccess | null> {
+    return this.cache.get(userId) ?? this.load(userId);
+  }
+
+  private async load(userId: string): Promise<UserAccess | null> {
     const row = await this.deps.store.users.byId(userId);
     if (!row) return null;
     const access = this.toAccess(row);

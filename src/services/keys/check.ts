@@ -2,6 +2,7 @@ import { actorOf } from "../../core/actor.js";
 import type { VerifyRefusal } from "../../core/errors.js";
 import { parseKey } from "../../core/key-format.js";
 import type { SpendState } from "../../infra/limiter.js";
+import type { Settled } from "../../core/settled.js";
 import { sha256 } from "../../infra/secrets.js";
 import type { UserAccess, Users } from "../accounts/users.js";
 import type { AuditLog } from "../audit/audit.js";
@@ -71,50 +72,94 @@ export class KeyChecker {
     private readonly audit: AuditLog,
   ) {}
 
-  async check(input: CheckInput): Promise<CheckResult> {
+  /**
+   * Answers in the same turn, with no promise, when everything is in memory (a cached row
+   * and owner, the in-memory limiter): the common case on one instance. A promise only
+   * when the store or Redis must be asked; each step below continues either way.
+   */
+  check(input: CheckInput): Settled<CheckResult> {
     if (!parseKey(input.rawKey, this.deps.config.keyBrand)) return refused("key_invalid", null);
     const hash = sha256(input.rawKey);
-    let key = this.cache.peek(hash);
-    if (key === undefined) {
-      const version = this.deps.limiter.sharesVersions
-        ? await this.deps.limiter.version(hash)
-        : null;
-      key = await this.cache.load(hash, version);
-    }
+    const key = this.cache.peek(hash);
+    if (key === undefined) return this.loadAndCheck(hash, input);
     if (!key) return refused("key_invalid", null);
     return this.checkKey(key, input, null, false);
   }
 
-  private async checkKey(
+  private async loadAndCheck(hash: string, input: CheckInput): Promise<CheckResult> {
+    const version = this.deps.limiter.sharesVersions ? await this.deps.limiter.version(hash) : null;
+    const key = await this.cache.load(hash, version);
+    if (!key) return refused("key_invalid", null);
+    return this.checkKey(key, input, null, false);
+  }
+
+  private checkKey(
     key: CachedKey,
     input: CheckInput,
     spent: SpendState | null,
     reloaded: boolean,
-  ): Promise<CheckResult> {
+  ): Settled<CheckResult> {
     const now = this.deps.now();
     if (key.revokedAt !== null && key.revokedAt <= now)
       return this.refuseDead("key_revoked", key, input);
     if (key.expiresAt !== null && key.expiresAt <= now)
       return this.refuseDead("key_expired", key, input);
-    const owner = await this.users.access(key.ownerId);
+    const owner = this.users.access(key.ownerId);
+    return owner instanceof Promise
+      ? owner.then((found) => this.withOwner(key, input, spent, reloaded, found, now))
+      : this.withOwner(key, input, spent, reloaded, owner, now);
+  }
+
+  private withOwner(
+    key: CachedKey,
+    input: CheckInput,
+    spent: SpendState | null,
+    reloaded: boolean,
+    owner: UserAccess | null,
+    now: number,
+  ): Settled<CheckResult> {
     if (!owner || owner.disabled) return refused("key_invalid", key);
     if (key.ipAllow && !isIpAllowed(key.ipAllow, input.ip))
       return refused("ip_not_allowed", key, owner);
+    if (!input.spend || spent) return this.withSpent(key, input, spent, reloaded, owner, now);
+    const spending = this.deps.limiter.spend(keyWindow(key.id), KEY_WINDOW_MS, key.hash);
+    return spending instanceof Promise
+      ? spending.then((state) => this.withSpent(key, input, state, reloaded, owner, now))
+      : this.withSpent(key, input, spending, reloaded, owner, now);
+  }
 
-    if (input.spend && !spent) {
-      const spending = this.deps.limiter.spend(keyWindow(key.id), KEY_WINDOW_MS, key.hash);
-      spent = spending instanceof Promise ? await spending : spending;
-    }
-    let version = spent?.version ?? null;
-    if (!input.spend && this.deps.limiter.sharesVersions && !reloaded)
-      version = await this.deps.limiter.version(key.hash);
+  private withSpent(
+    key: CachedKey,
+    input: CheckInput,
+    spent: SpendState | null,
+    reloaded: boolean,
+    owner: UserAccess,
+    now: number,
+  ): Settled<CheckResult> {
+    if (!reloaded && !input.spend && this.deps.limiter.sharesVersions)
+      return this.deps.limiter
+        .version(key.hash)
+        .then((version) => this.withVersion(key, input, spent, reloaded, owner, now, version));
+    return this.withVersion(key, input, spent, reloaded, owner, now, spent?.version ?? null);
+  }
+
+  private withVersion(
+    key: CachedKey,
+    input: CheckInput,
+    spent: SpendState | null,
+    reloaded: boolean,
+    owner: UserAccess,
+    now: number,
+    version: string | null,
+  ): Settled<CheckResult> {
     if (version !== null && version !== key.version && !reloaded) {
       // Changed since this instance read it: read it again (the counter was read first).
-      const fresh = await this.cache.load(key.hash, version, { shared: false });
-      if (!fresh) return refused("key_invalid", null);
-      return this.checkKey(fresh, input, spent, true);
+      return this.cache
+        .load(key.hash, version, { shared: false })
+        .then((fresh) =>
+          fresh ? this.checkKey(fresh, input, spent, true) : refused("key_invalid", null),
+        );
     }
-
     const limit = this.deps.config.rateLimits[key.environment];
     const ratelimit = spent
       ? { limit, remaining: Math.max(0, limit - spent.count), reset: now + spent.resetMs }

@@ -81,6 +81,32 @@ describe("the verification hot path", () => {
     expect(Object.fromEntries(calls)).toEqual({});
   });
 
+  it("answers a warm key in the same turn, with no promise, for a client and a service", async () => {
+    const key = await warmKey();
+    const verified = t.services.keyVerifier.verify(
+      { key, scopes: ["keys:read"] },
+      "usr_s",
+      identity,
+    );
+    expect(verified).not.toBeInstanceOf(Promise);
+    expect((verified as CheckResult).code).toBe("valid");
+    // Bearer authentication: spending the key's budget, and as a service's own credential.
+    for (const spend of [true, false, false]) {
+      const auth = t.services.keyVerifier.authenticate(key, {
+        ip: "127.0.0.1",
+        endpoint: "e",
+        spend,
+      });
+      expect(auth).not.toBeInstanceOf(Promise);
+    }
+    // What does need the store still answers, through a promise: a key not seen yet.
+    const owner = await signUp(t, "bob@example.test");
+    const cold = await t.services.apiKeys.create(sessionCaller(owner), { name: "c", scopes: [] });
+    const first = t.services.keyVerifier.verify({ key: cold.key }, "usr_s", identity);
+    expect(first).toBeInstanceOf(Promise);
+    expect((await first).code).toBe("valid");
+  });
+
   it("makes as many store calls to flush 2 000 uses as to flush 10", async () => {
     const key = await warmKey();
     const flushOf = async (uses: number) => {

@@ -61,9 +61,9 @@ describe("KeyLeases", () => {
   afterEach(async () => t.close());
 
   const verify = (lease: number) =>
-    t.services.keyVerifier
-      .verify({ key }, "usr_svc", (result) => result)
-      .then((result) => t.services.keyLeases.grant(result, lease));
+    Promise.resolve(t.services.keyVerifier.verify({ key }, "usr_svc", (result) => result)).then(
+      (result) => t.services.keyLeases.grant(result, lease),
+    );
 
   it("spends the lease from the key's window and never grants past the limit", async () => {
     const first = await verify(50);

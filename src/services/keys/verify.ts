@@ -1,4 +1,5 @@
 import { LatchkeyError, REFUSAL_MESSAGES } from "../../core/errors.js";
+import type { Settled } from "../../core/settled.js";
 import type { Deps } from "../deps.js";
 import type { Principal } from "../principal.js";
 import type { UsageBuffer } from "../usage/usage.js";
@@ -70,8 +71,11 @@ export class KeyVerifier {
     });
   }
 
-  /** A principal for the key, or the spec's error (401, 403 `ip_not_allowed`, 429). */
-  async authenticate(rawKey: string, request: KeyRequest): Promise<KeyAuthentication> {
+  /**
+   * A principal for the key, or the spec's error (401, 403 `ip_not_allowed`, 429) as a
+   * rejected promise. Answered in this turn when the check needs nothing from the store.
+   */
+  authenticate(rawKey: string, request: KeyRequest): Settled<KeyAuthentication> {
     const remembered = request.spend === false && !this.deps.limiter.sharesVersions;
     const hash = remembered ? sha256(rawKey) : "";
     if (remembered) {
@@ -79,16 +83,27 @@ export class KeyVerifier {
       if (known && this.stillGood(known, request.ip))
         return { principal: known.principal, ratelimit: null };
     }
-    const result = await this.checker.check({
+    const result = this.checker.check({
       rawKey,
       ip: request.ip,
       endpoint: request.endpoint,
       spend: request.spend ?? true,
     });
+    return result instanceof Promise
+      ? result.then((settled) => this.admit(settled, request, remembered ? hash : null))
+      : this.admit(result, request, remembered ? hash : null);
+  }
+
+  /** The principal of a checked key; `hash`: remember it as a service's credential. */
+  private admit(
+    result: CheckResult,
+    request: KeyRequest,
+    hash: string | null,
+  ): Settled<KeyAuthentication> {
     const { key, owner } = result;
     if (result.code !== "valid" || !key || !owner) {
       if (key) this.record(key.id, request.endpoint, key.projectId, request.ip, result.code);
-      throw refusal(result, this.deps.now());
+      return Promise.reject(refusal(result, this.deps.now()));
     }
     const principal: Principal = {
       type: "api_key",
@@ -98,7 +113,7 @@ export class KeyVerifier {
       key: { id: key.id, environment: key.environment, projectId: key.projectId },
       scopes: result.scopes,
     };
-    if (remembered && key.hash === hash) {
+    if (hash !== null && key.hash === hash) {
       if (this.services.size >= SERVICE_CREDENTIALS) this.services.clear();
       this.services.set(hash, { key, principal, at: this.deps.now() });
     }
@@ -118,13 +133,9 @@ export class KeyVerifier {
    * key or user id) goes into the verified key's activity, so its owner sees who asked.
    * `answer` presents the result (the wire layer's mapper), called once, in this same turn.
    */
-  async verify<R>(
-    body: VerifyInput,
-    verifiedBy: string,
-    answer: (result: CheckResult) => R,
-  ): Promise<R> {
+  verify<R>(body: VerifyInput, verifiedBy: string, answer: (result: CheckResult) => R): Settled<R> {
     const endpoint = body.endpoint?.trim() ?? UNSPECIFIED;
-    const result = await this.checker.check({
+    const result = this.checker.check({
       rawKey: body.key,
       ip: body.ip ?? null,
       endpoint,
@@ -132,6 +143,18 @@ export class KeyVerifier {
       scopes: body.scopes,
       spend: true,
     });
+    return result instanceof Promise
+      ? result.then((settled) => this.answer(settled, body, endpoint, verifiedBy, answer))
+      : this.answer(result, body, endpoint, verifiedBy, answer);
+  }
+
+  private answer<R>(
+    result: CheckResult,
+    body: VerifyInput,
+    endpoint: string,
+    verifiedBy: string,
+    answer: (result: CheckResult) => R,
+  ): R {
     const { key } = result;
     if (key) {
       const project = body.project_id ?? key.projectId;

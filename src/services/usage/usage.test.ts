@@ -95,4 +95,35 @@ describe("UsageBuffer", () => {
     await usage.flush();
     expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(2);
   });
+
+  it("keeps every bucket exact across a failed flush and the uses made while it ran", async () => {
+    const at = t.clock.now;
+    use(at);
+    use(at, "GET /b");
+    const realFlush = t.deps.store.usage.flush.bind(t.deps.store.usage);
+    let release: () => void = () => undefined;
+    let fail = true;
+    t.deps.store.usage.flush = async (batch) => {
+      if (!fail) return realFlush(batch);
+      await new Promise<void>((resolve) => (release = resolve));
+      throw new Error("store down");
+    };
+    const failing = usage.flush();
+    await new Promise((resolve) => setImmediate(resolve)); // the flush holds its batch
+    use(at + 1); // a fresh batch, the same buckets
+    use(at + 1, "GET /b");
+    release();
+    await failing;
+    use(at + 2); // after the merge: the bucket the merge kept, not a lost copy
+    use(at + 2, "GET /c");
+    fail = false;
+    await usage.flush();
+    const summary = await t.services.keyViews.usage(key.id);
+    expect(summary.byEndpoint).toEqual([
+      { endpoint: "GET /a", count: 3 },
+      { endpoint: "GET /b", count: 2 },
+      { endpoint: "GET /c", count: 1 },
+    ]);
+    expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(6);
+  });
 });

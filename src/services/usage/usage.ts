@@ -21,9 +21,28 @@ export const ACTIVITY_KEEP = 1000;
 const HOUR = 3_600_000;
 const SEP = "\u0000";
 
+/** A key's calls in one flush. */
+interface KeyCalls {
+  count: number;
+  last: number;
+  sampled: number;
+  /** The bucket its last use went into: most uses of a key repeat it, and skip the lookup. */
+  bucket: Bucket | null;
+}
+
+/** Calls of one key in one hour, to one endpoint, for one project. */
+interface Bucket {
+  keyId: string;
+  hour: number;
+  endpoint: string;
+  projectId: string | null;
+  count: number;
+}
+
 interface Pending {
-  keys: Map<string, { count: number; last: number; sampled: number }>;
-  buckets: Map<string, number>;
+  keys: Map<string, KeyCalls>;
+  /** By key, hour, endpoint and project joined with SEP. */
+  buckets: Map<string, Bucket>;
   /** Per key, the newest uses to write as activity rows (at most `activitySample`). */
   activity: Map<string, KeyUse[]>;
 }
@@ -73,10 +92,24 @@ export class UsageBuffer {
     if (entry) {
       entry.count += n;
       if (use.at > entry.last) entry.last = use.at;
-    } else keys.set(use.keyId, (entry = { count: n, last: use.at, sampled: 0 }));
+    } else keys.set(use.keyId, (entry = { count: n, last: use.at, sampled: 0, bucket: null }));
     const hour = Math.floor(use.at / HOUR) * HOUR;
-    const bucket = `${use.keyId}${SEP}${hour}${SEP}${use.endpoint}${SEP}${use.projectId ?? ""}`;
-    buckets.set(bucket, (buckets.get(bucket) ?? 0) + n);
+    let bucket = entry.bucket;
+    if (
+      bucket === null ||
+      bucket.hour !== hour ||
+      bucket.endpoint !== use.endpoint ||
+      bucket.projectId !== use.projectId
+    ) {
+      const name = `${use.keyId}${SEP}${hour}${SEP}${use.endpoint}${SEP}${use.projectId ?? ""}`;
+      bucket = buckets.get(name) ?? null;
+      if (bucket === null) {
+        const { keyId, endpoint, projectId } = use;
+        buckets.set(name, (bucket = { keyId, hour, endpoint, projectId, count: 0 }));
+      }
+      entry.bucket = bucket;
+    }
+    bucket.count += n;
     let rows = activity.get(use.keyId);
     if (!rows) activity.set(use.keyId, (rows = []));
     rows.push(use);
@@ -133,15 +166,13 @@ export class UsageBuffer {
     const calls = [...batch.keys]
       .sort(byId)
       .map(([key_id, { count, last, sampled }]): UsageCalls => ({ key_id, count, last, sampled }));
-    const buckets = [...batch.buckets].sort(byId).map(([bucket, count]): UsageBucketRow => {
-      const [key_id, hour, endpoint, project_id] = bucket.split(SEP) as [
-        string,
-        string,
-        string,
-        string,
-      ];
-      return { key_id, hour: Number(hour), endpoint, project_id, count };
-    });
+    const buckets = [...batch.buckets].sort(byId).map(([, bucket]): UsageBucketRow => ({
+      key_id: bucket.keyId,
+      hour: bucket.hour,
+      endpoint: bucket.endpoint,
+      project_id: bucket.projectId ?? "",
+      count: bucket.count,
+    }));
     const activity = [...batch.activity.values()].flatMap((uses) =>
       uses.map((u): ActivityRow => ({
         key_id: u.keyId,
@@ -165,6 +196,8 @@ export class UsageBuffer {
 
   private mergeBack(batch: Pending): void {
     const current = this.pending;
+    // An entry's `bucket` stays good: a key's buckets are adopted whole with its entry, or
+    // merged into the buckets that the kept entry already points into.
     for (const [keyId, use] of current.keys) {
       const earlier = batch.keys.get(keyId);
       if (!earlier) batch.keys.set(keyId, use);
@@ -174,8 +207,11 @@ export class UsageBuffer {
         earlier.sampled += use.sampled;
       }
     }
-    for (const [bucket, count] of current.buckets)
-      batch.buckets.set(bucket, (batch.buckets.get(bucket) ?? 0) + count);
+    for (const [name, bucket] of current.buckets) {
+      const earlier = batch.buckets.get(name);
+      if (earlier) earlier.count += bucket.count;
+      else batch.buckets.set(name, bucket);
+    }
     for (const [keyId, uses] of current.activity) {
       const all = [...(batch.activity.get(keyId) ?? []), ...uses];
       if (all.length > this.sample)

@@ -54,6 +54,7 @@ const ENV = z.object({
   LATCHKEY_LOGIN_WINDOW: duration("15m"),
   LATCHKEY_USAGE_FLUSH_MS: int(500),
   LATCHKEY_USAGE_ACTIVITY_SAMPLE: int(100),
+  LATCHKEY_USAGE_ACTIVITY_PER_SECOND: int(2000),
   LATCHKEY_TRUST_PROXY: z.string().default("false"),
   LATCHKEY_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   LATCHKEY_PASSWORD_HASH: z.enum(["owasp", "test"]).default("owasp"),
@@ -88,6 +89,8 @@ export interface Config {
   usageFlushMs: number;
   /** At most this many activity rows per key per flush; the other uses are counted as sampled. */
   usageActivitySample: number;
+  /** Activity rows an instance writes per second at most, all keys together. */
+  usageActivityPerSecond: number;
   /** Fastify's trustProxy: false, a hop count, or the proxies' addresses and CIDR ranges. */
   trustProxy: false | number | string[];
   secureCookies: "true" | "false" | "auto";
@@ -149,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     usageFlushMs: e.LATCHKEY_USAGE_FLUSH_MS,
     usageActivitySample: e.LATCHKEY_USAGE_ACTIVITY_SAMPLE,
+    usageActivityPerSecond: e.LATCHKEY_USAGE_ACTIVITY_PER_SECOND,
     trustProxy: parseTrustProxy(e.LATCHKEY_TRUST_PROXY),
     secureCookies: e.LATCHKEY_SECURE_COOKIES,
     logLevel: e.LOG_LEVEL,

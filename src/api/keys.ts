@@ -120,7 +120,7 @@ export const KeyActivity = z.object({
   sampled: z
     .number()
     .describe(
-      "calls counted in usage_count but not logged as activity rows: under a flood at most LATCHKEY_USAGE_ACTIVITY_SAMPLE per key are logged per flush",
+      "calls counted in usage_count but not logged as activity rows: under a flood at most LATCHKEY_USAGE_ACTIVITY_SAMPLE per key per flush, and LATCHKEY_USAGE_ACTIVITY_PER_SECOND per instance in all, are logged (each key's newest call always)",
     ),
 });
 

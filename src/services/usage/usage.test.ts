@@ -127,3 +127,59 @@ describe("UsageBuffer", () => {
     expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(6);
   });
 });
+
+describe("UsageBuffer under a flood of many keys", () => {
+  it("writes at most the per-second budget of activity rows, one per key always, and counts the rest", async () => {
+    // 20 rows a second, flushed every 500 ms: 10 rows per flush, all keys together.
+    const t = await testServices({
+      env: { LATCHKEY_USAGE_ACTIVITY_PER_SECOND: "20", LATCHKEY_USAGE_FLUSH_MS: "500" },
+    });
+    const usage = new UsageBuffer(t.deps);
+    try {
+      const signedUp = await signUp(t, "ada@example.test");
+      await t.services.users.update(
+        signedUp.id,
+        { plan: "enterprise" },
+        { actor: "t", userId: "t", ip: null },
+      );
+      const owner = { ...signedUp, plan: "enterprise" as const };
+      const keys: KeyRow[] = [];
+      for (let k = 0; k < 12; k++) {
+        const { row } = await t.services.apiKeys.create(sessionCaller(owner), {
+          name: `k${k}`,
+          scopes: ["keys:read"],
+        });
+        keys.push(row);
+      }
+      for (let i = 0; i < 30; i++)
+        for (const key of keys)
+          usage.record({
+            keyId: key.id,
+            at: t.clock.now + i,
+            endpoint: "GET /a",
+            projectId: null,
+            ip: null,
+            outcome: "ok",
+          });
+      await usage.flush();
+      let rows = 0;
+      let sampled = 0;
+      for (const key of keys) {
+        const stored = await t.deps.store.keys.byHash(key.key_hash);
+        expect(stored?.usage_count).toBe(30);
+        const held = await t.deps.store.usage.countActivity(key.id);
+        expect(held).toBeGreaterThanOrEqual(1); // every key's newest use is seen
+        const [newest] = await t.services.keyViews.activity(key.id, { limit: 1 });
+        expect(newest?.at).toBe(t.clock.now + 29);
+        rows += held;
+        sampled += await t.deps.store.usage.sampled(key.id);
+      }
+      // The budget (10) is below the number of keys (12): one row each, no more.
+      expect(rows).toBe(12);
+      expect(rows + sampled).toBe(12 * 30);
+    } finally {
+      await usage.close();
+      await t.close();
+    }
+  });
+});

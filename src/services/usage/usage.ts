@@ -45,10 +45,12 @@ interface Pending {
   buckets: Map<string, Bucket>;
   /** Per key, the newest uses to write as activity rows (at most `activitySample`). */
   activity: Map<string, KeyUse[]>;
+  /** Activity rows held, all keys together (at most the flush's budget, or one per key). */
+  rows: number;
 }
 
 function empty(): Pending {
-  return { keys: new Map(), buckets: new Map(), activity: new Map() };
+  return { keys: new Map(), buckets: new Map(), activity: new Map(), rows: 0 };
 }
 
 /** Calls that activity rows stand for. */
@@ -77,9 +79,15 @@ export class UsageBuffer {
   private readonly storedActivity = new Map<string, number>();
 
   private readonly sample: number;
+  /** Activity rows one flush writes at most, all keys together (but one per key always). */
+  private readonly budget: number;
 
   constructor(private readonly deps: Deps) {
     this.sample = Math.min(deps.config.usageActivitySample, ACTIVITY_KEEP);
+    this.budget = Math.max(
+      1,
+      Math.round((deps.config.usageActivityPerSecond * deps.config.usageFlushMs) / 1000),
+    );
     this.timer = setInterval(() => void this.flush(), deps.config.usageFlushMs);
     this.timer.unref();
   }
@@ -110,13 +118,19 @@ export class UsageBuffer {
       entry.bucket = bucket;
     }
     bucket.count += n;
+    // Under a flood only the newest uses become activity rows: at most `sample` per key and
+    // `budget` in all per flush, but each key's newest use always. The uses left out are
+    // counted (exactly, like every use) as sampled away. Held rows never grow past that, so
+    // a flood costs neither memory nor a long flush.
     let rows = activity.get(use.keyId);
     if (!rows) activity.set(use.keyId, (rows = []));
-    rows.push(use);
-    // Under a flood only the newest `activitySample` uses per flush become activity rows;
-    // the rest are counted (exactly, like every use) as sampled away.
-    const sample = this.sample;
-    if (rows.length > 2 * sample) entry.sampled += callsIn(rows.splice(0, rows.length - sample));
+    if (rows.length === 0 || (rows.length < this.sample && this.pending.rows < this.budget)) {
+      rows.push(use);
+      this.pending.rows += 1;
+    } else {
+      entry.sampled += rows.shift()!.count ?? 1;
+      rows.push(use);
+    }
   }
 
   /** Writes everything buffered so far; flushes never overlap. */
@@ -137,12 +151,6 @@ export class UsageBuffer {
     const batch = this.pending;
     if (batch.keys.size === 0) return;
     this.pending = empty();
-    // Trimmed now, so a retried batch is what was (not) written the first time.
-    for (const [keyId, uses] of batch.activity)
-      if (uses.length > this.sample) {
-        batch.keys.get(keyId)!.sampled += callsIn(uses.slice(0, -this.sample));
-        batch.activity.set(keyId, uses.slice(-this.sample));
-      }
     try {
       const written = this.toBatch(batch);
       // One port call: on a file-backed SQLite database it runs in a worker thread.
@@ -218,6 +226,8 @@ export class UsageBuffer {
         batch.keys.get(keyId)!.sampled += callsIn(all.slice(0, -this.sample));
       batch.activity.set(keyId, all.slice(-this.sample));
     }
+    batch.rows = 0;
+    for (const uses of batch.activity.values()) batch.rows += uses.length;
     this.pending = batch;
   }
 }

@@ -104,6 +104,17 @@ export function toProject(project: Project): ProjectT {
 }
 
 /** `POST /v1/keys/verify`'s answer; the one object the hot path allocates for it. */
+/**
+ * Scopes as a sorted list, made once per scope set (a key's effective scopes are one memoised
+ * set, keys/check.ts) and shared by every answer about it: read-only to serialisers.
+ */
+const sortedScopes = new WeakMap<ReadonlySet<string>, string[]>();
+function sorted(scopes: ReadonlySet<string>): string[] {
+  let list = sortedScopes.get(scopes);
+  if (!list) sortedScopes.set(scopes, (list = [...scopes].sort()));
+  return list;
+}
+
 export function toVerifyResponse(result: CheckResult): VerifyResponseT {
   const { key } = result;
   return {
@@ -112,8 +123,8 @@ export function toVerifyResponse(result: CheckResult): VerifyResponseT {
     key_id: key?.id ?? null,
     owner_id: key?.ownerId ?? null,
     environment: key?.environment ?? null,
-    // Already sorted (ScopeCatalogue.effective); empty for a refused key.
-    scopes: [...result.scopes],
+    // Empty for a refused key.
+    scopes: sorted(result.scopes),
     project_id: key?.projectId ?? null,
     expires_at: iso(key?.expiresAt ?? null),
     ratelimit: result.ratelimit,
@@ -169,14 +180,6 @@ export function toSession(session: SessionInfo): SessionT {
 }
 
 /** `GET /v1/auth/whoami`: the request's principal; scopes sorted. */
-/** Sorted once per scope set: a key's effective scopes are one memoised set (keys/check.ts). */
-const sortedScopes = new WeakMap<ReadonlySet<string>, string[]>();
-function sorted(scopes: ReadonlySet<string>): string[] {
-  let list = sortedScopes.get(scopes);
-  if (!list) sortedScopes.set(scopes, (list = [...scopes].sort()));
-  return list;
-}
-
 export function toWhoami(p: Principal): WhoamiT {
   return {
     user_id: p.user.id,

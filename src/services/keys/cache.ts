@@ -19,6 +19,8 @@ export interface CachedKey {
   loadedAt: number;
   /** Effective scopes memoised per owner-access object (Users replaces it on every change). */
   memo: { access: ReadonlySet<string>; scopes: ReadonlySet<string> } | null;
+  /** The name of its rate-limit window in the limiter, made once (keys/check.ts). */
+  window: string | null;
 }
 
 const CACHE_LIMIT = 100_000;
@@ -45,6 +47,7 @@ export function toCachedKey(row: ApiKey, version: string | null, now: number): C
     version,
     loadedAt: now,
     memo: null,
+    window: null,
   };
 }
 

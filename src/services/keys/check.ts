@@ -122,7 +122,11 @@ export class KeyChecker {
     if (key.ipAllow && !isIpAllowed(key.ipAllow, input.ip))
       return refused("ip_not_allowed", key, owner);
     if (!input.spend || spent) return this.withSpent(key, input, spent, reloaded, owner, now);
-    const spending = this.deps.limiter.spend(keyWindow(key.id), KEY_WINDOW_MS, key.hash);
+    const spending = this.deps.limiter.spend(
+      (key.window ??= keyWindow(key.id)),
+      KEY_WINDOW_MS,
+      key.hash,
+    );
     return spending instanceof Promise
       ? spending.then((state) => this.withSpent(key, input, state, reloaded, owner, now))
       : this.withSpent(key, input, spending, reloaded, owner, now);

@@ -169,7 +169,7 @@ export class Cases {
   async runAll(): Promise<void> {
     if (this.wants("a")) await this.bare();
     if (this.wants("a-post")) await this.barePost();
-    if (this.wants("z")) await this.fastifyFloor();
+    if (this.wants("z", "z-get")) await this.fastifyFloor();
     if (this.wants("f")) await this.betterAuth();
     if (this.wants("b", "c", "d", "e", "iso", "b-1m"))
       await this.latchkey({ kind: "sqlite", dataDir: join(this.env.work, "sqlite") });
@@ -233,16 +233,27 @@ export class Cases {
     await server.stop();
   }
 
-  /** Case z: a bare Fastify route doing a verification's least work (the framework floor). */
+  /** Cases z and z-get: bare Fastify routes doing a verification's least work (the framework floor). */
   private async fastifyFloor(): Promise<void> {
     const server = await this.node("bench/servers/fastify-floor.ts");
-    const requests = this.floorRequests();
-    await this.measure(
-      "z",
-      "bare Fastify: JSON body, one SHA-256, one Map lookup",
-      server,
-      requests,
-    );
+    if (this.wants("z"))
+      await this.measure(
+        "z",
+        "bare Fastify: JSON body, one SHA-256, one Map lookup",
+        server,
+        this.floorRequests(),
+      );
+    if (this.wants("z-get"))
+      await this.measure(
+        "z-get",
+        "bare Fastify GET: bearer header, one SHA-256, one Map lookup",
+        server,
+        newKeys(SMALL).map((key) => ({
+          method: "GET" as const,
+          path: "/v1/auth/whoami",
+          headers: { authorization: `Bearer ${key}` },
+        })),
+      );
     await server.stop();
   }
 

@@ -89,19 +89,21 @@ function p99Target(b: CaseResult | undefined, a: CaseResult | undefined): Target
   };
 }
 
-/** How close b comes to the floors below it (no target: what is Node's and Fastify's own). */
+/** How close b, c and e come to the floors below them (no target: Node's and Fastify's own). */
 export function floors(byId: Map<string, CaseResult>): string[] {
   const lines: string[] = [];
-  const b = byId.get("b");
-  for (const [id, what] of [
-    ["a-post", "bare node:http with b's request shape"],
-    ["z", "bare Fastify with b's request shape"],
+  for (const [id, of, what] of [
+    ["a-post", "b", "bare node:http with b's request shape"],
+    ["z", "b", "bare Fastify with b's request shape"],
+    ["z-get", "c", "bare Fastify GET with c's request shape"],
+    ["z-get", "e", "bare Fastify GET with a bearer key"],
   ] as const) {
+    const b = byId.get(of);
     const floor = byId.get(id);
     if (!b || !floor || b.skipped || floor.skipped || !b.server_cpu_us || !floor.server_cpu_us)
       continue;
     lines.push(
-      `b vs ${id} (${what}): ${fmt(b.rps / floor.rps, 2)} × req/s, ${fmt(b.server_cpu_us, 1)} vs ${fmt(floor.server_cpu_us, 1)} server CPU µs/req`,
+      `${of} vs ${id} (${what}): ${fmt(b.rps / floor.rps, 2)} × req/s, ${fmt(b.server_cpu_us, 1)} vs ${fmt(floor.server_cpu_us, 1)} server CPU µs/req`,
     );
   }
   return lines;

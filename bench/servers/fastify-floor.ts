@@ -1,7 +1,8 @@
 /**
- * Case z: the framework floor — a Fastify route doing what verification must do at the
- * least (parse a JSON body, one SHA-256 of the key, one Map lookup, a JSON answer), with
- * nothing else: no hooks, no logger, no validation. What Latchkey's b and c can approach.
+ * Cases z and z-get: the framework floor — a Fastify route doing what verification must do
+ * at the least (z: parse a JSON body; z-get: read a bearer header; then one SHA-256 of the
+ * key, one Map lookup, a JSON answer), with nothing else: no hooks, no logger, no
+ * validation. What Latchkey's b (z), and c and the SDK guard e (z-get), can approach.
  * Run as its own process; prints `listening <url>` once ready.
  */
 import { createHash } from "node:crypto";
@@ -23,6 +24,22 @@ app.post("/v1/keys/verify", async (request) => {
     scopes: ["services:read"],
     expires_at: null,
     ratelimit: { limit: 1000000000, remaining: 999999999, reset: Date.now() + 60000 },
+  };
+});
+app.get("/v1/auth/whoami", async (request) => {
+  const key = (request.headers.authorization ?? "").slice("Bearer ".length);
+  const hash = createHash("sha256").update(key).digest("hex");
+  const hit = known.get(hash);
+  return {
+    user_id: hit?.owner ?? "usr_01HZXW3T5M8Q2R7V9B4C6D1E0F",
+    email: "ada@example.test",
+    role: "developer",
+    staff: false,
+    plan: "free",
+    credential: "api_key",
+    key_id: hit?.id ?? "key_01HZXW3T5M8Q2R7V9B4C6D1E0F",
+    environment: "live",
+    scopes: ["services:read"],
   };
 });
 void app.listen({ port: 0, host: "127.0.0.1" }).then((url) => {

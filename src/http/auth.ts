@@ -24,6 +24,8 @@ declare module "fastify" {
   }
   interface FastifyRequest {
     principal: Principal | null;
+    /** The API key's rate-limit window after this call, for the `x-ratelimit-*` headers. */
+    keyRateLimit: RateLimitState | null;
   }
 }
 
@@ -79,7 +81,7 @@ export function authenticate(
 }
 
 function keyPrincipal(request: FastifyRequest, { principal, ratelimit }: KeyAuthentication) {
-  if (ratelimit) keyRateLimits.set(request, ratelimit);
+  request.keyRateLimit = ratelimit;
   return principal;
 }
 
@@ -97,7 +99,6 @@ function keyEndpoint(request: FastifyRequest): string {
   return name;
 }
 
-const keyRateLimits = new WeakMap<FastifyRequest, RateLimitState>();
 const keyOutcomes = new WeakMap<FastifyRequest, string>();
 
 /** Counts every call made with an API key (buffered), with its outcome, once it is answered. */
@@ -122,6 +123,7 @@ function registerKeyUsage(app: FastifyInstance, services: Services): void {
 /** The bearer-auth hook: every route states its mode and scopes in its config. */
 export function registerAuth(app: FastifyInstance, services: Services): void {
   app.decorateRequest("principal", null);
+  app.decorateRequest("keyRateLimit", null);
   registerKeyUsage(app, services);
   // Callback form, and no promise at all when the credential is answered from memory.
   app.addHook("onRequest", (request, reply, done) => {
@@ -148,7 +150,7 @@ function admit(
   principal: Principal | null,
 ): LatchkeyError | null {
   if (!principal) return new LatchkeyError("unauthenticated", "a bearer credential is required");
-  const ratelimit = keyRateLimits.get(request);
+  const ratelimit = request.keyRateLimit;
   if (ratelimit) {
     reply.header("x-ratelimit-limit", String(ratelimit.limit));
     reply.header("x-ratelimit-remaining", String(ratelimit.remaining));

@@ -135,7 +135,8 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
       // Called on every request by services that check a key or token: compiled serialisation.
       serializerCompiler: fastSerializerCompiler,
     },
-    async (request) => toWhoami(principalOf(request)),
+    // Not async: answered in this turn, with no promise.
+    (request) => toWhoami(principalOf(request)),
   );
 
   app.get(

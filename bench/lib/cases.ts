@@ -352,14 +352,17 @@ export class Cases {
     );
     await logins.stop();
     const counts = logins.messages[0] as
-      { ok: number; failed: number; seconds: number } | undefined;
+      { ok: number; failed: number; failures: Record<string, number>; seconds: number } | undefined;
     if (counts) {
       row.extra = {
         logins_ok: counts.ok,
         logins_failed: counts.failed,
         logins_per_s: Math.round(counts.ok / counts.seconds),
       };
-      this.env.log(`iso    logins during the case: ${counts.ok} ok, ${counts.failed} failed`);
+      const why = Object.entries(counts.failures).map(([reason, n]) => `${reason}: ${n}`);
+      this.env.log(
+        `iso    logins during the case: ${counts.ok} ok, ${counts.failed} failed${why.length ? ` (${why.join(", ")})` : ""}`,
+      );
     }
   }
 

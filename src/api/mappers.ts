@@ -6,6 +6,7 @@ import type { SessionInfo, SessionTokens } from "../services/accounts/sessions.j
 import type { User } from "../services/accounts/users.js";
 import type { AuditRecord } from "../services/audit/audit.js";
 import type { CheckResult } from "../services/keys/check.js";
+import type { CachedKey } from "../services/keys/cache.js";
 import type { Lease } from "../services/keys/lease.js";
 import type { ApiKey, CreatedKey, KeyAt } from "../services/keys/model.js";
 import type { KeyActivityEntry, KeyUsage } from "../services/keys/views.js";
@@ -115,6 +116,14 @@ function sorted(scopes: ReadonlySet<string>): string[] {
   return list;
 }
 
+/** A cached key's expiry as ISO 8601, made once per cached row rather than a Date per answer. */
+const expiries = new WeakMap<CachedKey, string | null>();
+function expiryOf(key: CachedKey): string | null {
+  let expiry = expiries.get(key);
+  if (expiry === undefined) expiries.set(key, (expiry = iso(key.expiresAt)));
+  return expiry;
+}
+
 export function toVerifyResponse(result: CheckResult): VerifyResponseT {
   const { key } = result;
   return {
@@ -126,7 +135,7 @@ export function toVerifyResponse(result: CheckResult): VerifyResponseT {
     // Empty for a refused key.
     scopes: sorted(result.scopes),
     project_id: key?.projectId ?? null,
-    expires_at: iso(key?.expiresAt ?? null),
+    expires_at: key ? expiryOf(key) : null,
     ratelimit: result.ratelimit,
   };
 }

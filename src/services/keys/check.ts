@@ -44,6 +44,17 @@ export interface CheckResult {
   missing: string[];
 }
 
+/** One check's progress through KeyChecker's steps, each of which may wait or go on at once. */
+interface Checking {
+  key: CachedKey;
+  input: CheckInput;
+  /** The key's window after this call, once spent (or carried into a re-read). */
+  spent: SpendState | null;
+  /** Whether `key` was re-read after a version change (at most once per check). */
+  reloaded: boolean;
+  now: number;
+}
+
 /** A key's rate-limit window: its length, and its counter's name in the limiter. */
 export const KEY_WINDOW_MS = 60_000;
 export const keyWindow = (keyId: string): string => `key:${keyId}`;
@@ -104,59 +115,47 @@ export class KeyChecker {
       return this.refuseDead("key_revoked", key, input);
     if (key.expiresAt !== null && key.expiresAt <= now)
       return this.refuseDead("key_expired", key, input);
+    const c: Checking = { key, input, spent, reloaded, now };
     const owner = this.users.access(key.ownerId);
-    return owner instanceof Promise
-      ? owner.then((found) => this.withOwner(key, input, spent, reloaded, found, now))
-      : this.withOwner(key, input, spent, reloaded, owner, now);
+    if (!(owner instanceof Promise)) return this.withOwner(c, owner);
+    return owner.then((found) => this.withOwner(c, found));
   }
 
-  private withOwner(
-    key: CachedKey,
-    input: CheckInput,
-    spent: SpendState | null,
-    reloaded: boolean,
-    owner: UserAccess | null,
-    now: number,
-  ): Settled<CheckResult> {
+  private withOwner(c: Checking, owner: UserAccess | null): Settled<CheckResult> {
+    const { key, input } = c;
     if (!owner || owner.disabled) return refused("key_invalid", key);
     if (key.ipAllow && !isIpAllowed(key.ipAllow, input.ip))
       return refused("ip_not_allowed", key, owner);
-    if (!input.spend || spent) return this.withSpent(key, input, spent, reloaded, owner, now);
+    if (!input.spend || c.spent) return this.withSpent(c, owner);
     const spending = this.deps.limiter.spend(
       (key.window ??= keyWindow(key.id)),
       KEY_WINDOW_MS,
       key.hash,
     );
-    return spending instanceof Promise
-      ? spending.then((state) => this.withSpent(key, input, state, reloaded, owner, now))
-      : this.withSpent(key, input, spending, reloaded, owner, now);
+    if (!(spending instanceof Promise)) return this.withSpent(c, owner, spending);
+    return spending.then((state) => this.withSpent(c, owner, state));
   }
 
   private withSpent(
-    key: CachedKey,
-    input: CheckInput,
-    spent: SpendState | null,
-    reloaded: boolean,
+    c: Checking,
     owner: UserAccess,
-    now: number,
+    spent: SpendState | null = c.spent,
   ): Settled<CheckResult> {
-    if (!reloaded && !input.spend && this.deps.limiter.sharesVersions)
-      return this.deps.limiter
-        .version(key.hash)
-        .then((version) => this.withVersion(key, input, spent, reloaded, owner, now, version));
-    return this.withVersion(key, input, spent, reloaded, owner, now, spent?.version ?? null);
+    c.spent = spent;
+    if (c.reloaded || c.input.spend || !this.deps.limiter.sharesVersions)
+      return this.withVersion(c, owner, spent?.version ?? null);
+    return this.deps.limiter
+      .version(c.key.hash)
+      .then((version) => this.withVersion(c, owner, version));
   }
 
   private withVersion(
-    key: CachedKey,
-    input: CheckInput,
-    spent: SpendState | null,
-    reloaded: boolean,
+    c: Checking,
     owner: UserAccess,
-    now: number,
     version: string | null,
   ): Settled<CheckResult> {
-    if (version !== null && version !== key.version && !reloaded) {
+    const { key, input, spent, now } = c;
+    if (version !== null && version !== key.version && !c.reloaded) {
       // Changed since this instance read it: read it again (the counter was read first).
       return this.cache
         .load(key.hash, version, { shared: false })

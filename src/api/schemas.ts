@@ -117,6 +117,12 @@ export const AuditQuery = z.strictObject({
   before: z.coerce.number().int().positive().optional(),
   event: z.string().max(64).optional(),
   all: z.enum(["true", "false"]).optional(),
+  format: z
+    .enum(["json", "ndjson"])
+    .optional()
+    .describe(
+      "ndjson: one entry per line (application/x-ndjson), newest first, for export; the next page's cursor is in the x-next-before header and a Link rel=next",
+    ),
 });
 export const AuditList = z.object({
   events: z.array(AuditEntry),

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
+import { auditCommand } from "./audit.js";
 import { authCommands } from "./auth.js";
 import { VERSION } from "./context.js";
 import { CliError, EXIT } from "./exit.js";
@@ -51,6 +52,7 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
   program.addCommand(twofaCommand());
   program.addCommand(tokenCommand());
   program.addCommand(usersCommand());
+  program.addCommand(auditCommand());
   program.addCommand(serveCommand());
   program.addCommand(await adminFor(argv));
   configure(program);

@@ -169,6 +169,11 @@ export class Output {
     else this.stdout.write(render(this.style));
   }
 
+  /** Data written as it is, whatever the format (an export: NDJSON lines). */
+  data(text: string): void {
+    this.stdout.write(text);
+  }
+
   /** Text meant for the person at the terminal; with -o json it goes to stderr. */
   say(text: string): void {
     (this.isJson ? this.stderr : this.stdout).write(text.endsWith("\n") ? text : text + "\n");

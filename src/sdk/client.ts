@@ -202,9 +202,24 @@ function projectsGroup(http: Transport) {
 }
 
 function auditGroup(http: Transport) {
+  const list = (query: QueryOf<typeof AuditQuery> = {}) =>
+    http.request<Out<typeof AuditList>>("GET", "/v1/audit-log", { query });
   return {
-    list: (query: QueryOf<typeof AuditQuery> = {}) =>
-      http.request<Out<typeof AuditList>>("GET", "/v1/audit-log", { query }),
+    list,
+    /**
+     * Every event matching `query`, newest first, a page (`limit`, default 500) at a time
+     * through the `next_before` cursor: `for await (const event of client.audit.entries())`.
+     */
+    async *entries(
+      query: Omit<QueryOf<typeof AuditQuery>, "before" | "format"> = {},
+    ): AsyncGenerator<Out<typeof AuditList>["events"][number]> {
+      let before: number | undefined;
+      do {
+        const page = await list({ limit: 500, ...query, before });
+        yield* page.events;
+        before = page.next_before ?? undefined;
+      } while (before !== undefined);
+    },
   };
 }
 

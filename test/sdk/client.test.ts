@@ -181,6 +181,12 @@ describeEachStore("SDK client against a real server", (store) => {
     const { user } = await signedIn();
     const events = await staff.audit.list({ limit: 50, event: "signup" });
     expect(events.events.some((e) => e.user_id === user.id)).toBe(true);
+    // Every event through the cursor, a page of 2 at a time: as one large page lists them.
+    const paged: unknown[] = [];
+    for await (const event of staff.audit.entries({ limit: 2, event: "signup" })) paged.push(event);
+    const whole = await staff.audit.list({ limit: 500, event: "signup" });
+    expect(whole.events.length).toBeGreaterThan(2);
+    expect(paged).toEqual(whole.events);
     const { users } = await staff.admin.listUsers({ limit: 500 });
     expect(users.map((u) => u.id)).toContain(staffId);
     const changed = await staff.admin.updateUser(user.id, { plan: "pro" });

@@ -39,6 +39,7 @@ function user(overrides: Partial<UserRow> = {}): UserRow {
     plan: "free",
     disabled: 0,
     is_service: 0,
+    email_verified_at: null,
     created_at: T0,
     updated_at: T0,
     ...overrides,

@@ -12,6 +12,10 @@ export interface Inbox {
   messages: ParsedMail[];
   /** Refuse the next `n` messages with a 451 (a temporary failure), as a busy relay would. */
   refuseNext(n: number): void;
+  /** Take the next `n` messages in but never answer them (a send in flight forever). */
+  holdNext(n: number): void;
+  /** Messages taken in and held, unanswered. */
+  held(): number;
   /** The first message to `to` (whose subject matches) received from now on or already. */
   waitFor(to: string, subject?: RegExp, timeoutMs?: number): Promise<ParsedMail>;
   /** Every message received for `to`. */
@@ -27,11 +31,21 @@ function recipients(mail: ParsedMail): string[] {
 export async function startSmtp(): Promise<Inbox> {
   const messages: ParsedMail[] = [];
   let refusals = 0;
+  let holds = 0;
+  let heldCount = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
     logger: false,
+    // A held (never answered) message must not keep close() waiting long.
+    closeTimeout: 500,
     onData(stream, _session, callback) {
+      if (holds > 0) {
+        holds -= 1;
+        stream.resume();
+        stream.on("end", () => (heldCount += 1));
+        return;
+      }
       if (refusals > 0) {
         refusals -= 1;
         stream.resume();
@@ -61,6 +75,10 @@ export async function startSmtp(): Promise<Inbox> {
     refuseNext(n) {
       refusals = n;
     },
+    holdNext(n) {
+      holds = n;
+    },
+    held: () => heldCount,
     to,
     async waitFor(address, subject, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;

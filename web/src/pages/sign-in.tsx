@@ -9,7 +9,7 @@ interface Props {
   onSignedIn: () => Promise<void>;
 }
 
-function AuthCard({
+export function AuthCard({
   title,
   subtitle,
   children,
@@ -123,6 +123,9 @@ export function SignInPage({ onSignedIn }: Props) {
           {busy ? "Signing in…" : "Sign in"}
         </button>
       </form>
+      <p class="auth-switch">
+        <Link href="/forgot-password">Forgot your password?</Link>
+      </p>
       <p class="auth-switch">
         New to Latchkey? <Link href="/sign-up">Create an account</Link>
       </p>

@@ -118,7 +118,9 @@ describe(`portal account recovery in Chromium [${store}]`, () => {
 
     await current.fill(NEW_PASSWORD);
     await page.getByRole("button", { name: "Change password" }).click();
-    await page.getByText("Password changed").waitFor();
+    await page.getByRole("status").getByText("Password changed").waitFor();
+    // The audit log, reloaded, shows the event.
+    await page.locator("#main .badge", { hasText: "Password changed" }).waitFor();
     const api = client(server.url);
     expect((await api.post("/v1/auth/login", { email, password: NEWER_PASSWORD })).status).toBe(
       200,

@@ -135,6 +135,9 @@ describeEachStore("email verification", (store) => {
 
   it("with LATCHKEY_REQUIRE_VERIFIED_EMAIL=true, an unverified account cannot mint keys", async () => {
     const strictApi = client(strict.url);
+    // The portal learns the rule, to say so on the keys page.
+    expect((await strictApi.get("/v1/portal/meta")).body.require_verified_email).toBe(true);
+    expect((await api.get("/v1/portal/meta")).body.require_verified_email).toBe(false);
     const { email, token: access } = await signUpAndLogIn(strict.url);
     const body = { name: "ci", scopes: ["services:read"] };
     const refused = await strictApi.post("/v1/api-keys", body, { token: access });

@@ -93,7 +93,9 @@ export function createServices(deps: Deps): Services {
     async close() {
       if (closed) return;
       closed = true;
-      // Mail committed so far goes out (bounded) before the store closes.
+      // Accepted reset requests are stored, then mail committed so far goes out (bounded),
+      // before the store closes.
+      await passwords.drain();
       await mailOutbox.close();
       await usage.close();
       await keyChecker.drain();

@@ -306,6 +306,8 @@ export interface AccountTokenStore {
   spend(tokenHash: string, at: number): Promise<boolean>;
   /** Spends every unused token of the user for `purpose` (a newer one supersedes them). */
   supersede(userId: string, purpose: AccountTokenPurpose, at: number): Promise<void>;
+  /** Deletes the user's tokens that expired before `now` (they can only be refused). */
+  deleteExpired(userId: string, now: number): Promise<void>;
 }
 
 export interface MailStore {
@@ -328,6 +330,8 @@ export interface MailStore {
   ): Promise<void>;
   /** Unsent messages not given up (for shutdown's drain and for operators). */
   pending(): Promise<number>;
+  /** Deletes messages sent or given up before `before`; how many. */
+  prune(before: number): Promise<number>;
 }
 
 export interface KeyStore {

@@ -57,7 +57,7 @@ describe.sequential("latchkey password and email (the real binary)", { timeout: 
     const { m, email } = await user();
     const result = await m.spawn(["email", "resend"]);
     expect(result.code, result.stderr).toBe(0);
-    await expect.poll(() => inbox.to(email).length).toBe(2);
+    await expect.poll(() => inbox.to(email).length, { timeout: 10_000 }).toBe(2);
     const link = /https?:\/\/\S+token=\S+/.exec(inbox.to(email)[1]!.text!)![0];
     const verified = await m.spawn(["email", "verify", link]);
     expect(verified.code, verified.stderr).toBe(0);

@@ -99,7 +99,7 @@ describeEachStore("email verification", (store) => {
     const resent = await api.post("/v1/auth/email/verify/resend", undefined, { token: access });
     expect(resent.status).toBe(202);
     expect(resent.body).toEqual({ sent: true, email });
-    await expect.poll(() => inbox.to(email).length).toBe(2);
+    await expect.poll(() => inbox.to(email).length, { timeout: 10_000 }).toBe(2);
     const second = tokenIn(inbox.to(email)[1]!);
     expect(second).not.toBe(first);
     expectError(await api.post("/v1/auth/email/verify", { token: first }), 401, "token_invalid");

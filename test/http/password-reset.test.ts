@@ -8,6 +8,8 @@ import { authenticatorCode, enableTwoFactor, testClock } from "./twofa-support.j
 
 const NEW_PASSWORD = "a-brand-new-and-unusual-passphrase";
 const PORTAL = "https://accounts.example.test";
+/** Per-email limit of the main server: room for the timing samples of one email. */
+const PER_EMAIL = 20;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -26,7 +28,12 @@ describeEachStore("reset password", (store) => {
       store,
       now: clock.now,
       // Every test calls from 127.0.0.1: the per-address limit has its own test below.
-      env: { SMTP_URL: inbox.url, LATCHKEY_PUBLIC_URL: PORTAL, LATCHKEY_RESET_MAX_PER_IP: "1000" },
+      env: {
+        SMTP_URL: inbox.url,
+        LATCHKEY_PUBLIC_URL: PORTAL,
+        LATCHKEY_RESET_MAX_PER_IP: "1000",
+        LATCHKEY_RESET_MAX_PER_EMAIL: String(PER_EMAIL),
+      },
     });
     api = client(server.url);
   });
@@ -42,7 +49,9 @@ describeEachStore("reset password", (store) => {
   async function resetToken(email: string, nth = 1): Promise<string> {
     expect((await requestReset(email)).status).toBe(202);
     await expect
-      .poll(() => inbox.to(email).filter((m) => /reset your password/i.test(m.subject ?? "")))
+      .poll(() => inbox.to(email).filter((m) => /reset your password/i.test(m.subject ?? "")), {
+        timeout: 10_000,
+      })
       .toHaveLength(nth);
     const mails = inbox.to(email).filter((m) => /reset your password/i.test(m.subject ?? ""));
     return tokenIn(mails[nth - 1]!);
@@ -59,7 +68,7 @@ describeEachStore("reset password", (store) => {
     expect(a.body.accepted).toBe(true);
 
     const times: { known: number[]; unknown: number[] } = { known: [], unknown: [] };
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 12; i++) {
       for (const [kind, email] of [
         ["known", known.email],
         ["unknown", unknown],
@@ -69,8 +78,11 @@ describeEachStore("reset password", (store) => {
         times[kind].push(performance.now() - started);
       }
     }
-    // The mail leaves from the outbox, after the answer: no SMTP time in either.
-    expect(Math.abs(median(times.known) - median(times.unknown))).toBeLessThan(50);
+    // The mail leaves from the outbox, after the answer: no SMTP time in either. Loose, for a
+    // loaded 2-core machine: within a factor of 2, or within 15 ms of each other.
+    const [k, u] = [median(times.known), median(times.unknown)];
+    console.log(`reset timing: known ${k.toFixed(1)} ms, unknown ${u.toFixed(1)} ms`);
+    expect(Math.abs(k - u) < 15 || Math.max(k, u) / Math.min(k, u) < 2, `${k} vs ${u}`).toBe(true);
     await inbox.waitFor(known.email, /reset your password/i);
     expect(inbox.to(unknown)).toHaveLength(0);
   });
@@ -142,6 +154,25 @@ describeEachStore("reset password", (store) => {
     expect((await confirm({ token: second })).status).toBe(200);
   });
 
+  it("leaves one live link when reset requests for one account race", async () => {
+    const user = await signupAndLogin(server.url);
+    const replies = await Promise.all(Array.from({ length: 12 }, () => requestReset(user.email)));
+    expect(replies.every((r) => r.status === 202)).toBe(true);
+    await expect
+      .poll(() => inbox.to(user.email).filter((m) => /reset/i.test(m.subject ?? "")).length, {
+        timeout: 10_000,
+      })
+      .toBe(12);
+    const live = await server.db
+      .selectFrom("account_tokens")
+      .select("token_hash")
+      .where("user_id", "=", user.userId)
+      .where("purpose", "=", "password_reset")
+      .where("used_at", "is", null)
+      .execute();
+    expect(live).toHaveLength(1);
+  });
+
   it("refuses a weak new password without spending the link", async () => {
     const user = await signupAndLogin(server.url);
     const token = await resetToken(user.email);
@@ -186,10 +217,12 @@ describeEachStore("reset password", (store) => {
   it("throttles reset requests per email", async () => {
     const email = uniqueEmail("flood");
     const replies = [];
-    for (let i = 0; i < 6; i++) replies.push(await requestReset(email));
-    expect(replies.slice(0, 5).every((r) => r.status === 202)).toBe(true);
-    expectError(replies[5]!, 429, "too_many_attempts");
-    expect(replies[5]!.headers.get("retry-after")).toBeTruthy();
+    for (let i = 0; i <= PER_EMAIL; i++) replies.push(await requestReset(email));
+    expect(replies.slice(0, PER_EMAIL).every((r) => r.status === 202)).toBe(true);
+    expectError(replies[PER_EMAIL]!, 429, "too_many_attempts");
+    expect(replies[PER_EMAIL]!.headers.get("retry-after")).toBeTruthy();
+    // Another email is not held back by this one's limit.
+    expect((await requestReset(uniqueEmail("other"))).status).toBe(202);
   });
 
   it("answers malformed bodies with invalid_request, never a 500", async () => {

@@ -38,7 +38,7 @@ describeEachStore("SDK client: passwords and email verification", (store) => {
     await sdk.auth.login({ email, password: PASSWORD });
 
     expect(await sdk.auth.resendVerification()).toEqual({ sent: true, email });
-    await expect.poll(() => inbox.to(email).length).toBe(2);
+    await expect.poll(() => inbox.to(email).length, { timeout: 10_000 }).toBe(2);
     const verified = await sdk.auth.verifyEmail({ token: tokenIn(inbox.to(email)[1]!) });
     expect(verified).toEqual({ email, email_verified: true });
     expect((await sdk.auth.whoami()).email_verified).toBe(true);

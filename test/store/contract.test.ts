@@ -683,6 +683,10 @@ describeEachStore("store contract", (kind) => {
     expect((await store.accountTokens.byHash(reset.token_hash))!.used_at).toBe(T0 + 1);
     expect((await store.accountTokens.byHash(verify.token_hash))!.used_at).toBeNull();
     expect(await store.accountTokens.spend(old.token_hash, T0 + 3)).toBe(false);
+
+    await store.accountTokens.deleteExpired(u.id, T0 + 11);
+    expect(await store.accountTokens.byHash(expired.token_hash)).toBeUndefined();
+    expect(await store.accountTokens.byHash(reset.token_hash)).toBeDefined();
   });
 
   it("mail: due messages are claimed with a lease by one sender each, then sent or retried", async () => {
@@ -738,6 +742,11 @@ describeEachStore("store contract", (kind) => {
     expect(retried.map((m) => m.id).sort()).toEqual([second!.id, later, ...again.slice(1)].sort());
     const given = await store.mail.claim(T0 + 10_000_000, T0 + 10_001_000, 100);
     expect(given.map((m) => m.id)).not.toContain(third!.id);
+
+    // Sent and given-up rows go after their keeping time; unsent ones stay.
+    const pendingBefore = await store.mail.pending();
+    expect(await store.mail.prune(T0 + 6)).toBe(2); // first (sent at +5), third (gave up at +5)
+    expect(await store.mail.pending()).toBe(pendingBefore);
   });
 });
 

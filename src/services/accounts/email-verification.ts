@@ -29,6 +29,7 @@ export class EmailVerification {
   async issue(tx: Store, user: { id: string; email: string }): Promise<void> {
     const now = this.deps.now();
     const token = newSecret(this.deps.random, "lkv");
+    await tx.accountTokens.deleteExpired(user.id, now);
     await tx.accountTokens.supersede(user.id, "verify_email", now);
     await tx.accountTokens.insert({
       token_hash: sha256(token),

@@ -35,6 +35,9 @@ function refuseWeak(password: string, email: string): void {
  * through the outbox in that transaction too.
  */
 export class PasswordFlows {
+  /** Reset requests answered but not yet written (see requestReset). */
+  private readonly inFlight = new Set<Promise<void>>();
+
   constructor(
     private readonly deps: Deps,
     private readonly accounts: Accounts,
@@ -84,21 +87,43 @@ export class PasswordFlows {
   }
 
   /**
-   * `POST /v1/auth/password/reset`: the same answer and the same work (a lookup, a token
-   * hashed, a transaction, an audit row) whether or not the email has an account; the mail,
-   * when there is one, leaves through the outbox, so its sending time is not in the answer.
+   * `POST /v1/auth/password/reset`: the same answer whether or not the email has an account.
+   * Past the throttles (which count unknown emails like real ones), the answer does not wait
+   * for the rest: the lookup, the token and the transaction that stores it with its mail run
+   * after it, the same work either way, so no database time shows in the answer (and the mail
+   * leaves through the outbox later still). Shutdown waits for them (`drain`).
    */
   async requestReset(rawEmail: string, meta: RequestMeta): Promise<void> {
     const email = normalizeEmail(rawEmail);
     await this.throttleReset(email, meta.ip);
+    const work = this.issueReset(email, meta).catch((error: unknown) =>
+      this.deps.logger.error(
+        { err: error instanceof Error ? error.message : String(error) },
+        "password reset request not stored",
+      ),
+    );
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  /** Reset requests accepted but not yet stored are stored (graceful shutdown; tests). */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  private async issueReset(email: string, meta: RequestMeta): Promise<void> {
     const row = await this.deps.store.users.byEmail(email);
     const user = row && row.disabled === 0 ? row : null;
     const token = newSecret(this.deps.random, "lkp");
     const tokenHash = sha256(token);
     const now = this.deps.now();
     await this.deps.store.transaction(async (tx) => {
+      // The user's row locked (PostgreSQL) so racing requests supersede one another in turn:
+      // at most one link is live.
+      if (user) await tx.users.planForUpdate(user.id);
       // A new link supersedes the older ones (for an unknown email: the same statement, no rows).
       await tx.accountTokens.supersede(user?.id ?? "", "password_reset", now);
+      await tx.accountTokens.deleteExpired(user?.id ?? "", now);
       if (!user) return;
       await tx.accountTokens.insert({
         token_hash: tokenHash,

@@ -12,6 +12,9 @@ const BACKOFF_BASE_MS = 15_000;
 const BACKOFF_MAX_MS = 4 * 3_600_000;
 /** Shutdown sends what is due for at most this long. */
 const DRAIN_MS = 5_000;
+/** Sent and given-up rows (their payload already emptied) are kept this long, for operators. */
+const KEEP_MS = 30 * 86_400_000;
+const PRUNE_EVERY_MS = 3_600_000;
 
 export function backoffMs(attempt: number): number {
   return Math.min(BACKOFF_BASE_MS * 2 ** (attempt - 1), BACKOFF_MAX_MS);
@@ -30,6 +33,7 @@ export class MailOutbox {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
+  private prunedAt = -Infinity;
 
   constructor(private readonly deps: Deps) {}
 
@@ -101,6 +105,10 @@ export class MailOutbox {
   private async sendDue(): Promise<number> {
     const { store, box, mailer, config, logger } = this.deps;
     const now = this.deps.now();
+    if (now - this.prunedAt >= PRUNE_EVERY_MS) {
+      this.prunedAt = now;
+      await store.mail.prune(now - KEEP_MS);
+    }
     const rows = await store.mail.claim(now, now + LEASE_MS, BATCH);
     for (const row of rows) {
       try {

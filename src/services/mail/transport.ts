@@ -43,7 +43,9 @@ export class SmtpTransport implements MailTransport {
   private readonly transporter: Transporter;
 
   constructor(url: string) {
-    this.transporter = nodemailer.createTransport(url);
+    // Pooled: the outbox sends in batches, over kept-open connections (settings in the URL,
+    // e.g. `?pool=false`, win).
+    this.transporter = nodemailer.createTransport({ url, pool: true });
   }
 
   async send(mail: OutgoingMail): Promise<void> {

@@ -37,4 +37,12 @@ export class KyselyAccountTokens implements AccountTokenStore {
       .where("used_at", "is", null)
       .execute();
   }
+
+  async deleteExpired(userId: string, now: number): Promise<void> {
+    await this.db
+      .deleteFrom("account_tokens")
+      .where("user_id", "=", userId)
+      .where("expires_at", "<", now)
+      .execute();
+  }
 }

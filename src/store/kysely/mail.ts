@@ -63,6 +63,19 @@ export class KyselyMail implements MailStore {
       .execute();
   }
 
+  async prune(before: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom("mail_outbox")
+      .where((eb) =>
+        eb.or([
+          eb.and([eb("sent_at", "is not", null), eb("sent_at", "<", before)]),
+          eb.and([eb("failed_at", "is not", null), eb("failed_at", "<", before)]),
+        ]),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async pending(): Promise<number> {
     const row = await this.db
       .selectFrom("mail_outbox")

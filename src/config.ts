@@ -38,7 +38,10 @@ const ENV = z.object({
     .regex(/^[a-z][a-z0-9]{0,15}$/, "lowercase letters and digits, starting with a letter")
     .default("lk"),
   LATCHKEY_ISSUER: z.string().optional(),
-  LATCHKEY_PUBLIC_URL: z.string().optional(),
+  // The portal's address: mailed links start with it.
+  LATCHKEY_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, message: "an http:// or https:// URL" })
+    .optional(),
   LATCHKEY_TOTP_ISSUER: z.string().default("Latchkey"),
   LATCHKEY_SCOPES: z.string().optional(),
   LATCHKEY_DEFAULT_ROLE: z.enum(ROLES).default("owner"),
@@ -57,8 +60,17 @@ const ENV = z.object({
   LATCHKEY_TRUST_PROXY: z.string().default("false"),
   LATCHKEY_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   LATCHKEY_PASSWORD_HASH: z.enum(["owasp", "test"]).default("owasp"),
-  SMTP_URL: z.string().optional(),
-  LATCHKEY_MAIL_FROM: z.string().optional(),
+  SMTP_URL: z
+    .string()
+    .regex(
+      /^(smtps?:\/\/\S+)?$/,
+      "an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587",
+    )
+    .optional(),
+  LATCHKEY_MAIL_FROM: z
+    .string()
+    .regex(/^[^\r\n]*@[^\r\n@]+$/, "an address, e.g. Latchkey <no-reply@example.com>")
+    .optional(),
   LATCHKEY_MAIL_POLL_MS: int(1000),
   LATCHKEY_REQUIRE_VERIFIED_EMAIL: z.enum(["true", "false"]).default("false"),
   LATCHKEY_RESET_MAX_PER_EMAIL: int(5),

@@ -6,6 +6,7 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 import { linkIn, startSmtp, type Inbox } from "../helpers/smtp.js";
 import { STORES } from "../helpers/stores.js";
 import { launchChromium, type Browser } from "./chromium.js";
+import { authenticatorCode as totp } from "../helpers/authenticator.js";
 
 const NEW_PASSWORD = "a-reset-in-the-browser-passphrase";
 const NEWER_PASSWORD = "changed-on-the-security-page-too";
@@ -33,12 +34,16 @@ describe(`portal account recovery in Chromium [${store}]`, () => {
   const email = uniqueEmail("browser");
   const problems: string[] = [];
   const heading = (name: string) => page.getByRole("heading", { level: 1, name });
+  // Real time plus an offset, so a test can step past a TOTP window without sleeping.
+  let offset = 0;
+  const now = () => Date.now() + offset;
 
   beforeAll(async () => {
     inbox = await startSmtp();
     const port = await freePort();
     server = await startTestServer({
       store,
+      now,
       env: {
         PORT: String(port),
         LATCHKEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
@@ -128,6 +133,43 @@ describe(`portal account recovery in Chromium [${store}]`, () => {
     // Still signed in here: the current session survives its own password change.
     await page.reload();
     await heading("Security").waitFor();
+    expect(problems).toEqual([]);
+  });
+
+  it("asks a 2FA account's reset for a code, and takes it", async () => {
+    const api = client(server.url);
+    const other = uniqueEmail("browser-2fa");
+    expect((await api.post("/v1/auth/signup", { email: other, password: PASSWORD })).status).toBe(
+      201,
+    );
+    const login = await api.post("/v1/auth/login", { email: other, password: PASSWORD });
+    const token = login.body.access_token as string;
+    const setup = await api.post("/v1/auth/2fa/setup", undefined, { token });
+    const secret = setup.body.secret as string;
+    const verify = await api.post("/v1/auth/2fa/verify", { code: totp(secret, now()) }, { token });
+    expect(verify.status).toBe(200);
+    offset += 30_000;
+
+    expect((await api.post("/v1/auth/password/reset", { email: other })).status).toBe(202);
+    const link = linkIn(await inbox.waitFor(other, /reset your password/i));
+    await page.goto(link.toString());
+    await heading("Choose a new password").waitFor();
+    await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
+    await page.getByLabel("Repeat the new password").fill(NEW_PASSWORD);
+    await page.getByRole("button", { name: "Set new password" }).click();
+    await page.getByText("Two-factor authentication is on for this account").waitFor();
+    await page.getByLabel("Authentication code").fill("000000");
+    await page.getByRole("button", { name: "Set new password" }).click();
+    const code = page.getByLabel("Authentication code");
+    await expect.poll(() => code.getAttribute("aria-invalid")).toBe("true");
+    await code.fill(totp(secret, now()));
+    await page.getByRole("button", { name: "Set new password" }).click();
+    await heading("Password changed").waitFor();
+    expect(
+      (await api.post("/v1/auth/login", { email: other, password: NEW_PASSWORD })).status,
+    ).toBe(
+      401, // mfa_required: the new password is right, and 2FA still stands
+    );
     expect(problems).toEqual([]);
   });
 });

@@ -21,6 +21,8 @@ describeEachStore("reset password", (store) => {
   let server: TestServer;
   let api: ReturnType<typeof client>;
   const clock = testClock();
+  /** The server's first account. */
+  let staff: Awaited<ReturnType<typeof signupAndLogin>>;
 
   beforeAll(async () => {
     inbox = await startSmtp();
@@ -36,6 +38,7 @@ describeEachStore("reset password", (store) => {
       },
     });
     api = client(server.url);
+    staff = await signupAndLogin(server.url);
   });
   afterAll(async () => {
     await server?.close();
@@ -216,6 +219,23 @@ describeEachStore("reset password", (store) => {
       401,
       "invalid_mfa_code",
     );
+  });
+
+  it("answers a disabled account's reset like any other, and mails it nothing", async () => {
+    const user = await signupAndLogin(server.url);
+    const disabled = await api.patch(
+      `/v1/admin/users/${user.userId}`,
+      { disabled: true },
+      { token: staff.accessToken },
+    );
+    expect(disabled.status).toBe(200);
+    const reply = await requestReset(user.email);
+    expect(reply.status).toBe(202);
+    expect(reply.body).toEqual((await requestReset(uniqueEmail("nobody"))).body);
+    // Everything accepted is stored, and everything due is sent: still no reset mail.
+    await server.services.passwords.drain();
+    await server.services.mailOutbox.cycle();
+    expect(inbox.to(user.email).filter((m) => /reset/i.test(m.subject ?? ""))).toEqual([]);
   });
 
   it("throttles reset requests per email", async () => {

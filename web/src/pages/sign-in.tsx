@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { asApiError as toApiError, request, type ApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
 import { Logo } from "../components/icons.js";
+import { toast } from "../components/ui.js";
 import { Link } from "../router.js";
 
 interface Props {
@@ -238,6 +239,7 @@ export function SignUpPage({ onSignedIn }: Props) {
     try {
       await request("POST", "/v1/portal/signup", { email, password });
       await request("POST", "/v1/portal/login", { email, password });
+      toast(`We sent a link to ${email.trim()} to confirm your address`);
       await onSignedIn();
     } catch (caught) {
       setError(asApiError(caught));

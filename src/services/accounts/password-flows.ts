@@ -177,20 +177,7 @@ export class PasswordFlows {
     if (!user || user.disabled === 1 || user.email !== token.email)
       throw new LatchkeyError("token_invalid", "this reset link is not valid or was already used");
     refuseWeak(input.newPassword, user.email);
-    const factor = this.secondFactor;
-    const hasTwoFactor = factor !== null && (await factor.isEnabled(user.id));
-    if (hasTwoFactor) {
-      if (input.code === undefined && input.backupCode === undefined)
-        throw new LatchkeyError(
-          "mfa_required",
-          "two-factor authentication is on: send `code` (or `backup_code`) with the new password",
-        );
-      await factor.verifyResetCode(
-        user.id,
-        { code: input.code, backupCode: input.backupCode },
-        meta,
-      );
-    }
+    const hasTwoFactor = await this.checkSecondFactor(user.id, input, meta);
     const hash = await this.deps.passwords.hash(input.newPassword);
     const now = this.deps.now();
     const ended = await this.deps.store.transaction(async (tx) => {
@@ -220,6 +207,23 @@ export class PasswordFlows {
       details: { sessions_ended: ended.length, second_factor: hasTwoFactor },
     });
     return { sessionsEnded: ended.length };
+  }
+
+  /** With 2FA on, a code must come with the reset (refused unspent otherwise); whether it is on. */
+  private async checkSecondFactor(
+    userId: string,
+    input: ResetConfirmInput,
+    meta: RequestMeta,
+  ): Promise<boolean> {
+    const factor = this.secondFactor;
+    if (factor === null || !(await factor.isEnabled(userId))) return false;
+    if (input.code === undefined && input.backupCode === undefined)
+      throw new LatchkeyError(
+        "mfa_required",
+        "two-factor authentication is on: send `code` (or `backup_code`) with the new password",
+      );
+    await factor.verifyResetCode(userId, { code: input.code, backupCode: input.backupCode }, meta);
+    return true;
   }
 
   /** Access tokens of the ended sessions stop working on every instance at once. */

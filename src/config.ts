@@ -38,7 +38,10 @@ const ENV = z.object({
     .regex(/^[a-z][a-z0-9]{0,15}$/, "lowercase letters and digits, starting with a letter")
     .default("lk"),
   LATCHKEY_ISSUER: z.string().optional(),
-  LATCHKEY_PUBLIC_URL: z.string().optional(),
+  // The portal's address: mailed links start with it.
+  LATCHKEY_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, message: "an http:// or https:// URL" })
+    .optional(),
   LATCHKEY_TOTP_ISSUER: z.string().default("Latchkey"),
   LATCHKEY_SCOPES: z.string().optional(),
   LATCHKEY_DEFAULT_ROLE: z.enum(ROLES).default("owner"),
@@ -58,6 +61,21 @@ const ENV = z.object({
   LATCHKEY_TRUST_PROXY: z.string().default("false"),
   LATCHKEY_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   LATCHKEY_PASSWORD_HASH: z.enum(["owasp", "test"]).default("owasp"),
+  SMTP_URL: z
+    .string()
+    .regex(
+      /^(smtps?:\/\/\S+)?$/,
+      "an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587",
+    )
+    .optional(),
+  LATCHKEY_MAIL_FROM: z
+    .string()
+    .regex(/^[^\r\n]*@[^\r\n@]+$/, "an address, e.g. Latchkey <no-reply@example.com>")
+    .optional(),
+  LATCHKEY_MAIL_POLL_MS: int(1000),
+  LATCHKEY_REQUIRE_VERIFIED_EMAIL: z.enum(["true", "false"]).default("false"),
+  LATCHKEY_RESET_MAX_PER_EMAIL: int(5),
+  LATCHKEY_RESET_MAX_PER_IP: int(20),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -95,6 +113,18 @@ export interface Config {
   trustProxy: false | number | string[];
   secureCookies: "true" | "false" | "auto";
   logLevel: string;
+  mail: {
+    /** `smtp://` / `smtps://` (nodemailer); unset: messages are written to `<dataDir>/outbox/`. */
+    smtpUrl: string | undefined;
+    /** The From of every message. */
+    from: string;
+    /** How often the sender looks for due messages (it is also woken by each new one). */
+    pollMs: number;
+  };
+  /** Unverified accounts may not mint API keys (403 `email_unverified`). */
+  requireVerifiedEmail: boolean;
+  /** Password-reset requests per email and per address, per LATCHKEY_LOGIN_WINDOW. */
+  reset: { maxPerEmail: number; maxPerIp: number };
   /** argon2id's cost for new password hashes: OWASP's baseline unless a test runner asked for less. */
   passwordHash: HashCost;
 }
@@ -157,7 +187,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureCookies: e.LATCHKEY_SECURE_COOKIES,
     logLevel: e.LOG_LEVEL,
     passwordHash,
+    mail: {
+      smtpUrl: e.SMTP_URL || undefined,
+      from: e.LATCHKEY_MAIL_FROM ?? `Latchkey <no-reply@${mailDomain(publicUrl)}>`,
+      pollMs: e.LATCHKEY_MAIL_POLL_MS,
+    },
+    requireVerifiedEmail: e.LATCHKEY_REQUIRE_VERIFIED_EMAIL === "true",
+    reset: {
+      maxPerEmail: e.LATCHKEY_RESET_MAX_PER_EMAIL,
+      maxPerIp: e.LATCHKEY_RESET_MAX_PER_IP,
+    },
   };
+}
+
+/** The public URL's host as a mail domain (`localhost` for an address literal). */
+function mailDomain(publicUrl: string): string {
+  let host: string;
+  try {
+    host = new URL(publicUrl).hostname;
+  } catch {
+    return "localhost";
+  }
+  return /^[a-z0-9.-]+$/i.test(host) && /[a-z]/i.test(host) ? host : "localhost";
 }
 
 /**

@@ -13,6 +13,7 @@ import { createLogger } from "./logger.js";
 import { AccessTokens } from "./services/accounts/tokens.js";
 import type { Deps } from "./services/deps.js";
 import { createServices, type Services } from "./services/index.js";
+import { mailTransportFor } from "./services/mail/transport.js";
 import { migrate, openDb } from "./store/db.js";
 import { kyselyStore } from "./store/kysely/index.js";
 import type { Store } from "./store/port.js";
@@ -86,10 +87,12 @@ export async function buildDeps(
     tokens:
       overrides.tokens ?? new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
     passwords: overrides.passwords ?? new HashPool(config.passwordHash),
+    mailer: overrides.mailer ?? mailTransportFor(config, logger),
   };
   return {
     deps,
     async close() {
+      await deps.mailer.close();
       await limiter.close();
       await bus.close();
       redis?.disconnect();
@@ -127,6 +130,8 @@ export async function startServer(
   const services = createServices(deps);
   const app = await buildApp(services, logger);
   await app.listen({ port: config.port, host: config.host });
+  // Mail committed before a crash or restart goes out now; new mail as it is committed.
+  services.mailOutbox.start();
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;

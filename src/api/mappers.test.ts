@@ -45,6 +45,7 @@ describe("account mappers", () => {
       isService: false,
       plan: "free",
       disabled: false,
+      emailVerified: true,
       createdAt: T,
     } as const;
     expectWire(User, toPublicUser(user), {
@@ -55,6 +56,7 @@ describe("account mappers", () => {
       service: false,
       plan: "free",
       disabled: false,
+      email_verified: true,
       created_at: ISO,
     });
   });
@@ -93,6 +95,7 @@ describe("account mappers", () => {
         isService: true,
         plan: "pro",
         disabled: false,
+        emailVerified: false,
         access: new Set(),
       },
       sessionId: null,
@@ -103,6 +106,7 @@ describe("account mappers", () => {
     expectWire(Whoami, toWhoami(p), {
       user_id: "usr_1",
       email: "ada@example.test",
+      email_verified: false,
       role: "member",
       staff: false,
       service: true,

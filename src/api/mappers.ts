@@ -171,6 +171,7 @@ export function toPublicUser(user: User): UserT {
     service: user.isService,
     plan: user.plan,
     disabled: user.disabled,
+    email_verified: user.emailVerified,
     created_at: iso(user.createdAt)!,
   };
 }
@@ -193,6 +194,7 @@ export function toWhoami(p: Principal): WhoamiT {
   return {
     user_id: p.user.id,
     email: p.user.email,
+    email_verified: p.user.emailVerified,
     role: p.user.role,
     staff: p.user.isStaff,
     service: p.user.isService,

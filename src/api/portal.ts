@@ -12,5 +12,9 @@ export const PortalSession = z.object({
 export type PortalSessionT = z.infer<typeof PortalSession>;
 
 /** What the portal shows of the instance's settings. */
-export const PortalMeta = z.object({ key_prefix: z.string() });
+export const PortalMeta = z.object({
+  key_prefix: z.string(),
+  /** LATCHKEY_REQUIRE_VERIFIED_EMAIL: keys need a verified address. */
+  require_verified_email: z.boolean(),
+});
 export type PortalMetaT = z.infer<typeof PortalMeta>;

@@ -41,6 +41,7 @@ export const User = z.object({
     .describe("a service account: may verify the platform's keys (keys:verify), set by staff"),
   plan: Plan,
   disabled: z.boolean(),
+  email_verified: z.boolean().describe("the address was proved by the link mailed at signup"),
   created_at: z.string(),
 });
 
@@ -90,6 +91,7 @@ export const IdParams = z.strictObject({ id: z.string().min(1).max(100) });
 export const Whoami = z.object({
   user_id: z.string(),
   email: z.string(),
+  email_verified: z.boolean(),
   role: z.string(),
   staff: z.boolean(),
   service: z.boolean(),

@@ -188,7 +188,10 @@ async function whoami(options: CommonOptions): Promise<void> {
   cli.out.result({ ...who, api_url: cli.apiUrl, credential_source: source }, (s) =>
     fields(
       [
-        ["Email", s.bold(who.email)],
+        [
+          "Email",
+          `${s.bold(who.email)} ${who.email_verified ? "(verified)" : s.dim("(not verified)")}`,
+        ],
         ["User", who.user_id],
         ["Role", who.staff ? `${who.role} (staff)` : who.role],
         ["Plan", who.plan],

@@ -90,6 +90,11 @@ function hintsOf(payload: ErrorPayload): string[] {
         "use another key (LATCHKEY_TOKEN or `latchkey auth set-token`) or `latchkey login`",
       );
       break;
+    case "email_unverified":
+      hints.push(
+        "open the link mailed at signup, or run `latchkey email verify <link>` (`latchkey email resend` mails a new one)",
+      );
+      break;
   }
   if (payload.retry_after !== undefined) hints.push(`retry in ${payload.retry_after} s`);
   if (payload.code === "internal" && payload.request_id)

@@ -34,6 +34,11 @@ describe("the latchkey program", () => {
         "latchkey users list",
         "latchkey users set",
         "latchkey serve",
+        "latchkey password change",
+        "latchkey password reset",
+        "latchkey password reset-confirm",
+        "latchkey email verify",
+        "latchkey email resend",
       ]),
     );
     for (const command of commands) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
+import { emailCommand, passwordCommand } from "./account.js";
 import { auditCommand } from "./audit.js";
 import { authCommands } from "./auth.js";
 import { VERSION } from "./context.js";
@@ -50,6 +51,8 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
     );
   for (const command of authCommands()) program.addCommand(command);
   program.addCommand(twofaCommand());
+  program.addCommand(passwordCommand());
+  program.addCommand(emailCommand());
   program.addCommand(tokenCommand());
   program.addCommand(usersCommand());
   program.addCommand(auditCommand());

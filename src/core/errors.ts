@@ -18,6 +18,7 @@ export const ERRORS = {
   plan_limit_reached: { status: 403, exit: 1 },
   ip_not_allowed: { status: 403, exit: 1 },
   project_mismatch: { status: 403, exit: 1 },
+  email_unverified: { status: 403, exit: 1 },
   not_found: { status: 404, exit: 1 },
   conflict: { status: 409, exit: 1 },
   payload_too_large: { status: 413, exit: 1 },

@@ -118,6 +118,7 @@ describe("compiled serialisation of whoami", () => {
     const base = {
       user_id: "usr_1",
       email: 'a"b@example.test',
+      email_verified: false,
       role: "owner",
       staff: false,
       service: true,

@@ -137,7 +137,10 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
   app.get(
     "/v1/portal/meta",
     { schema: { tags: ["portal"], response: { 200: PortalMeta } } },
-    async () => ({ key_prefix: config.keyBrand }),
+    async () => ({
+      key_prefix: config.keyBrand,
+      require_verified_email: config.requireVerifiedEmail,
+    }),
   );
 
   app.post(

@@ -18,6 +18,16 @@ import type {
   VerifyResponse,
 } from "../api/keys.js";
 import type {
+  EmailVerificationSent,
+  EmailVerified,
+  EmailVerifyBody,
+  PasswordChangeBody,
+  PasswordChanged,
+  PasswordResetAccepted,
+  PasswordResetBody,
+  PasswordResetConfirmBody,
+} from "../api/lifecycle.js";
+import type {
   AdminUserList,
   AdminUserPatch,
   AuditList,
@@ -144,6 +154,30 @@ function authGroup(http: Transport) {
       http
         .request<null>("DELETE", `/v1/auth/sessions/${encodeURIComponent(id)}`)
         .then(() => undefined),
+    /** Needs a session (access token); ends the user's other sessions, keeps this one. */
+    changePassword: (body: In<typeof PasswordChangeBody>) =>
+      http.request<Out<typeof PasswordChanged>>("POST", "/v1/auth/password", { body }),
+    /** Mails a reset link; the same answer whether or not the email has an account. */
+    requestPasswordReset: (body: In<typeof PasswordResetBody>) =>
+      http.request<Out<typeof PasswordResetAccepted>>("POST", "/v1/auth/password/reset", {
+        body,
+        credential: null,
+      }),
+    /** The mailed token and a new password (+ `code` or `backup_code` with 2FA on); ends every session. */
+    confirmPasswordReset: (body: In<typeof PasswordResetConfirmBody>) =>
+      http.request<Out<typeof PasswordChanged>>("POST", "/v1/auth/password/reset/confirm", {
+        body,
+        credential: null,
+      }),
+    /** The token mailed at signup. */
+    verifyEmail: (body: In<typeof EmailVerifyBody>) =>
+      http.request<Out<typeof EmailVerified>>("POST", "/v1/auth/email/verify", {
+        body,
+        credential: null,
+      }),
+    /** Needs a session; mails a new verification link (throttled). */
+    resendVerification: () =>
+      http.request<Out<typeof EmailVerificationSent>>("POST", "/v1/auth/email/verify/resend"),
   };
 }
 

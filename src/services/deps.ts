@@ -7,6 +7,7 @@ import type { Random } from "../infra/random.js";
 import type { SecretBox, Secrets } from "../infra/secrets.js";
 import type { Store } from "../store/port.js";
 import type { AccessTokens } from "./accounts/tokens.js";
+import type { MailTransport } from "./mail/transport.js";
 
 /** Password hashing (argon2 in production, through the hash pool). */
 export interface PasswordHasher {
@@ -35,4 +36,6 @@ export interface Deps {
   box: SecretBox;
   tokens: AccessTokens;
   passwords: PasswordHasher;
+  /** Where mail goes (SMTP, or `.eml` files in development); only the outbox sends. */
+  mailer: MailTransport;
 }

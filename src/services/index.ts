@@ -1,4 +1,6 @@
 import { Accounts } from "./accounts/accounts.js";
+import { EmailVerification } from "./accounts/email-verification.js";
+import { PasswordFlows } from "./accounts/password-flows.js";
 import { LoginSessions } from "./accounts/login.js";
 import { Sessions } from "./accounts/sessions.js";
 import { Users } from "./accounts/users.js";
@@ -10,6 +12,7 @@ import { KeyChecker } from "./keys/check.js";
 import { KeyLeases } from "./keys/lease.js";
 import { KeyViews } from "./keys/views.js";
 import { KeyVerifier } from "./keys/verify.js";
+import { MailOutbox } from "./mail/outbox.js";
 import { Projects } from "./projects/projects.js";
 import { TwoFactor } from "./twofa/twofa.js";
 import { UsageReports } from "./usage/reports.js";
@@ -35,6 +38,12 @@ export interface Services {
   /** Cached hits verifiers report (`POST /v1/keys/usage`), counted like direct calls. */
   usageReports: UsageReports;
   twofa: TwoFactor;
+  /** Signup's verification link, its check and re-sending (SPEC §9). */
+  emailVerification: EmailVerification;
+  /** Change and reset password (SPEC §9). */
+  passwords: PasswordFlows;
+  /** The durable outbox every mail leaves from; main.ts starts its sender. */
+  mailOutbox: MailOutbox;
   /**
    * Flushes buffered usage and refusal audits to the store; safe to call once. The
    * dependencies (store, Redis, bus) belong to whoever built them and are closed after.
@@ -49,7 +58,13 @@ export function createServices(deps: Deps): Services {
   const sessions = new Sessions(deps, audit);
   const logins = new LoginSessions(sessions, audit);
   const twofa = new TwoFactor(deps, audit, logins);
-  const accounts = new Accounts(deps, logins, audit, twofa);
+  const mailOutbox = new MailOutbox(deps);
+  const emailVerification = new EmailVerification(deps, audit, mailOutbox);
+  const accounts = new Accounts(deps, logins, audit, twofa, {
+    verification: emailVerification,
+    outbox: mailOutbox,
+  });
+  const passwords = new PasswordFlows(deps, accounts, audit, mailOutbox, twofa);
   const projects = new Projects(deps, audit);
   const keyCache = new KeyCache(deps);
   const keyChecker = new KeyChecker(deps, keyCache, users, audit);
@@ -72,9 +87,16 @@ export function createServices(deps: Deps): Services {
     keyLeases,
     usageReports: new UsageReports(deps, usage, keyLeases),
     twofa,
+    emailVerification,
+    passwords,
+    mailOutbox,
     async close() {
       if (closed) return;
       closed = true;
+      // Accepted reset requests are stored, then mail committed so far goes out (bounded),
+      // before the store closes.
+      await passwords.drain();
+      await mailOutbox.close();
       await usage.close();
       await keyChecker.drain();
     },

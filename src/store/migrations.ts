@@ -227,6 +227,54 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+
+    // Account lifecycle (SPEC §9): a verified email, one-time mailed tokens (only their
+    // SHA-256 stored), and the durable outbox mail leaves from. Accounts from before this
+    // release start unverified: nothing ever proved their address (see README).
+    "0005_account_lifecycle": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("users").addColumn("email_verified_at", "bigint").execute();
+
+        await db.schema
+          .createTable("account_tokens")
+          .addColumn("token_hash", "text", (c) => c.primaryKey())
+          .addColumn("user_id", "text", (c) =>
+            c.notNull().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("purpose", "text", (c) => c.notNull())
+          .addColumn("email", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .addColumn("used_at", "bigint")
+          .execute();
+        await db.schema
+          .createIndex("account_tokens_user_purpose")
+          .on("account_tokens")
+          .columns(["user_id", "purpose"])
+          .execute();
+
+        await db.schema
+          .createTable("mail_outbox")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("kind", "text", (c) => c.notNull())
+          // The message (recipient, subject, bodies) sealed under the master key: a body may
+          // hold a one-time link, and the database never holds one in clear. Emptied once sent.
+          .addColumn("payload", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("next_attempt_at", "bigint", (c) => c.notNull())
+          .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+          .addColumn("lease_until", "bigint")
+          .addColumn("sent_at", "bigint")
+          .addColumn("failed_at", "bigint")
+          .addColumn("last_error", "text")
+          .execute();
+        await db.schema
+          .createIndex("mail_outbox_due")
+          .on("mail_outbox")
+          .columns(["sent_at", "failed_at", "next_attempt_at"])
+          .execute();
+      },
+    },
   };
 }
 

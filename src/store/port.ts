@@ -19,12 +19,24 @@ export interface UserRow {
   disabled: number;
   /** Staff-granted: may verify the platform's keys (`keys:verify`) like a platform service. */
   is_service: number;
+  /** When the address was proved by a mailed link; null until then. */
+  email_verified_at: number | null;
   created_at: number;
   updated_at: number;
 }
 
 export type UserPatch = Partial<
-  Pick<UserRow, "plan" | "role" | "is_staff" | "is_service" | "disabled" | "updated_at">
+  Pick<
+    UserRow,
+    | "plan"
+    | "role"
+    | "is_staff"
+    | "is_service"
+    | "disabled"
+    | "updated_at"
+    | "password_hash"
+    | "email_verified_at"
+  >
 >;
 
 /** A session is one refresh-token family: everything descended from one login. */
@@ -206,6 +218,37 @@ export interface StoredAudit extends AuditRow {
   id: number;
 }
 
+/** What a one-time mailed token is for. */
+export type AccountTokenPurpose = "verify_email" | "password_reset";
+
+/** A one-time token sent by mail (SPEC §9); only its SHA-256 is stored. */
+export interface AccountTokenRow {
+  token_hash: string;
+  user_id: string;
+  purpose: AccountTokenPurpose;
+  /** The address the token was mailed to: a verification proves this one only. */
+  email: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+/** One message of the mail outbox; `payload` is sealed (it may hold a one-time link). */
+export interface MailRow {
+  id: string;
+  kind: string;
+  payload: string;
+  created_at: number;
+  next_attempt_at: number;
+  attempts: number;
+  /** While set and in the future, one sender holds the message. */
+  lease_until: number | null;
+  sent_at: number | null;
+  /** Set when the sender gave up after its last attempt. */
+  failed_at: number | null;
+  last_error: string | null;
+}
+
 /** A unique constraint refused a write (an email or a token hash already stored). */
 export class DuplicateError extends Error {
   constructor(cause: unknown) {
@@ -249,6 +292,46 @@ export interface SessionStore {
   liveness(sessionId: string): Promise<SessionLiveness | undefined>;
   /** Not ended and not expired at `now`, most recently used first. */
   listOpen(userId: string, now: number): Promise<SessionRow[]>;
+  /**
+   * Ends every open session of the user but `keep` (null: all of them) and spends their
+   * refresh tokens; the ids of the sessions it ended.
+   */
+  endAllOf(userId: string, at: number, reason: string, keep: string | null): Promise<string[]>;
+}
+
+export interface AccountTokenStore {
+  insert(row: AccountTokenRow): Promise<void>;
+  byHash(tokenHash: string): Promise<AccountTokenRow | undefined>;
+  /** Spends the token: true only for the call that spent it (unused and unexpired at `at`). */
+  spend(tokenHash: string, at: number): Promise<boolean>;
+  /** Spends every unused token of the user for `purpose` (a newer one supersedes them). */
+  supersede(userId: string, purpose: AccountTokenPurpose, at: number): Promise<void>;
+  /** Deletes the user's tokens that expired before `now` (they can only be refused). */
+  deleteExpired(userId: string, now: number): Promise<void>;
+}
+
+export interface MailStore {
+  insert(row: MailRow): Promise<void>;
+  /**
+   * Takes up to `limit` due messages (unsent, not given up, `next_attempt_at` reached, no
+   * live lease) for one sender: each gets `lease_until` and one more attempt, atomically,
+   * so two senders never hold one message (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+   */
+  claim(now: number, leaseUntil: number, limit: number): Promise<MailRow[]>;
+  /** Marks the message sent and empties its payload, if this attempt still holds it. */
+  sent(id: string, attempt: number, at: number): Promise<boolean>;
+  /** Releases a failed attempt: retried from `nextAttemptAt`, or given up when that is null. */
+  failed(
+    id: string,
+    attempt: number,
+    at: number,
+    nextAttemptAt: number | null,
+    error: string,
+  ): Promise<void>;
+  /** Unsent messages not given up (for shutdown's drain and for operators). */
+  pending(): Promise<number>;
+  /** Deletes messages sent or given up before `before`; how many. */
+  prune(before: number): Promise<number>;
 }
 
 export interface KeyStore {
@@ -350,6 +433,8 @@ export interface Store {
   readonly audit: AuditStore;
   readonly twofa: TwoFactorStore;
   readonly projects: ProjectStore;
+  readonly accountTokens: AccountTokenStore;
+  readonly mail: MailStore;
   /**
    * Runs `fn` with a store bound to one transaction: committed when `fn` resolves, rolled
    * back when it throws. Inside a transaction, `transaction` runs `fn` in the same one.

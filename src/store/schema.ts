@@ -1,9 +1,11 @@
 import type { Generated } from "kysely";
 import type {
+  AccountTokenRow,
   ActivityRow,
   AuditRow,
   BackupCodeRow,
   KeyRow,
+  MailRow,
   MfaTokenRow,
   ProjectRow,
   RefreshTokenRow,
@@ -54,4 +56,6 @@ export interface Database {
   key_activity: KeyActivityTable;
   key_activity_sampled: KeyActivitySampledTable;
   audit_log: AuditLogTable;
+  account_tokens: AccountTokenRow;
+  mail_outbox: MailRow;
 }

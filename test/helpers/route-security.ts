@@ -49,6 +49,16 @@ export const ROUTES = {
     { method: "DELETE", path: "/v1/auth/sessions/:id", auth: "session", owns: "session" },
     { method: "GET", path: "/v1/auth/whoami", auth: "any" },
     { method: "GET", path: "/.well-known/jwks.json", auth: "public" },
+    {
+      method: "POST",
+      path: "/v1/auth/password",
+      auth: "session",
+      body: { current_password: "a-long-old-password", new_password: "a-long-new-password" },
+    },
+    { method: "POST", path: "/v1/auth/password/reset", auth: "public" },
+    { method: "POST", path: "/v1/auth/password/reset/confirm", auth: "public" },
+    { method: "POST", path: "/v1/auth/email/verify", auth: "public" },
+    { method: "POST", path: "/v1/auth/email/verify/resend", auth: "session" },
   ],
   twofa: [
     { method: "POST", path: "/v1/auth/2fa/setup", auth: "session" },

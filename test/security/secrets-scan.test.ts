@@ -29,6 +29,8 @@ const TABLES = [
   "key_usage",
   "key_activity",
   "audit_log",
+  "account_tokens",
+  "mail_outbox",
 ] as const;
 
 const STEP = 30_000;

@@ -39,6 +39,7 @@ function user(overrides: Partial<UserRow> = {}): UserRow {
     plan: "free",
     disabled: 0,
     is_service: 0,
+    email_verified_at: null,
     created_at: T0,
     updated_at: T0,
     ...overrides,
@@ -632,6 +633,120 @@ describeEachStore("store contract", (kind) => {
     expect(await store.projects.isOwnedBy(a.id, owner.id)).toBe(true);
     expect(await store.projects.isOwnedBy(a.id, other.id)).toBe(false);
     expect(await store.projects.isOwnedBy("prj_missing", owner.id)).toBe(false);
+  });
+
+  it("sessions: endAllOf ends the user's open sessions but the kept one, spending their tokens", async () => {
+    const u = await newUser();
+    const other = await newUser();
+    const [keep, a, b] = [session(u.id), session(u.id), session(u.id)];
+    const theirs = session(other.id);
+    for (const s of [keep, a, b, theirs]) await store.sessions.start(s, firstToken(s, uid("rt")));
+    await store.sessions.end(b.id, T0 + 1, "logout");
+    const ended = await store.sessions.endAllOf(u.id, T0 + 5, "password_changed", keep.id);
+    expect(ended).toEqual([a.id]);
+    expect((await store.sessions.listOpen(u.id, T0)).map((s) => s.id)).toEqual([keep.id]);
+    expect(await store.sessions.isOwnOpen(other.id, theirs.id)).toBe(true);
+    const all = await store.sessions.endAllOf(u.id, T0 + 6, "password_reset", null);
+    expect(all).toEqual([keep.id]);
+    expect(await store.sessions.listOpen(u.id, T0)).toEqual([]);
+    expect(await store.sessions.endAllOf(u.id, T0 + 7, "password_reset", null)).toEqual([]);
+  });
+
+  it("account tokens: looked up by hash, spent once (racing) while unexpired, superseded per purpose", async () => {
+    const u = await newUser();
+    const token = (purpose: "verify_email" | "password_reset", expires = T0 + 60_000) => ({
+      token_hash: uid("hash"),
+      user_id: u.id,
+      purpose,
+      email: u.email,
+      created_at: T0,
+      expires_at: expires,
+      used_at: null,
+    });
+    const reset = token("password_reset");
+    const old = token("password_reset");
+    const verify = token("verify_email");
+    const expired = token("password_reset", T0 + 10);
+    for (const row of [reset, old, verify, expired]) await store.accountTokens.insert(row);
+    expect(await store.accountTokens.byHash(reset.token_hash)).toEqual(reset);
+    expect(await store.accountTokens.byHash("missing")).toBeUndefined();
+
+    const spends = await Promise.all(
+      Array.from({ length: 8 }, () => store.accountTokens.spend(reset.token_hash, T0 + 1)),
+    );
+    expect(spends.filter(Boolean)).toHaveLength(1);
+    expect(await store.accountTokens.spend(expired.token_hash, T0 + 10)).toBe(false);
+
+    await store.accountTokens.supersede(u.id, "password_reset", T0 + 2);
+    expect((await store.accountTokens.byHash(old.token_hash))!.used_at).toBe(T0 + 2);
+    // The earlier spend keeps its time; another purpose is untouched.
+    expect((await store.accountTokens.byHash(reset.token_hash))!.used_at).toBe(T0 + 1);
+    expect((await store.accountTokens.byHash(verify.token_hash))!.used_at).toBeNull();
+    expect(await store.accountTokens.spend(old.token_hash, T0 + 3)).toBe(false);
+
+    await store.accountTokens.deleteExpired(u.id, T0 + 11);
+    expect(await store.accountTokens.byHash(expired.token_hash)).toBeUndefined();
+    expect(await store.accountTokens.byHash(reset.token_hash)).toBeDefined();
+  });
+
+  it("mail: due messages are claimed with a lease by one sender each, then sent or retried", async () => {
+    const row = (id: string, due: number) => ({
+      id,
+      kind: "verify_email",
+      payload: "sealed",
+      created_at: T0,
+      next_attempt_at: due,
+      attempts: 0,
+      lease_until: null,
+      sent_at: null,
+      failed_at: null,
+      last_error: null,
+    });
+    const ids = Array.from({ length: 30 }, () => uid("msg"));
+    for (const id of ids) await store.mail.insert(row(id, T0));
+    const later = uid("msg");
+    await store.mail.insert(row(later, T0 + 60_000));
+    expect(await store.mail.pending()).toBe(31);
+
+    // Racing senders: every due message is claimed exactly once.
+    const claims = await Promise.all(
+      Array.from({ length: 4 }, () => store.mail.claim(T0, T0 + 1_000, 10)),
+    );
+    const claimed = claims.flat();
+    expect(new Set(claimed.map((m) => m.id)).size).toBe(claimed.length);
+    const rest = await store.mail.claim(T0, T0 + 1_000, 50);
+    expect([...claimed, ...rest].map((m) => m.id).sort()).toEqual([...ids].sort());
+    expect(claimed.every((m) => m.attempts === 1 && m.lease_until === T0 + 1_000)).toBe(true);
+    // Leased: not claimed again until the lease runs out.
+    expect(await store.mail.claim(T0 + 999, T0 + 2_000, 50)).toEqual([]);
+
+    const [first, second, third] = claimed;
+    expect(await store.mail.sent(first!.id, 1, T0 + 5)).toBe(true);
+    expect(await store.mail.sent(first!.id, 1, T0 + 6)).toBe(false);
+    await store.mail.failed(second!.id, 1, T0 + 5, T0 + 15_000, "451 try later");
+    await store.mail.failed(third!.id, 1, T0 + 5, null, "550 no such user");
+
+    const afterLease = await store.mail.claim(T0 + 1_000, T0 + 9_000, 100);
+    const again = afterLease.map((m) => m.id);
+    expect(again).not.toContain(first!.id);
+    expect(again).not.toContain(second!.id); // retried from T0 + 15 s
+    expect(again).not.toContain(third!.id); // given up
+    expect(again).toHaveLength(27);
+    expect(afterLease.every((m) => m.attempts === 2)).toBe(true);
+    // An attempt that lost its lease to a newer one cannot mark the message sent.
+    const stale = afterLease[0]!;
+    expect(await store.mail.sent(stale.id, 1, T0 + 1_001)).toBe(false);
+    expect(await store.mail.sent(stale.id, 2, T0 + 1_001)).toBe(true);
+
+    const retried = await store.mail.claim(T0 + 60_000, T0 + 61_000, 100);
+    expect(retried.map((m) => m.id).sort()).toEqual([second!.id, later, ...again.slice(1)].sort());
+    const given = await store.mail.claim(T0 + 10_000_000, T0 + 10_001_000, 100);
+    expect(given.map((m) => m.id)).not.toContain(third!.id);
+
+    // Sent and given-up rows go after their keeping time; unsent ones stay.
+    const pendingBefore = await store.mail.pending();
+    expect(await store.mail.prune(T0 + 6)).toBe(2); // first (sent at +5), third (gave up at +5)
+    expect(await store.mail.pending()).toBe(pendingBefore);
   });
 });
 

@@ -14,6 +14,7 @@ import type { UserAccess } from "../../src/services/accounts/users.js";
 import type { Deps, PasswordHasher } from "../../src/services/deps.js";
 import { createServices, type Services } from "../../src/services/index.js";
 import type { Caller } from "../../src/services/keys/api-keys.js";
+import type { MailTransport, OutgoingMail } from "../../src/services/mail/transport.js";
 import { migrate, openDb } from "../../src/store/db.js";
 import { kyselyStore, type KyselyStore } from "../../src/store/kysely/index.js";
 import type { Store } from "../../src/store/port.js";
@@ -108,6 +109,7 @@ export async function testServices(
     box: new SecretBox(masterKey),
     tokens: new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
     passwords: fastHasher,
+    mailer: memoryMailer(),
     ...options.deps,
   };
   const services = createServices(deps);
@@ -122,6 +124,19 @@ export async function testServices(
       await deps.bus.close();
       await deps.store.close();
     },
+  };
+}
+
+/** A mail transport that keeps what it was handed (unit tests; HTTP tests use real SMTP). */
+export function memoryMailer(): MailTransport & { sent: OutgoingMail[] } {
+  const sent: OutgoingMail[] = [];
+  return {
+    name: "memory",
+    sent,
+    async send(mail) {
+      sent.push(mail);
+    },
+    async close() {},
   };
 }
 

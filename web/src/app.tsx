@@ -4,12 +4,15 @@ import { KeyIcon, Logo, ShieldIcon } from "./components/icons.js";
 import { Spinner, Toaster } from "./components/ui.js";
 import { KeyDetailsPage } from "./pages/key-details.js";
 import { KeysPage } from "./pages/keys.js";
+import { ForgotPasswordPage, ResetPasswordPage, VerifyEmailPage } from "./pages/recovery.js";
 import { SecurityPage } from "./pages/security.js";
 import { SignInPage, SignUpPage } from "./pages/sign-in.js";
 import { Link, navigate, usePath } from "./router.js";
 import type { Whoami } from "./types.js";
 
 const PUBLIC = new Set(["/sign-in", "/sign-up"]);
+/** Pages a mailed link opens (or that asks for one): shown signed in or not. */
+const STANDALONE = new Set(["/forgot-password", "/reset-password", "/verify-email"]);
 
 export function App() {
   const path = usePath();
@@ -29,6 +32,7 @@ export function App() {
   }, [loadMe]);
 
   useEffect(() => {
+    if (STANDALONE.has(path)) return;
     if (me === null && !PUBLIC.has(path)) navigate("/sign-in", true);
     if (me && PUBLIC.has(path)) navigate("/keys", true);
     if (me && path === "/") navigate("/keys", true);
@@ -39,6 +43,19 @@ export function App() {
       <main class="boot">
         <Spinner />
       </main>
+    );
+  }
+
+  if (STANDALONE.has(path)) {
+    let standalone;
+    if (path === "/reset-password") standalone = <ResetPasswordPage onDone={() => void loadMe()} />;
+    else if (path === "/verify-email") standalone = <VerifyEmailPage onVerified={loadMe} />;
+    else standalone = <ForgotPasswordPage />;
+    return (
+      <>
+        {standalone}
+        <Toaster path={path} />
+      </>
     );
   }
 

@@ -3,12 +3,13 @@ import { api } from "./api.js";
 import type { PortalMeta, ProjectList } from "./types.js";
 
 let cached: Promise<PortalMeta> | null = null;
+const FALLBACK: PortalMeta = { key_prefix: "lk", require_verified_email: false };
 
 /** The instance's settings the portal shows (the key brand, `lk` unless configured). */
 export function usePortalMeta(): PortalMeta {
-  const [meta, setMeta] = useState<PortalMeta>({ key_prefix: "lk" });
+  const [meta, setMeta] = useState<PortalMeta>(FALLBACK);
   useEffect(() => {
-    cached ??= api.get<PortalMeta>("/v1/portal/meta").catch(() => ({ key_prefix: "lk" }));
+    cached ??= api.get<PortalMeta>("/v1/portal/meta").catch(() => FALLBACK);
     void cached.then(setMeta);
   }, []);
   return meta;

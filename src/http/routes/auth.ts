@@ -1,5 +1,16 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import {
+  EmailVerificationSent,
+  EmailVerified,
+  EmailVerifyBody,
+  PasswordChangeBody,
+  PasswordChanged,
+  PasswordResetAccepted,
+  PasswordResetBody,
+  PasswordResetConfirmBody,
+  RESET_ACCEPTED,
+} from "../../api/lifecycle.js";
 import { toPublicUser, toSession, toTokenPair, toWhoami } from "../../api/mappers.js";
 import {
   ErrorBody,
@@ -23,6 +34,8 @@ const bearer = [{ bearer: [] }];
 
 export function authRoutes(base: FastifyInstance, services: Services): void {
   const app = base.withTypeProvider<ZodTypeProvider>();
+  // Passwords and email verification (SPEC §9).
+  lifecycleRoutes(base, services);
 
   app.post(
     "/v1/auth/signup",
@@ -144,5 +157,121 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
     { schema: { tags: ["auth"], response: { 200: Jwks } } },
     // no-store like every API answer (the SDK keeps its own copy and refetches on a new kid).
     async () => services.deps.tokens.jwks(),
+  );
+}
+
+/** SPEC §9: change and reset password, verify the email address. */
+function lifecycleRoutes(base: FastifyInstance, services: Services): void {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+
+  app.post(
+    "/v1/auth/password",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags: ["auth"],
+        summary: "Change the password; ends the user's other sessions",
+        security: bearer,
+        body: PasswordChangeBody,
+        response: {
+          200: PasswordChanged,
+          400: ErrorBody,
+          401: ErrorBody,
+          403: ErrorBody,
+          429: ErrorBody,
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const { sessionsEnded } = await services.passwords.change(
+        principal.user,
+        principal.sessionId!,
+        {
+          currentPassword: request.body.current_password,
+          newPassword: request.body.new_password,
+        },
+        requestMeta(request),
+        actorOfRequest(request),
+      );
+      return { sessions_ended: sessionsEnded };
+    },
+  );
+
+  app.post(
+    "/v1/auth/password/reset",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Mail a password-reset link; the same answer for any email",
+        body: PasswordResetBody,
+        response: { 202: PasswordResetAccepted, 400: ErrorBody, 429: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      await services.passwords.requestReset(request.body.email, requestMeta(request));
+      return reply.status(202).send(RESET_ACCEPTED);
+    },
+  );
+
+  app.post(
+    "/v1/auth/password/reset/confirm",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Set a new password with the mailed token (and a 2FA code when 2FA is on)",
+        body: PasswordResetConfirmBody,
+        response: { 200: PasswordChanged, 400: ErrorBody, 401: ErrorBody, 429: ErrorBody },
+      },
+    },
+    async (request) => {
+      const { token, new_password, code, backup_code } = request.body;
+      const { sessionsEnded } = await services.passwords.confirmReset(
+        { token, newPassword: new_password, code, backupCode: backup_code },
+        requestMeta(request),
+      );
+      return { sessions_ended: sessionsEnded };
+    },
+  );
+
+  app.post(
+    "/v1/auth/email/verify",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Verify the email address with the token mailed at signup",
+        body: EmailVerifyBody,
+        response: { 200: EmailVerified, 400: ErrorBody, 401: ErrorBody },
+      },
+    },
+    async (request) => {
+      const { email } = await services.emailVerification.verify(
+        request.body.token,
+        requestMeta(request),
+      );
+      return { email, email_verified: true as const };
+    },
+  );
+
+  app.post(
+    "/v1/auth/email/verify/resend",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags: ["auth"],
+        summary: "Mail a new verification link (throttled)",
+        security: bearer,
+        response: { 202: EmailVerificationSent, 401: ErrorBody, 409: ErrorBody, 429: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      await services.emailVerification.resend(
+        principal.user,
+        requestMeta(request),
+        actorOfRequest(request),
+      );
+      return reply.status(202).send({ sent: true as const, email: principal.user.email });
+    },
   );
 }

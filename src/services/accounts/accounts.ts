@@ -4,6 +4,8 @@ import { newId } from "../../infra/ids.js";
 import { DuplicateError, type UserRow } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
+import type { MailOutbox } from "../mail/outbox.js";
+import type { EmailVerification } from "./email-verification.js";
 import type { LoginSessions, RequestMeta } from "./login.js";
 import type { SessionTokens } from "./sessions.js";
 import { userOf, type User } from "./users.js";
@@ -25,6 +27,12 @@ export interface SecondFactor {
   isEnabled(userId: string): Promise<boolean>;
   /** Verifies a code sent with the password; throws `invalid_mfa_code` / `too_many_attempts`. */
   verifyLoginCode(
+    userId: string,
+    input: { code?: string | undefined; backupCode?: string | undefined },
+    meta: RequestMeta,
+  ): Promise<void>;
+  /** Verifies a code sent with a password-reset confirmation; throws like verifyLoginCode. */
+  verifyResetCode(
     userId: string,
     input: { code?: string | undefined; backupCode?: string | undefined },
     meta: RequestMeta,
@@ -53,6 +61,8 @@ export class Accounts {
     private readonly logins: LoginSessions,
     private readonly audit: AuditLog,
     private readonly secondFactor: SecondFactor | null,
+    /** Signup mails the verification link through the outbox, in the signup's transaction. */
+    private readonly mail: { verification: EmailVerification; outbox: MailOutbox } | null = null,
   ) {
     // Verified against when the email is unknown, so both answers take the same time.
     this.dummyHash = deps.passwords.hash("latchkey-timing-equaliser");
@@ -80,14 +90,17 @@ export class Accounts {
           role: this.deps.config.defaultRole,
           is_staff: existing ? 0 : 1,
           is_service: 0,
+          email_verified_at: null,
           plan: this.deps.config.defaultPlan,
           disabled: 0,
           created_at: now,
           updated_at: now,
         };
         await tx.users.insert(values);
+        await this.mail?.verification.issue(tx, { id, email });
         return values;
       });
+      this.mail?.outbox.wake();
       await this.audit.record({ event: "signup", userId: id, actor: null, ip: meta.ip });
       return userOf(row);
     } catch (error) {

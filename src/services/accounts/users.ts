@@ -16,6 +16,8 @@ export interface User {
   isService: boolean;
   plan: Plan;
   disabled: boolean;
+  /** The address was proved by a mailed link (SPEC §9). */
+  emailVerified: boolean;
   createdAt: number;
 }
 
@@ -35,6 +37,7 @@ export function userOf(row: UserRow): User {
     isService: row.is_service === 1,
     plan: row.plan as Plan,
     disabled: row.disabled === 1,
+    emailVerified: row.email_verified_at !== null,
     createdAt: row.created_at,
   };
 }

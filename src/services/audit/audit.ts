@@ -20,7 +20,12 @@ export type AuditEvent =
   | "key_revoked"
   | "key_refused"
   | "project_created"
-  | "user_updated";
+  | "user_updated"
+  | "email_verified"
+  | "email_verification_sent"
+  | "password_changed"
+  | "password_reset_requested"
+  | "password_reset";
 
 export interface AuditInput {
   event: AuditEvent;

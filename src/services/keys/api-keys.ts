@@ -41,6 +41,7 @@ export class ApiKeys {
   ) {}
 
   async create(caller: Caller, input: NewKeyInput): Promise<CreatedKey> {
+    this.checkVerified(caller);
     const grants = this.checkGrants(caller, input.scopes);
     const now = this.deps.now();
     const parent = caller.keyId === null ? null : await this.own(caller, caller.keyId);
@@ -103,6 +104,15 @@ export class ApiKeys {
       },
     });
     return { row, at: now, key };
+  }
+
+  /** LATCHKEY_REQUIRE_VERIFIED_EMAIL: minting (create, rotate) needs a verified address. */
+  private checkVerified(caller: Caller): void {
+    if (this.deps.config.requireVerifiedEmail && !caller.user.emailVerified)
+      throw new LatchkeyError(
+        "email_unverified",
+        "verify your email address before creating API keys (see the mail sent at signup)",
+      );
   }
 
   async edit(
@@ -182,6 +192,7 @@ export class ApiKeys {
 
   /** A new key with the same name, scopes, environment and project; the old one overlaps. */
   async rotate(caller: Caller, id: string, expireOldIn: string | undefined): Promise<CreatedKey> {
+    this.checkVerified(caller);
     const old = await this.own(caller, id);
     const now = this.deps.now();
     const status = keyStatus(old, now);

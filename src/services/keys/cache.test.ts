@@ -20,6 +20,7 @@ describe("KeyCache", () => {
       role: "owner",
       is_staff: 0,
       is_service: 0,
+      email_verified_at: null,
       plan: "free",
       disabled: 0,
       created_at: now,

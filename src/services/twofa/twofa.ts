@@ -27,7 +27,7 @@ export interface CodeInput {
 }
 
 /** Where a code was offered: named in audit events. */
-export type CodePurpose = "login" | "disable" | "backup_codes";
+export type CodePurpose = "login" | "disable" | "backup_codes" | "password_reset";
 
 /** A new pending TOTP secret, for the authenticator app; shown this once. */
 export interface TotpSetup {
@@ -166,6 +166,10 @@ export class TwoFactor implements SecondFactor {
 
   async verifyLoginCode(userId: string, input: CodeInput, meta: RequestMeta): Promise<void> {
     await this.checkCode(userId, input, meta, "login", null);
+  }
+
+  async verifyResetCode(userId: string, input: CodeInput, meta: RequestMeta): Promise<void> {
+    await this.checkCode(userId, input, meta, "password_reset", null);
   }
 
   async issueMfaToken(userId: string, meta: RequestMeta): Promise<string> {

@@ -3,8 +3,10 @@ import type { Db } from "../db.js";
 import { traitsOf, type EngineTraits } from "../engines.js";
 import type { Engine, Store } from "../port.js";
 import type { Database } from "../schema.js";
+import { KyselyAccountTokens } from "./account-tokens.js";
 import { KyselyAudit } from "./audit.js";
 import { KyselyKeys } from "./keys.js";
+import { KyselyMail } from "./mail.js";
 import { KyselyProjects } from "./projects.js";
 import { KyselySessions } from "./sessions.js";
 import { KyselyTwoFactor } from "./twofa.js";
@@ -25,6 +27,8 @@ export class KyselyStore implements Store {
   readonly audit: KyselyAudit;
   readonly twofa: KyselyTwoFactor;
   readonly projects: KyselyProjects;
+  readonly accountTokens: KyselyAccountTokens;
+  readonly mail: KyselyMail;
   private readonly transact: Transact;
 
   /**
@@ -52,6 +56,8 @@ export class KyselyStore implements Store {
     this.audit = new KyselyAudit(db);
     this.twofa = new KyselyTwoFactor(db, this.transact);
     this.projects = new KyselyProjects(db);
+    this.accountTokens = new KyselyAccountTokens(db);
+    this.mail = new KyselyMail(db, traits);
   }
 
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {

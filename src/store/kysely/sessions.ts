@@ -96,6 +96,26 @@ export class KyselySessions implements SessionStore {
       .executeTakeFirst();
   }
 
+  endAllOf(userId: string, at: number, reason: string, keep: string | null): Promise<string[]> {
+    return this.transact(async (trx) => {
+      let query = trx
+        .updateTable("sessions")
+        .set({ ended_at: at, end_reason: reason })
+        .where("user_id", "=", userId)
+        .where("ended_at", "is", null);
+      if (keep !== null) query = query.where("id", "!=", keep);
+      const ended = (await query.returning("id").execute()).map((row) => row.id);
+      if (ended.length > 0)
+        await trx
+          .updateTable("refresh_tokens")
+          .set({ spent_at: at })
+          .where("session_id", "in", ended)
+          .where("spent_at", "is", null)
+          .execute();
+      return ended;
+    });
+  }
+
   listOpen(userId: string, now: number): Promise<SessionRow[]> {
     return this.db
       .selectFrom("sessions")

@@ -9,12 +9,13 @@ import { Link } from "../router.js";
 import { ScopeList } from "../scopes.js";
 import { isPlan, PLAN_KEY_LIMITS } from "../../../src/core/plans.js";
 import type { ApiKey, KeyList, Whoami } from "../types.js";
-import { useProjectNames } from "../meta.js";
+import { usePortalMeta, useProjectNames } from "../meta.js";
 import { NewKeyDialog } from "./new-key.js";
 
 const ORDER = { active: 0, expired: 1, revoked: 2 } as const;
 
 export function KeysPage({ me }: { me: Whoami }) {
+  const meta = usePortalMeta();
   const [keys, setKeys] = useState<ApiKey[] | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
@@ -54,6 +55,14 @@ export function KeysPage({ me }: { me: Whoami }) {
           </button>
         }
       />
+      {meta.require_verified_email && !me.email_verified && (
+        <div class="alert alert-warning" role="status">
+          <span>
+            Verify your email address before creating keys: open the link we mailed to {me.email},
+            or send a new one from <Link href="/security">Security</Link>.
+          </span>
+        </div>
+      )}
       {keys && (
         <p class="plan-usage">
           <span>

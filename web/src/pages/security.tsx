@@ -4,18 +4,23 @@ import { FormError } from "../components/field.js";
 import { Badge, PageHeader, Spinner, toast } from "../components/ui.js";
 import { ago, describeAgent, formatDateTime } from "../format.js";
 import type { AuditEntry, AuditList, Session, SessionList, Whoami } from "../types.js";
+import { EmailCard, PasswordCard } from "./account-cards.js";
 import { TwoFactorCard } from "./two-factor.js";
 
-export function SecurityPage({ onSignOut }: { me: Whoami; onSignOut: () => Promise<void> }) {
+export function SecurityPage({ me, onSignOut }: { me: Whoami; onSignOut: () => Promise<void> }) {
+  // A password change ends other sessions and writes an audit event: both cards reload.
+  const [generation, setGeneration] = useState(0);
   return (
     <>
       <PageHeader
         title="Security"
-        description="Two-factor sign-in, where you are signed in, and what happened on your account."
+        description="Your email and password, two-factor sign-in, where you are signed in, and what happened on your account."
       />
+      <EmailCard me={me} />
+      <PasswordCard onChanged={() => setGeneration((g) => g + 1)} />
       <TwoFactorCard />
-      <SessionsCard onSignOut={onSignOut} />
-      <AuditCard />
+      <SessionsCard key={`s${generation}`} onSignOut={onSignOut} />
+      <AuditCard key={`a${generation}`} />
     </>
   );
 }

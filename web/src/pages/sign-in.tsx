@@ -3,13 +3,14 @@ import { useEffect, useState } from "preact/hooks";
 import { asApiError as toApiError, request, type ApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
 import { Logo } from "../components/icons.js";
+import { toast } from "../components/ui.js";
 import { Link } from "../router.js";
 
 interface Props {
   onSignedIn: () => Promise<void>;
 }
 
-function AuthCard({
+export function AuthCard({
   title,
   subtitle,
   children,
@@ -124,6 +125,9 @@ export function SignInPage({ onSignedIn }: Props) {
         </button>
       </form>
       <p class="auth-switch">
+        <Link href="/forgot-password">Forgot your password?</Link>
+      </p>
+      <p class="auth-switch">
         New to Latchkey? <Link href="/sign-up">Create an account</Link>
       </p>
     </AuthCard>
@@ -235,6 +239,7 @@ export function SignUpPage({ onSignedIn }: Props) {
     try {
       await request("POST", "/v1/portal/signup", { email, password });
       await request("POST", "/v1/portal/login", { email, password });
+      toast(`We sent a link to ${email.trim()} to confirm your address`);
       await onSignedIn();
     } catch (caught) {
       setError(asApiError(caught));

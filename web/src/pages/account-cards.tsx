@@ -1,0 +1,152 @@
+/** The Security page's account cards (SPEC §9): the email address and the password. */
+import { useState } from "preact/hooks";
+import { api, asApiError, type ApiError } from "../api.js";
+import { FormError, TextField } from "../components/field.js";
+import { Badge, toast } from "../components/ui.js";
+import type { Whoami } from "../types.js";
+
+export function EmailCard({ me }: { me: Whoami }) {
+  const [busy, setBusy] = useState(false);
+  const [sent, setSent] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const resend = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.post("/v1/auth/email/verify/resend");
+      setSent(true);
+      toast(`Verification link sent to ${me.email}`);
+    } catch (caught) {
+      setError(asApiError(caught).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section class="card" aria-labelledby="email-title">
+      <div class="card-head">
+        <h2 id="email-title">Email address</h2>
+        {me.email_verified ? (
+          <Badge tone="success">Verified</Badge>
+        ) : (
+          <Badge tone="warning">Not verified</Badge>
+        )}
+      </div>
+      <p>
+        <span class="mono">{me.email}</span>
+      </p>
+      {!me.email_verified && (
+        <>
+          <p class="muted">
+            Open the link we mailed you when you signed up to confirm this address. Password resets
+            and security notices go here.
+          </p>
+          <FormError message={error} />
+          {sent ? (
+            <p role="status" class="muted">
+              A new link is on its way. It works once, for 24 hours.
+            </p>
+          ) : (
+            <button
+              type="button"
+              class="button button-secondary"
+              disabled={busy}
+              onClick={() => void resend()}
+            >
+              {busy ? "Sending…" : "Send a new verification link"}
+            </button>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+export function PasswordCard({ onChanged }: { onChanged: () => void }) {
+  const [current, setCurrent] = useState("");
+  const [next, setNext] = useState("");
+  const [repeat, setRepeat] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [mismatch, setMismatch] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setError(null);
+    setMismatch(next !== repeat);
+    if (next !== repeat) return;
+    setBusy(true);
+    try {
+      const result = await api.post<{ sessions_ended: number }>("/v1/auth/password", {
+        current_password: current,
+        new_password: next,
+      });
+      setCurrent("");
+      setNext("");
+      setRepeat("");
+      const others = result.sessions_ended;
+      toast(
+        others > 0
+          ? `Password changed; ${others} other session${others === 1 ? "" : "s"} signed out`
+          : "Password changed",
+      );
+      onChanged();
+    } catch (caught) {
+      setError(asApiError(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const currentError =
+    error?.fieldMessage("current_password") ??
+    (error?.code === "invalid_credentials" ? "the current password is not right" : null);
+  const nextError = error?.fieldMessage("new_password") ?? null;
+  const formError = currentError || nextError ? null : (error?.message ?? null);
+  return (
+    <section class="card" aria-labelledby="password-title">
+      <h2 id="password-title">Password</h2>
+      <p class="muted">Changing it signs out every other session; this one stays.</p>
+      <form onSubmit={submit} noValidate class="password-form">
+        <FormError message={formError} />
+        <TextField
+          label="Current password"
+          type="password"
+          name="current_password"
+          autoComplete="current-password"
+          required
+          value={current}
+          onInput={(e) => setCurrent(e.currentTarget.value)}
+          error={currentError}
+        />
+        <TextField
+          label="New password"
+          type="password"
+          name="new_password"
+          autoComplete="new-password"
+          required
+          minLength={10}
+          value={next}
+          onInput={(e) => setNext(e.currentTarget.value)}
+          hint="At least 10 characters. Common passwords are refused."
+          error={nextError}
+        />
+        <TextField
+          label="Repeat the new password"
+          type="password"
+          name="repeat_password"
+          autoComplete="new-password"
+          required
+          value={repeat}
+          onInput={(e) => setRepeat(e.currentTarget.value)}
+          error={mismatch ? "the two passwords differ" : null}
+        />
+        <button type="submit" class="button button-primary" disabled={busy}>
+          {busy ? "Changing…" : "Change password"}
+        </button>
+      </form>
+    </section>
+  );
+}

@@ -61,6 +61,7 @@ const ENV = z.object({
   LATCHKEY_TRUST_PROXY: z.string().default("false"),
   LATCHKEY_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   LATCHKEY_PASSWORD_HASH: z.enum(["owasp", "test"]).default("owasp"),
+  LATCHKEY_BREACHED_PASSWORDS: z.string().optional(),
   SMTP_URL: z
     .string()
     .regex(
@@ -127,6 +128,11 @@ export interface Config {
   reset: { maxPerEmail: number; maxPerIp: number };
   /** argon2id's cost for new password hashes: OWASP's baseline unless a test runner asked for less. */
   passwordHash: HashCost;
+  /**
+   * Breached passwords refused at signup, change and reset (NIST 800-63B §3.1.1.2): a file
+   * sorted by SHA-1, a directory of range files, or a range API URL; null: none.
+   */
+  breachedPasswords: string | null;
 }
 
 export class ConfigError extends Error {
@@ -187,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureCookies: e.LATCHKEY_SECURE_COOKIES,
     logLevel: e.LOG_LEVEL,
     passwordHash,
+    breachedPasswords: e.LATCHKEY_BREACHED_PASSWORDS || null,
     mail: {
       smtpUrl: e.SMTP_URL || undefined,
       from: e.LATCHKEY_MAIL_FROM ?? `Latchkey <no-reply@${mailDomain(publicUrl)}>`,

@@ -14,6 +14,7 @@ import { AccessTokens } from "./services/accounts/tokens.js";
 import type { Deps } from "./services/deps.js";
 import { createServices, type Services } from "./services/index.js";
 import { mailTransportFor } from "./services/mail/transport.js";
+import { breachedPasswordsFrom } from "./infra/breached-passwords.js";
 import { migrate, openDb } from "./store/db.js";
 import { kyselyStore } from "./store/kysely/index.js";
 import type { Store } from "./store/port.js";
@@ -87,12 +88,15 @@ export async function buildDeps(
     tokens:
       overrides.tokens ?? new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
     passwords: overrides.passwords ?? new HashPool(config.passwordHash),
+    breachedPasswords:
+      overrides.breachedPasswords ?? (await breachedPasswordsFrom(config.breachedPasswords)),
     mailer: overrides.mailer ?? mailTransportFor(config, logger),
   };
   return {
     deps,
     async close() {
       await deps.mailer.close();
+      await deps.breachedPasswords.close();
       await limiter.close();
       await bus.close();
       redis?.disconnect();

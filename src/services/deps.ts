@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { ScopeCatalogue } from "../core/scopes.js";
+import type { BreachedPasswords } from "../infra/breached-passwords.js";
 import type { Bus } from "../infra/bus.js";
 import type { Limiter } from "../infra/limiter.js";
 import type { Random } from "../infra/random.js";
@@ -36,6 +37,8 @@ export interface Deps {
   box: SecretBox;
   tokens: AccessTokens;
   passwords: PasswordHasher;
+  /** Known-breached passwords (an empty list unless LATCHKEY_BREACHED_PASSWORDS names one). */
+  breachedPasswords: BreachedPasswords;
   /** Where mail goes (SMTP, or `.eml` files in development); only the outbox sends. */
   mailer: MailTransport;
 }

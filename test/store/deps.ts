@@ -15,6 +15,7 @@ import type { Deps, PasswordHasher } from "../../src/services/deps.js";
 import { createServices, type Services } from "../../src/services/index.js";
 import type { Caller } from "../../src/services/keys/api-keys.js";
 import type { MailTransport, OutgoingMail } from "../../src/services/mail/transport.js";
+import { noBreachedPasswords } from "../../src/infra/breached-passwords.js";
 import { migrate, openDb } from "../../src/store/db.js";
 import { kyselyStore, type KyselyStore } from "../../src/store/kysely/index.js";
 import type { Store } from "../../src/store/port.js";
@@ -109,6 +110,7 @@ export async function testServices(
     box: new SecretBox(masterKey),
     tokens: new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
     passwords: fastHasher,
+    breachedPasswords: noBreachedPasswords,
     mailer: memoryMailer(),
     ...options.deps,
   };

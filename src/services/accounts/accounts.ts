@@ -1,5 +1,4 @@
 import { LatchkeyError, tooManyAttempts } from "../../core/errors.js";
-import { checkPassword, PASSWORD_MESSAGES } from "../../core/passwords.js";
 import { newId } from "../../infra/ids.js";
 import { DuplicateError, type UserRow } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
@@ -7,6 +6,7 @@ import type { Deps } from "../deps.js";
 import type { MailOutbox } from "../mail/outbox.js";
 import type { EmailVerification } from "./email-verification.js";
 import type { LoginSessions, RequestMeta } from "./login.js";
+import { refuseWeakPassword } from "./password-rules.js";
 import type { SessionTokens } from "./sessions.js";
 import { userOf, type User } from "./users.js";
 
@@ -70,12 +70,7 @@ export class Accounts {
 
   async signup(input: { email: string; password: string }, meta: RequestMeta): Promise<User> {
     const email = normalizeEmail(input.email);
-    const problem = checkPassword(input.password, email);
-    if (problem) {
-      throw new LatchkeyError("invalid_request", PASSWORD_MESSAGES[problem], {
-        details: [{ field: "password", message: PASSWORD_MESSAGES[problem] }],
-      });
-    }
+    await refuseWeakPassword(this.deps, input.password, email, "password");
     const hash = await this.deps.passwords.hash(input.password);
     const now = this.deps.now();
     const id = newId(this.deps.random, "usr");

@@ -1,5 +1,4 @@
 import { LatchkeyError, tooManyAttempts } from "../../core/errors.js";
-import { checkPassword, PASSWORD_MESSAGES } from "../../core/passwords.js";
 import { newSecret } from "../../infra/ids.js";
 import { sha256 } from "../../infra/secrets.js";
 import type { AuditLog } from "../audit/audit.js";
@@ -9,6 +8,7 @@ import { passwordChangedMail, passwordResetMail, portalLink } from "../mail/temp
 import { normalizeEmail, type Accounts, type SecondFactor } from "./accounts.js";
 import type { RequestMeta } from "./login.js";
 import { spendableToken } from "./one-time-tokens.js";
+import { refuseWeakPassword } from "./password-rules.js";
 
 /** A reset link lives 30 minutes (SPEC §9). */
 export const RESET_TTL_MS = 30 * 60_000;
@@ -18,15 +18,6 @@ export interface ResetConfirmInput {
   newPassword: string;
   code?: string | undefined;
   backupCode?: string | undefined;
-}
-
-function refuseWeak(password: string, email: string): void {
-  const problem = checkPassword(password, email);
-  if (problem) {
-    throw new LatchkeyError("invalid_request", PASSWORD_MESSAGES[problem], {
-      details: [{ field: "new_password", message: PASSWORD_MESSAGES[problem] }],
-    });
-  }
 }
 
 /**
@@ -58,7 +49,7 @@ export class PasswordFlows {
     actor: string,
   ): Promise<{ sessionsEnded: number }> {
     await this.accounts.checkPassword(user.email, input.currentPassword, meta);
-    refuseWeak(input.newPassword, user.email);
+    await refuseWeakPassword(this.deps, input.newPassword, user.email, "new_password");
     if (input.newPassword === input.currentPassword)
       throw new LatchkeyError(
         "invalid_request",
@@ -176,7 +167,7 @@ export class PasswordFlows {
     const user = await this.deps.store.users.byId(token.user_id);
     if (!user || user.disabled === 1 || user.email !== token.email)
       throw new LatchkeyError("token_invalid", "this reset link is not valid or was already used");
-    refuseWeak(input.newPassword, user.email);
+    await refuseWeakPassword(this.deps, input.newPassword, user.email, "new_password");
     const hasTwoFactor = await this.checkSecondFactor(user.id, input, meta);
     const hash = await this.deps.passwords.hash(input.newPassword);
     const now = this.deps.now();

@@ -12,6 +12,21 @@ export const MAX_USAGE_ENTRIES = 500;
 export const MAX_USAGE_COUNT = 1_000_000;
 
 const name = z.string().trim().min(1, "must not be empty").max(100);
+/** At most this many bytes of JSON in a key's `meta`. */
+export const MAX_META_BYTES = 4096;
+const description = z
+  .string()
+  .trim()
+  .max(500)
+  .describe("what the key is for, for people; empty clears it");
+const meta = z
+  .record(z.string(), z.unknown())
+  .refine((v) => Buffer.byteLength(JSON.stringify(v)) <= MAX_META_BYTES, {
+    message: `must be at most ${MAX_META_BYTES} bytes of JSON`,
+  })
+  .describe(
+    "the owner's JSON object (at most 4 KiB), returned by POST /v1/keys/verify and the SDK verifier",
+  );
 const scope = z.string().trim().min(1).max(64);
 const scopes = z.array(scope).min(1, "name at least one scope").max(64);
 /** A scope a service asks about; untrimmed (see VerifyBody). */
@@ -35,6 +50,8 @@ export const CreateKeyBody = z
       .max(64)
       .optional()
       .describe("IPv4/IPv6 addresses or CIDR ranges the key may be used from"),
+    description: description.optional(),
+    meta: meta.optional(),
   })
   .refine((v) => v.expires_in === undefined || v.expires_at === undefined, {
     message: "give expires_in or expires_at, not both",
@@ -55,6 +72,8 @@ export const KeyRecord = z.object({
   usage_count: z.number(),
   revoked_at: z.string().nullable(),
   status: KeyStatus,
+  description: z.string().nullable(),
+  meta: z.record(z.string(), z.unknown()).nullable(),
 });
 
 export const KeyList = z.object({ api_keys: z.array(KeyRecord) });
@@ -83,9 +102,14 @@ export const KeyUsage = z.object({
 export const KeyDetails = KeyRecordFull.extend({ usage: KeyUsage });
 
 export const KeyPatch = z
-  .strictObject({ name: name.optional(), scopes: scopes.optional() })
-  .refine((v) => v.name !== undefined || v.scopes !== undefined, {
-    message: "name at least one of name, scopes",
+  .strictObject({
+    name: name.optional(),
+    scopes: scopes.optional(),
+    description: description.optional(),
+    meta: meta.nullable().optional().describe("null clears it"),
+  })
+  .refine((v) => Object.values(v).some((field) => field !== undefined), {
+    message: "name at least one of name, scopes, description, meta",
   });
 
 export const RotateBody = z.strictObject({
@@ -171,6 +195,10 @@ export const VerifyResponse = z.object({
   project_id: z.string().nullable(),
   expires_at: z.string().nullable(),
   ratelimit: RateLimitState.nullable(),
+  meta: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe("the key's metadata as its owner set it; null when none or the key is unknown"),
   lease: VerifyLease.optional().describe("only when the call asked for a lease"),
 });
 

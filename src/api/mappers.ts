@@ -44,7 +44,14 @@ export function toRecord(row: ApiKey, now: number): KeyRecordT {
     usage_count: Number(row.usage_count),
     revoked_at: iso(row.revoked_at),
     status: keyStatus(row, now),
+    description: row.description,
+    meta: metaOf(row.meta),
   };
+}
+
+/** A key's stored metadata (JSON text, written by us from a checked object). */
+export function metaOf(text: string | null): Record<string, unknown> | null {
+  return text === null ? null : (JSON.parse(text) as Record<string, unknown>);
 }
 
 export function toFullRecord(row: ApiKey, now: number): KeyRecordFullT {
@@ -137,6 +144,7 @@ export function toVerifyResponse(result: CheckResult): VerifyResponseT {
     project_id: key?.projectId ?? null,
     expires_at: key ? expiryOf(key) : null,
     ratelimit: result.ratelimit,
+    meta: key?.meta ?? null,
   };
 }
 

@@ -66,6 +66,7 @@ export function keyFields(k: KeyRecord, s: Style, now = Date.now()): string {
     [
       ["ID", s.bold(k.id)],
       ["Name", k.name],
+      ...(k.description ? [["Description", k.description] as [string, string]] : []),
       ["Prefix", `${k.prefix}…`],
       ["Environment", k.environment],
       ["Scopes", wrap(k.scopes, 64)],
@@ -76,6 +77,7 @@ export function keyFields(k: KeyRecord, s: Style, now = Date.now()): string {
       ["Revoked", dated(k.revoked_at, null)],
       ["Last used", dated(k.last_used_at, "never")],
       ["Usage", `${count(k.usage_count)} calls`],
+      ...(k.meta ? [["Meta", JSON.stringify(k.meta)] as [string, string]] : []),
     ],
     s,
   );

@@ -117,6 +117,8 @@ describe("key list", () => {
     usage_count: 3420,
     revoked_at: null,
     status: "active",
+    description: null,
+    meta: null,
     ...over,
   });
 

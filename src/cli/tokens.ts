@@ -26,6 +26,21 @@ interface CreateOptions extends CommonOptions {
   env?: "live" | "test";
   expires?: string;
   project?: string;
+  description?: string;
+  meta?: Record<string, unknown>;
+}
+
+/** `--meta '{"customer":"cus_1"}'`: a JSON object, checked here so a typo is a usage error. */
+function parseMeta(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw usageError('--meta must be a JSON object, e.g. \'{"customer":"cus_1"}\'');
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw usageError('--meta must be a JSON object, e.g. \'{"customer":"cus_1"}\'');
+  return value as Record<string, unknown>;
 }
 
 async function create(name: string, options: CreateOptions): Promise<void> {
@@ -34,6 +49,8 @@ async function create(name: string, options: CreateOptions): Promise<void> {
   if (options.env) body.environment = options.env;
   if (options.expires) body.expires_in = options.expires;
   if (options.project) body.project_id = options.project;
+  if (options.description !== undefined) body.description = options.description;
+  if (options.meta !== undefined) body.meta = options.meta;
   const created = await cli.api.post<CreatedKey>("/v1/api-keys", body);
   cli.out.result(
     created,
@@ -120,16 +137,24 @@ async function rotate(id: string, options: RotateOptions): Promise<void> {
 interface EditOptions extends CommonOptions {
   name?: string;
   scope?: string[];
+  description?: string;
+  meta?: Record<string, unknown>;
+  clearMeta?: boolean;
 }
 
 async function edit(id: string, options: EditOptions): Promise<void> {
   const body: Record<string, unknown> = {};
   if (options.name !== undefined) body.name = options.name;
   if (options.scope !== undefined) body.scopes = options.scope;
+  if (options.description !== undefined) body.description = options.description;
+  if (options.meta !== undefined && options.clearMeta)
+    throw usageError("give --meta or --clear-meta, not both");
+  if (options.meta !== undefined) body.meta = options.meta;
+  if (options.clearMeta) body.meta = null;
   if (Object.keys(body).length === 0)
     throw usageError(
       "nothing to change",
-      "pass --name N and/or --scope S (scopes may only narrow)",
+      "pass --name N, --scope S (scopes may only narrow), --description D or --meta JSON",
     );
   const cli: Cli = contextOf(options);
   const key = await cli.api.patch<KeyRecord>(path(id), body);
@@ -148,7 +173,9 @@ export function tokenCommand(): Command {
         .requiredOption("--scope <scope>", SCOPE_HELP, collectScopes)
         .addOption(new Option("--env <environment>", "key environment").choices(["live", "test"]))
         .option("--expires <duration>", "lifetime, e.g. 30d, 90d, 24h, 1y (default: never)")
-        .option("--project <id>", "restrict the key to one project"),
+        .option("--project <id>", "restrict the key to one project")
+        .option("--description <text>", "what the key is for, for people")
+        .option("--meta <json>", "a JSON object (≤ 4 KiB) that verification returns", parseMeta),
     ).action(create),
   );
   token.addCommand(
@@ -184,10 +211,17 @@ export function tokenCommand(): Command {
   token.addCommand(
     withCommonOptions(
       new Command("edit")
-        .description("rename a key or narrow its scopes")
+        .description("rename a key, narrow its scopes, or change its description or metadata")
         .argument("<id>", "key id (key_…)")
         .option("--name <name>", "new name")
-        .option("--scope <scope>", `${SCOPE_HELP}; the new set must be narrower`, collectScopes),
+        .option("--scope <scope>", `${SCOPE_HELP}; the new set must be narrower`, collectScopes)
+        .option("--description <text>", "new description ('' clears it)")
+        .option(
+          "--meta <json>",
+          "new metadata: a JSON object (≤ 4 KiB), replacing the old",
+          parseMeta,
+        )
+        .option("--clear-meta", "remove the metadata"),
     ).action(edit),
   );
   return token;

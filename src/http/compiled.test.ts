@@ -84,6 +84,12 @@ describe("compiled serialisation of the verify answer", () => {
       project_id: null,
       expires_at: "2027-01-01T00:00:00.000Z",
       ratelimit: { limit: 1000, remaining: 999, reset: 1_800_000_000_000 },
+      meta: {
+        customer: "cus_1",
+        limits: { seats: 5 },
+        tags: ["a", 'quote " and \\ slash'],
+        n: null,
+      },
       lease: { granted: 10, reset: 1_800_000_000_000, reset_in: 59_000 },
     },
     {
@@ -96,6 +102,7 @@ describe("compiled serialisation of the verify answer", () => {
       project_id: null,
       expires_at: null,
       ratelimit: null,
+      meta: null,
     },
   ];
 

@@ -24,6 +24,8 @@ export interface Principal {
   /** Effective scopes: a key's scopes ∩ its owner's current access; a session's: the user's access. */
   scopes: string[];
   amr: string[];
+  /** An API key's metadata as its owner set it (null for sessions and keys without any). */
+  meta: Readonly<Record<string, unknown>> | null;
 }
 
 export type VerifyResult =

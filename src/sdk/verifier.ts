@@ -310,6 +310,7 @@ class LatchkeyVerifier implements Verifier {
       projectId: null,
       scopes: who.scopes,
       amr,
+      meta: null,
     };
     this.remember(cacheKey, { principal, keyHash: null, keyExpiresAt: null }, generation);
     return { principal };
@@ -364,6 +365,7 @@ class LatchkeyVerifier implements Verifier {
       projectId: answer.project_id,
       scopes: answer.scopes,
       amr: [],
+      meta: answer.meta ?? null,
     };
     const keyExpiresAt = answer.expires_at ? Date.parse(answer.expires_at) : null;
     this.remember(cacheKey, { principal, keyHash, keyExpiresAt }, generation);

@@ -275,6 +275,15 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+
+    // Key controls (issue 20): a description and the owner's metadata, which verification
+    // returns so a service needs no second lookup.
+    "0007_key_meta": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("api_keys").addColumn("description", "text").execute();
+        await db.schema.alterTable("api_keys").addColumn("meta", "text").execute();
+      },
+    },
   };
 }
 

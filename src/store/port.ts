@@ -142,9 +142,15 @@ export interface KeyRow {
   rotated_from: string | null;
   /** The key that minted this one (through the API, with `keys:write`): revoked with it. */
   parent_key_id: string | null;
+  /** What the owner wrote about the key; null when nothing. */
+  description: string | null;
+  /** The owner's JSON object (≤ 4 KiB), returned by verification; null when none. */
+  meta: string | null;
 }
 
-export type KeyPatch = Partial<Pick<KeyRow, "name" | "scopes" | "revoked_at" | "expires_at">>;
+export type KeyPatch = Partial<
+  Pick<KeyRow, "name" | "scopes" | "revoked_at" | "expires_at" | "description" | "meta">
+>;
 
 /** Hourly usage buckets; `project_id` is '' when a call named no project. */
 export interface UsageBucketRow {

@@ -234,6 +234,19 @@ describe(`web portal in Chromium [${store}]`, () => {
     await heading("CI pipeline (read-only)").waitFor();
     const me = await whoamiWith(keys.ci!.secret);
     expect(me.body.scopes).toEqual(["keys:read", "services:read"]);
+
+    // A description and metadata: a typo is caught in the form, a JSON object is saved.
+    await page.getByRole("button", { name: "Edit" }).click();
+    const about = page.getByRole("dialog", { name: "Edit key" });
+    await about.getByLabel("Description").fill("Deploys from the main branch");
+    await about.getByLabel("Metadata (JSON)").fill('{"team": "platform",');
+    await about.getByRole("button", { name: "Save changes" }).click();
+    await about.getByText("Metadata must be a JSON object").waitFor();
+    await about.getByLabel("Metadata (JSON)").fill('{"team": "platform", "tier": 2}');
+    await about.getByRole("button", { name: "Save changes" }).click();
+    await page.getByRole("heading", { name: "About this key" }).waitFor();
+    await page.getByText("Deploys from the main branch").waitFor();
+    expect(await page.getByLabel("Metadata").innerText()).toContain('"team": "platform"');
   });
 
   it("rotates the key: the new one works and the old one overlaps", async () => {

@@ -47,6 +47,37 @@ describe.concurrent("latchkey token and auth set-token", { timeout: 90_000 }, ()
     return { m, email, token, api, createKey };
   };
 
+  it("sets, shows, changes and clears a key's description and metadata", async () => {
+    const { m } = await user();
+    const made = await m.json([
+      "token",
+      "create",
+      "billing",
+      "--scope",
+      "services:read",
+      "--description",
+      "billing worker",
+      "--meta",
+      '{"customer":"cus_7","seats":2}',
+    ]);
+    expect(made).toMatchObject({
+      description: "billing worker",
+      meta: { customer: "cus_7", seats: 2 },
+    });
+    const shown = await m.run(["token", "show", made.id]);
+    expect(shown.stdout).toMatch(/Description\s+billing worker/);
+    expect(shown.stdout).toContain('{"customer":"cus_7","seats":2}');
+    const edited = await m.json(["token", "edit", made.id, "--meta", '{"seats":4}']);
+    expect(edited.meta).toEqual({ seats: 4 });
+    const cleared = await m.json(["token", "edit", made.id, "--clear-meta", "--description", ""]);
+    expect(cleared).toMatchObject({ meta: null, description: null });
+    for (const bad of ["not json", "[1,2]", '"text"']) {
+      const refused = await m.run(["token", "edit", made.id, "--meta", bad]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain("--meta must be a JSON object");
+    }
+  });
+
   it("creates a key, printing the secret once with a warning, then lists it without the secret", async () => {
     const { m } = await user();
     const created = await m.run([

@@ -48,6 +48,7 @@ describeEachStore("POST /v1/keys/verify, projects and IP restriction", (store) =
       project_id: null,
       expires_at: key.expires_at,
       ratelimit: { limit: 10000, remaining: 9999, reset: expect.any(Number) },
+      meta: null,
     });
   });
 
@@ -68,6 +69,7 @@ describeEachStore("POST /v1/keys/verify, projects and IP restriction", (store) =
         project_id: null,
         expires_at: null,
         ratelimit: null,
+        meta: null,
       });
     }
   });

@@ -15,6 +15,8 @@ import {
 
 const LISTED = [
   "id",
+  "description",
+  "meta",
   "name",
   "prefix",
   "environment",
@@ -63,6 +65,8 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
       usage_count: 0,
       revoked_at: null,
       status: "active",
+      description: null,
+      meta: null,
     });
     const list = await api.get("/v1/api-keys", { token: user.token });
     expect(list.status).toBe(200);

@@ -89,6 +89,30 @@ describeEachStore("verifier against a real server", (store) => {
     expect(await verifier.verify(key)).toMatchObject({ code: "key_revoked", status: 401 });
   });
 
+  it("gives the key's metadata with the principal, and the new one once the owner changes it", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { id, key } = await owner.key(["services:read"], {
+      meta: { customer: "cus_9", seats: 3 },
+    });
+    const { verifier } = verifierFor(owner.serviceKey, { cacheTtlMs: 60_000 });
+    await within(5000, async () => verifier.streaming);
+    const first = await verifier.verify(key, { scopes: ["services:read"] });
+    expect(first).toMatchObject({
+      valid: true,
+      principal: { meta: { customer: "cus_9", seats: 3 } },
+    });
+    const patched = await client(server.url).patch(
+      `/v1/api-keys/${id}`,
+      { meta: { customer: "cus_9", seats: 10 } },
+      { token: owner.accessToken },
+    );
+    expect(patched.status).toBe(200);
+    await within(1000, async () => {
+      const now = await verifier.verify(key, { scopes: ["services:read"] });
+      return now.valid && now.principal.meta?.seats === 10;
+    });
+  });
+
   it("drops a cached key when its scopes are narrowed", async () => {
     const owner = await ownerWithKeys(server.url);
     const { id, key } = await owner.key(["services:read", "services:write"]);

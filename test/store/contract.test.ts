@@ -65,6 +65,8 @@ function key(ownerId: string, overrides: Partial<KeyRow> = {}): KeyRow {
     usage_count: 0,
     rotated_from: null,
     parent_key_id: null,
+    description: null,
+    meta: null,
     ...overrides,
   };
 }

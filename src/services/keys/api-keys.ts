@@ -74,6 +74,8 @@ export class ApiKeys {
       brand: this.deps.config.keyBrand,
       rotatedFrom: null,
       parentKeyId: parent?.id ?? null,
+      description: input.description || null,
+      meta: input.meta === undefined ? null : JSON.stringify(input.meta),
     });
     await this.deps.store.transaction(async (tx) => {
       const { limit, counted } = await planState(tx, caller.user.id, now);
@@ -118,7 +120,12 @@ export class ApiKeys {
   async edit(
     caller: Caller,
     id: string,
-    patch: { name?: string | undefined; scopes?: string[] | undefined },
+    patch: {
+      name?: string | undefined;
+      scopes?: string[] | undefined;
+      description?: string | undefined;
+      meta?: Record<string, unknown> | null | undefined;
+    },
   ): Promise<KeyAt> {
     const row = await this.own(caller, id);
     const now = this.deps.now();
@@ -137,6 +144,18 @@ export class ApiKeys {
         );
       values.scopes = JSON.stringify(next);
       changes.scopes = next;
+    }
+    if (patch.description !== undefined && (patch.description || null) !== row.description) {
+      values.description = patch.description || null;
+      changes.description = values.description;
+    }
+    if (patch.meta !== undefined) {
+      const next = patch.meta === null ? null : JSON.stringify(patch.meta);
+      // Only that it changed goes into the audit log: meta is the owner's data, not ours.
+      if (next !== row.meta) {
+        values.meta = next;
+        changes.meta_changed = true;
+      }
     }
     if (Object.keys(values).length > 0) {
       const narrowed = await this.deps.store.transaction(async (tx) => {
@@ -236,6 +255,9 @@ export class ApiKeys {
       brand: this.deps.config.keyBrand,
       rotatedFrom: old.id,
       parentKeyId: minter?.id ?? old.parent_key_id,
+      // The successor is the same key to its owner and to the services that read its meta.
+      description: old.description,
+      meta: old.meta,
     });
     const capped = await this.deps.store.transaction(async (tx) => {
       const { limit, counted, successorOf } = await planState(tx, old.owner_id, now);

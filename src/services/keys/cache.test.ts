@@ -38,6 +38,8 @@ describe("KeyCache", () => {
       key_hash: hash,
       environment: "live",
       scopes: '["services:read"]',
+      description: null,
+      meta: null,
       project_id: null,
       ip_allow: null,
       created_at: t.clock.now,

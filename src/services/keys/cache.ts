@@ -21,6 +21,8 @@ export interface CachedKey {
   memo: { access: ReadonlySet<string>; scopes: ReadonlySet<string> } | null;
   /** The name of its rate-limit window in the limiter, made once (keys/check.ts). */
   window: string | null;
+  /** The owner's metadata, parsed once per cached row; shared read-only by every answer. */
+  meta: Readonly<Record<string, unknown>> | null;
 }
 
 const CACHE_LIMIT = 100_000;
@@ -48,6 +50,7 @@ export function toCachedKey(row: ApiKey, version: string | null, now: number): C
     loadedAt: now,
     memo: null,
     window: null,
+    meta: row.meta === null ? null : (JSON.parse(row.meta) as Record<string, unknown>),
   };
 }
 

@@ -25,4 +25,6 @@ export interface NewKeyInput {
   expires_at?: string | undefined;
   project_id?: string | undefined;
   ip_allow?: string[] | undefined;
+  description?: string | undefined;
+  meta?: Record<string, unknown> | undefined;
 }

@@ -51,6 +51,9 @@ export function newKeyRow(
     rotatedFrom: string | null;
     /** The key that minted this one; null when a signed-in user did. */
     parentKeyId: string | null;
+    description: string | null;
+    /** The owner's metadata, as stored (JSON text). */
+    meta: string | null;
   },
 ): { key: string; row: ApiKey } {
   const key = formatKey(input.brand, input.environment, random.bytes(32));
@@ -71,6 +74,8 @@ export function newKeyRow(
     usage_count: 0,
     rotated_from: input.rotatedFrom,
     parent_key_id: input.parentKeyId,
+    description: input.description,
+    meta: input.meta,
   };
   return { key, row };
 }

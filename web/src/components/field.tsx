@@ -33,6 +33,37 @@ export function TextField({ label, hint, error, ...input }: InputProps) {
   );
 }
 
+type TextAreaProps = Omit<JSX.TextareaHTMLAttributes<HTMLTextAreaElement>, "id" | "label"> & {
+  label: string;
+  hint?: ComponentChildren;
+  error?: string | null;
+};
+
+/** A labelled multi-line input, as TextField. */
+export function TextAreaField({ label, hint, error, ...area }: TextAreaProps) {
+  const id = useId();
+  const described = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""]
+    .filter(Boolean)
+    .join(" ");
+  return (
+    <div class={error ? "field has-error" : "field"}>
+      <label for={id}>{label}</label>
+      <textarea
+        id={id}
+        aria-invalid={error ? "true" : undefined}
+        aria-describedby={described || undefined}
+        {...area}
+      />
+      {hint && (
+        <p id={`${id}-hint`} class="hint">
+          {hint}
+        </p>
+      )}
+      <FieldError id={`${id}-error`} message={error} />
+    </div>
+  );
+}
+
 type SelectProps = Omit<JSX.SelectHTMLAttributes<HTMLSelectElement>, "id" | "label"> & {
   label: string;
   hint?: ComponentChildren;

@@ -137,6 +137,23 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
         />
       </section>
 
+      {(key.description || key.meta) && (
+        <section class="card" aria-labelledby="about-title">
+          <div class="card-head">
+            <h2 id="about-title">About this key</h2>
+            <span class="muted small">
+              Metadata is returned to your services when they verify it
+            </span>
+          </div>
+          {key.description && <p class="key-description">{key.description}</p>}
+          {key.meta && (
+            <pre class="key-meta mono" aria-label="Metadata">
+              {JSON.stringify(key.meta, null, 2)}
+            </pre>
+          )}
+        </section>
+      )}
+
       <section class="card" aria-labelledby="scopes-title">
         <div class="card-head">
           <h2 id="scopes-title">Scopes</h2>

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, asApiError, localError, type ApiError } from "../api.js";
-import { FormError, SelectField, TextField } from "../components/field.js";
+import { FormError, SelectField, TextAreaField, TextField } from "../components/field.js";
 import { Modal } from "../components/modal.js";
 import { SecretReveal } from "../components/secret.js";
 import { toast } from "../components/ui.js";
@@ -8,7 +8,23 @@ import { navigate } from "../router.js";
 import { ScopePicker, sortScopes } from "../scopes.js";
 import type { ApiKey, CreatedKey } from "../types.js";
 
-/** Edit (rename, narrow scopes) and Rotate, opened from a key's page. */
+/** Edit (rename, narrow scopes, description, metadata) and Rotate, opened from a key's page. */
+
+/** The metadata box's text as the API takes it: an object, null (empty), or why not. */
+function parseMeta(text: string): { meta: Record<string, unknown> | null } | { error: string } {
+  if (!text.trim()) return { meta: null };
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === "object" && value !== null && !Array.isArray(value))
+      return { meta: value as Record<string, unknown> };
+  } catch {
+    // falls through to the message below
+  }
+  return { error: 'Metadata must be a JSON object, such as {"customer": "cus_123"}.' };
+}
+
+const metaText = (meta: Record<string, unknown> | null) =>
+  meta ? JSON.stringify(meta, null, 2) : "";
 
 export function EditKeyDialog({
   apiKey,
@@ -21,6 +37,8 @@ export function EditKeyDialog({
 }) {
   const [name, setName] = useState(apiKey.name);
   const [scopes, setScopes] = useState<Set<string>>(new Set(apiKey.scopes));
+  const [description, setDescription] = useState(apiKey.description ?? "");
+  const [meta, setMeta] = useState(metaText(apiKey.meta));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
 
@@ -30,6 +48,13 @@ export function EditKeyDialog({
     const body: Record<string, unknown> = {};
     if (name.trim() !== apiKey.name) body.name = name.trim();
     if (scopes.size !== apiKey.scopes.length) body.scopes = sortScopes([...scopes]);
+    if (description.trim() !== (apiKey.description ?? "")) body.description = description.trim();
+    const parsed = parseMeta(meta);
+    if ("error" in parsed) {
+      setError(localError("", [{ field: "meta", message: parsed.error }]));
+      return;
+    }
+    if (JSON.stringify(parsed.meta) !== JSON.stringify(apiKey.meta)) body.meta = parsed.meta;
     if (Object.keys(body).length === 0) return onClose();
     if (scopes.size === 0) {
       setError(
@@ -53,8 +78,10 @@ export function EditKeyDialog({
     name: error?.fieldMessage("name") ?? null,
     scopes:
       error?.fieldMessage("scopes") ?? (error?.code.startsWith("scope_") ? error.message : null),
+    description: error?.fieldMessage("description") ?? null,
+    meta: error?.fieldMessage("meta") ?? null,
   };
-  const formError = error && !fields.name && !fields.scopes ? error.message : null;
+  const formError = error && !Object.values(fields).some(Boolean) ? error.message : null;
   return (
     <Modal title="Edit key" onClose={onClose} wide>
       <form onSubmit={submit} noValidate>
@@ -66,6 +93,26 @@ export function EditKeyDialog({
           value={name}
           onInput={(e) => setName(e.currentTarget.value)}
           error={fields.name}
+        />
+        <TextField
+          label="Description"
+          name="description"
+          maxLength={500}
+          placeholder="What the key is for"
+          value={description}
+          onInput={(e) => setDescription(e.currentTarget.value)}
+          error={fields.description}
+        />
+        <TextAreaField
+          label="Metadata (JSON)"
+          name="meta"
+          rows={5}
+          spellcheck={false}
+          class="mono"
+          hint="A JSON object of up to 4 KiB that verification returns to your services. Empty removes it."
+          value={meta}
+          onInput={(e) => setMeta(e.currentTarget.value)}
+          error={fields.meta}
         />
         <ScopePicker
           legend="Scopes"

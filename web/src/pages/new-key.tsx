@@ -30,6 +30,7 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
   const [scopes, setScopes] = useState<Set<string>>(new Set());
   const [expiresIn, setExpiresIn] = useState("90d");
   const [projectId, setProjectId] = useState("");
+  const [description, setDescription] = useState("");
   const [projects, setProjects] = useState<Project[]>([]);
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
@@ -58,6 +59,7 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
       const body: Record<string, unknown> = { name: name.trim(), scopes: [...scopes], environment };
       if (expiresIn) body.expires_in = expiresIn;
       if (projectId) body.project_id = projectId;
+      if (description.trim()) body.description = description.trim();
       const created = await api.post<CreatedKey>("/v1/api-keys", body);
       setSecret(created.key);
       onCreated(created);
@@ -89,6 +91,7 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
       error?.fieldMessage("project_id") ??
       (error?.code === "project_mismatch" ? error.message : null),
     environment: error?.fieldMessage("environment") ?? null,
+    description: error?.fieldMessage("description") ?? null,
   };
   const formError = error && !Object.values(fields).some(Boolean) ? error.message : null;
 
@@ -108,6 +111,15 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
           onInput={(e) => setName(e.currentTarget.value)}
           hint="Something that tells you later where this key is used."
           error={fields.name}
+        />
+        <TextField
+          label="Description (optional)"
+          name="description"
+          maxLength={500}
+          autoComplete="off"
+          value={description}
+          onInput={(e) => setDescription(e.currentTarget.value)}
+          error={fields.description}
         />
         <fieldset class="field">
           <legend>Environment</legend>

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { client } from "../helpers/http.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { describeEachStore } from "../helpers/stores.js";
+import {
+  account,
+  adminPatch,
+  createKey,
+  serviceKey,
+  verify,
+  type Account,
+  type Api,
+} from "./api-keys-fixtures.js";
+
+describeEachStore("API keys: description and metadata", (store) => {
+  let server: TestServer;
+  let api: Api;
+  let user: Account;
+  let service: string;
+
+  beforeAll(async () => {
+    server = await startTestServer({ store });
+    api = client(server.url);
+    const staff = await account(server);
+    user = await account(server);
+    await adminPatch(api, staff.token, user.userId, { plan: "enterprise" });
+    service = await serviceKey(server, api, staff.token);
+  });
+  afterAll(async () => server?.close());
+
+  const META = { customer: "cus_123", tier: "pro", limits: { seats: 5 }, tags: ["eu", "beta"] };
+
+  it("stores them at creation, lists and shows them, and verification returns the meta", async () => {
+    const key = await createKey(api, user.token, { description: "  CI deploys  ", meta: META });
+    expect(key).toMatchObject({ description: "CI deploys", meta: META });
+    const shown = await api.get(`/v1/api-keys/${key.id}`, { token: user.token });
+    expect(shown.body).toMatchObject({ description: "CI deploys", meta: META });
+    const listed = await api.get("/v1/api-keys", { token: user.token });
+    expect(listed.body.api_keys.find((k: { id: string }) => k.id === key.id)).toMatchObject({
+      meta: META,
+    });
+    const result = await verify(api, service, { key: key.key });
+    expect(result).toMatchObject({ valid: true, meta: META });
+
+    const plain = await createKey(api, user.token);
+    expect(plain).toMatchObject({ description: null, meta: null });
+    expect(await verify(api, service, { key: plain.key })).toMatchObject({ meta: null });
+  });
+
+  it("changes and clears them with PATCH, and verification sees the change at once", async () => {
+    const key = await createKey(api, user.token, { meta: { tier: "free" } });
+    expect((await verify(api, service, { key: key.key })).meta).toEqual({ tier: "free" }); // cached
+
+    const changed = await api.patch(
+      `/v1/api-keys/${key.id}`,
+      { meta: { tier: "pro" }, description: "upgraded" },
+      { token: user.token },
+    );
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ meta: { tier: "pro" }, description: "upgraded" });
+    expect((await verify(api, service, { key: key.key })).meta).toEqual({ tier: "pro" });
+
+    const cleared = await api.patch(
+      `/v1/api-keys/${key.id}`,
+      { meta: null, description: "" },
+      { token: user.token },
+    );
+    expect(cleared.body).toMatchObject({ meta: null, description: null });
+    expect((await verify(api, service, { key: key.key })).meta).toBeNull();
+
+    // The audit log says the meta changed, never what it holds (the owner's data).
+    const audit = await api.get("/v1/audit-log?event=key_edited", { token: user.token });
+    const edits = audit.body.events.filter((e: any) => e.details.key_id === key.id);
+    expect(edits.length).toBe(2);
+    expect(edits.every((e: any) => e.details.meta_changed === true)).toBe(true);
+    expect(JSON.stringify(edits)).not.toContain("pro");
+  });
+
+  it("keeps them on rotation", async () => {
+    const key = await createKey(api, user.token, { description: "rotating", meta: META });
+    const rotated = await api.post(`/v1/api-keys/${key.id}/rotate`, {}, { token: user.token });
+    expect(rotated.status).toBe(201);
+    expect(rotated.body).toMatchObject({ description: "rotating", meta: META });
+    expect((await verify(api, service, { key: rotated.body.key })).meta).toEqual(META);
+  });
+
+  it("refuses meta over 4 KiB, meta that is not an object, and a long description", async () => {
+    const big = { blob: "x".repeat(4100) };
+    for (const body of [
+      { name: "k", scopes: ["services:read"], meta: big },
+      { name: "k", scopes: ["services:read"], meta: ["a", "b"] },
+      { name: "k", scopes: ["services:read"], meta: "text" },
+      { name: "k", scopes: ["services:read"], description: "d".repeat(501) },
+    ]) {
+      const reply = await api.post("/v1/api-keys", body, { token: user.token });
+      expect(reply.status, JSON.stringify(body).slice(0, 60)).toBe(400);
+      expect(reply.body.error.code).toBe("invalid_request");
+    }
+    const key = await createKey(api, user.token);
+    const patch = await api.patch(`/v1/api-keys/${key.id}`, { meta: big }, { token: user.token });
+    expect(patch.status).toBe(400);
+    expect(patch.body.error.details[0].field).toBe("meta");
+    // Exactly 4 KiB of JSON is accepted.
+    const exact = { b: "y".repeat(4096 - '{"b":""}'.length) };
+    const fits = await api.patch(`/v1/api-keys/${key.id}`, { meta: exact }, { token: user.token });
+    expect(fits.status).toBe(200);
+  });
+});

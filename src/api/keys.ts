@@ -74,6 +74,8 @@ export const KeyRecord = z.object({
   status: KeyStatus,
   description: z.string().nullable(),
   meta: z.record(z.string(), z.unknown()).nullable(),
+  enabled: z.boolean().describe("false: disabled by its owner, refused as key_disabled"),
+  disabled_at: z.string().nullable(),
 });
 
 export const KeyList = z.object({ api_keys: z.array(KeyRecord) });
@@ -107,9 +109,13 @@ export const KeyPatch = z
     scopes: scopes.optional(),
     description: description.optional(),
     meta: meta.nullable().optional().describe("null clears it"),
+    enabled: z
+      .boolean()
+      .optional()
+      .describe("false disables the key without revoking it (key_disabled); true enables it"),
   })
   .refine((v) => Object.values(v).some((field) => field !== undefined), {
-    message: "name at least one of name, scopes, description, meta",
+    message: "name at least one of name, scopes, description, meta, enabled",
   });
 
 export const RotateBody = z.strictObject({

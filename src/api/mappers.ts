@@ -46,6 +46,8 @@ export function toRecord(row: ApiKey, now: number): KeyRecordT {
     status: keyStatus(row, now),
     description: row.description,
     meta: metaOf(row.meta),
+    enabled: row.disabled_at === null,
+    disabled_at: iso(row.disabled_at),
   };
 }
 

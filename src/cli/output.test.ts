@@ -119,6 +119,8 @@ describe("key list", () => {
     status: "active",
     description: null,
     meta: null,
+    enabled: true,
+    disabled_at: null,
     ...over,
   });
 

@@ -284,6 +284,13 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.alterTable("api_keys").addColumn("meta", "text").execute();
       },
     },
+
+    // Disabling a key without revoking it (issue 20): refused as key_disabled until enabled.
+    "0008_key_disabled": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("api_keys").addColumn("disabled_at", "bigint").execute();
+      },
+    },
   };
 }
 

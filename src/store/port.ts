@@ -146,10 +146,15 @@ export interface KeyRow {
   description: string | null;
   /** The owner's JSON object (≤ 4 KiB), returned by verification; null when none. */
   meta: string | null;
+  /** When the owner disabled it (refused as `key_disabled` until enabled); null: enabled. */
+  disabled_at: number | null;
 }
 
 export type KeyPatch = Partial<
-  Pick<KeyRow, "name" | "scopes" | "revoked_at" | "expires_at" | "description" | "meta">
+  Pick<
+    KeyRow,
+    "name" | "scopes" | "revoked_at" | "expires_at" | "description" | "meta" | "disabled_at"
+  >
 >;
 
 /** Hourly usage buckets; `project_id` is '' when a call named no project. */

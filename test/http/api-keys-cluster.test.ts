@@ -50,6 +50,21 @@ describeCluster("API keys across two instances (PostgreSQL + Redis)", () => {
     expect(check).toMatchObject({ code: "rate_limited", ratelimit: { limit: 6, remaining: 0 } });
   });
 
+  it("disables and enables on every instance from the moment PATCH answers", async () => {
+    const key = await createKey(apiA, tokenA, { name: "pausable" });
+    expect((await verify(apiA, tokenA, { key: key.key })).valid).toBe(true);
+    expect((await verify(apiB, tokenB, { key: key.key })).valid).toBe(true); // both cached
+    const off = await apiA.patch(`/v1/api-keys/${key.id}`, { enabled: false }, { token: tokenA });
+    expect(off.status).toBe(200);
+    expect((await verify(apiB, tokenB, { key: key.key })).code).toBe("key_disabled");
+    expect((await apiB.get("/v1/auth/whoami", { token: key.key })).body.error.code).toBe(
+      "key_disabled",
+    );
+    const on = await apiB.patch(`/v1/api-keys/${key.id}`, { enabled: true }, { token: tokenB });
+    expect(on.status).toBe(200);
+    expect((await verify(apiA, tokenA, { key: key.key })).valid).toBe(true);
+  });
+
   it("revokes on every instance from the moment DELETE answers", async () => {
     for (let round = 0; round < 5; round++) {
       const key = await createKey(apiA, tokenA, { name: `r${round}` });

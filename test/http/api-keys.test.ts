@@ -17,6 +17,8 @@ const LISTED = [
   "id",
   "description",
   "meta",
+  "enabled",
+  "disabled_at",
   "name",
   "prefix",
   "environment",
@@ -67,6 +69,8 @@ describeEachStore("API keys: create, list, use, revoke", (store) => {
       status: "active",
       description: null,
       meta: null,
+      enabled: true,
+      disabled_at: null,
     });
     const list = await api.get("/v1/api-keys", { token: user.token });
     expect(list.status).toBe(200);

@@ -67,6 +67,7 @@ function key(ownerId: string, overrides: Partial<KeyRow> = {}): KeyRow {
     parent_key_id: null,
     description: null,
     meta: null,
+    disabled_at: null,
     ...overrides,
   };
 }

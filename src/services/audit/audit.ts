@@ -16,6 +16,8 @@ export type AuditEvent =
   | "backup_codes_regenerated"
   | "key_created"
   | "key_edited"
+  | "key_disabled"
+  | "key_enabled"
   | "key_rotated"
   | "key_revoked"
   | "key_refused"

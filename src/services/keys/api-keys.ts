@@ -30,6 +30,7 @@ const notFound = () => new LatchkeyError("not_found", "API key not found");
 const CANNOT_ROTATE = {
   revoked: "a revoked key cannot be rotated",
   expired: "an expired key cannot be rotated",
+  disabled: "a disabled key cannot be rotated; enable it first",
 } as const;
 
 /** The lifecycle of API keys: create, edit, revoke, rotate. Verification is in key-check.ts. */
@@ -125,6 +126,7 @@ export class ApiKeys {
       scopes?: string[] | undefined;
       description?: string | undefined;
       meta?: Record<string, unknown> | null | undefined;
+      enabled?: boolean | undefined;
     },
   ): Promise<KeyAt> {
     const row = await this.own(caller, id);
@@ -157,6 +159,15 @@ export class ApiKeys {
         changes.meta_changed = true;
       }
     }
+    // Disabling pauses the key alone (not the keys it minted): revoke for that.
+    let toggled: "key_disabled" | "key_enabled" | null = null;
+    if (patch.enabled === false && row.disabled_at === null) {
+      values.disabled_at = now;
+      toggled = "key_disabled";
+    } else if (patch.enabled === true && row.disabled_at !== null) {
+      values.disabled_at = null;
+      toggled = "key_enabled";
+    }
     if (Object.keys(values).length > 0) {
       const narrowed = await this.deps.store.transaction(async (tx) => {
         await tx.keys.update(id, values);
@@ -164,13 +175,14 @@ export class ApiKeys {
       });
       for (const { row: child, revoked } of narrowed) await this.changed(child, revoked);
       await this.changed(row, false);
-      await this.audit.record({
-        event: "key_edited",
-        userId: caller.user.id,
-        actor: caller.actor,
-        ip: caller.ip,
-        details: { key_id: id, ...changes },
-      });
+      const who = { userId: caller.user.id, actor: caller.actor, ip: caller.ip };
+      if (toggled) await this.audit.record({ event: toggled, ...who, details: { key_id: id } });
+      if (Object.keys(changes).length > 0)
+        await this.audit.record({
+          event: "key_edited",
+          ...who,
+          details: { key_id: id, ...changes },
+        });
     }
     return { row: { ...row, ...values }, at: now };
   }
@@ -216,6 +228,7 @@ export class ApiKeys {
     const now = this.deps.now();
     const status = keyStatus(old, now);
     if (status !== "active") throw new LatchkeyError("conflict", CANNOT_ROTATE[status]);
+    if (old.disabled_at !== null) throw new LatchkeyError("conflict", CANNOT_ROTATE.disabled);
     const grants = JSON.parse(old.scopes) as string[];
     if (caller.keyId !== null) this.checkGrants(caller, grants);
     let oldExpiresAt = old.expires_at;

@@ -40,6 +40,7 @@ describe("KeyCache", () => {
       scopes: '["services:read"]',
       description: null,
       meta: null,
+      disabled_at: null,
       project_id: null,
       ip_allow: null,
       created_at: t.clock.now,

@@ -21,6 +21,8 @@ export interface CachedKey {
   memo: { access: ReadonlySet<string>; scopes: ReadonlySet<string> } | null;
   /** The name of its rate-limit window in the limiter, made once (keys/check.ts). */
   window: string | null;
+  /** When its owner disabled it; null while enabled. */
+  disabledAt: number | null;
   /** The owner's metadata, parsed once per cached row; shared read-only by every answer. */
   meta: Readonly<Record<string, unknown>> | null;
 }
@@ -46,6 +48,7 @@ export function toCachedKey(row: ApiKey, version: string | null, now: number): C
     ipAllow: Array.isArray(ipAllow) ? emptyAllow() : ipAllow,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
+    disabledAt: row.disabled_at,
     version,
     loadedAt: now,
     memo: null,

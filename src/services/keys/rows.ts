@@ -76,6 +76,7 @@ export function newKeyRow(
     parent_key_id: input.parentKeyId,
     description: input.description,
     meta: input.meta,
+    disabled_at: null,
   };
   return { key, row };
 }

@@ -12,14 +12,14 @@ import {
   type Api,
 } from "./api-keys-fixtures.js";
 
-describeEachStore("API keys: description and metadata", (store) => {
+describeEachStore("API key controls: description, metadata, disabling", (store) => {
   let server: TestServer;
   let api: Api;
   let user: Account;
   let service: string;
 
   beforeAll(async () => {
-    server = await startTestServer({ store });
+    server = await startTestServer({ store, env: { LATCHKEY_USAGE_FLUSH_MS: "50" } });
     api = client(server.url);
     const staff = await account(server);
     user = await account(server);
@@ -104,5 +104,71 @@ describeEachStore("API keys: description and metadata", (store) => {
     const exact = { b: "y".repeat(4096 - '{"b":""}'.length) };
     const fits = await api.patch(`/v1/api-keys/${key.id}`, { meta: exact }, { token: user.token });
     expect(fits.status).toBe(200);
+  });
+
+  it("disables a key without revoking it: key_disabled everywhere until enabled, audited", async () => {
+    const key = await createKey(api, user.token, { scopes: ["services:read"] });
+    expect((await verify(api, service, { key: key.key })).valid).toBe(true); // cached
+    expect((await api.get("/v1/auth/whoami", { token: key.key })).status).toBe(200);
+
+    const off = await api.patch(
+      `/v1/api-keys/${key.id}`,
+      { enabled: false },
+      { token: user.token },
+    );
+    expect(off.status).toBe(200);
+    expect(off.body).toMatchObject({ enabled: false, status: "active", revoked_at: null });
+    expect(off.body.disabled_at).toEqual(expect.any(String));
+    expect(await verify(api, service, { key: key.key })).toMatchObject({
+      valid: false,
+      code: "key_disabled",
+      key_id: key.id,
+    });
+    const bearer = await api.get("/v1/auth/whoami", { token: key.key });
+    expect(bearer.status).toBe(401);
+    expect(bearer.body.error.code).toBe("key_disabled");
+    // Still listed, still counted against the plan, and it cannot be rotated while paused.
+    const listed = await api.get("/v1/api-keys", { token: user.token });
+    expect(listed.body.api_keys.find((k: any) => k.id === key.id)).toMatchObject({
+      enabled: false,
+    });
+    const rotate = await api.post(`/v1/api-keys/${key.id}/rotate`, {}, { token: user.token });
+    expect(rotate.status).toBe(409);
+    // Disabling twice changes nothing more.
+    const again = await api.patch(
+      `/v1/api-keys/${key.id}`,
+      { enabled: false },
+      { token: user.token },
+    );
+    expect(again.body.disabled_at).toBe(off.body.disabled_at);
+
+    const on = await api.patch(`/v1/api-keys/${key.id}`, { enabled: true }, { token: user.token });
+    expect(on.body).toMatchObject({ enabled: true, disabled_at: null });
+    expect((await verify(api, service, { key: key.key })).valid).toBe(true);
+    expect((await api.get("/v1/auth/whoami", { token: key.key })).status).toBe(200);
+
+    const audit = await api.get("/v1/audit-log?limit=500", { token: user.token });
+    const mine = audit.body.events
+      .filter((e: any) => e.details.key_id === key.id)
+      .map((e: any) => e.event);
+    expect(mine.filter((e: string) => e === "key_disabled")).toHaveLength(1);
+    expect(mine.filter((e: string) => e === "key_enabled")).toHaveLength(1);
+    expect(mine).not.toContain("key_edited");
+  });
+
+  it("refuses a revoked key as revoked, not disabled, and a disabled key's use is counted", async () => {
+    const key = await createKey(api, user.token);
+    await api.patch(`/v1/api-keys/${key.id}`, { enabled: false }, { token: user.token });
+    await verify(api, service, { key: key.key });
+    await api.delete(`/v1/api-keys/${key.id}`, { token: user.token });
+    expect((await verify(api, service, { key: key.key })).code).toBe("key_revoked");
+    // Usage is flushed every 50 ms here: wait for the refused call's activity row.
+    let outcomes: string[] = [];
+    for (let i = 0; i < 40 && !outcomes.includes("key_disabled"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const activity = await api.get(`/v1/api-keys/${key.id}/activity`, { token: user.token });
+      outcomes = activity.body.activity.map((a: any) => a.outcome as string);
+    }
+    expect(outcomes).toContain("key_disabled");
   });
 });

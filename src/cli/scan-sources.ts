@@ -5,11 +5,11 @@
  */
 import { spawn } from "node:child_process";
 import { lstat, readdir, readFile, stat } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
+import { join, sep } from "node:path";
 
 /** One piece of text to search, and where it came from. */
 export interface Blob {
-  /** As shown to the user: relative to the working directory, `/`-separated; `-` for stdin. */
+  /** As shown to the user: under the path they named, `/`-separated; `-` for stdin. */
   path: string;
   /** In git history mode: the commit where this content first appeared at `path`. */
   commit?: string;
@@ -44,9 +44,9 @@ export function isBinary(bytes: Buffer): boolean {
   return bytes.subarray(0, 8000).includes(0);
 }
 
-export function displayPath(path: string, cwd: string = process.cwd()): string {
-  const shown = relative(cwd, path) || ".";
-  return sep === "/" ? shown : shown.split(sep).join("/");
+/** A walked file's path as the user named its root (relative stays relative), `/`-separated. */
+export function displayPath(path: string): string {
+  return sep === "/" ? path : path.split(sep).join("/");
 }
 
 /** Reads stdin to its end, at most `maxBytes` (more is an error the caller reports). */

@@ -58,6 +58,7 @@ const ENV = z.object({
   LATCHKEY_TRUST_PROXY: z.string().default("false"),
   LATCHKEY_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   LATCHKEY_PASSWORD_HASH: z.enum(["owasp", "test"]).default("owasp"),
+  LATCHKEY_LEAK_REPORTS_PER_MINUTE: int(20),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -97,6 +98,8 @@ export interface Config {
   logLevel: string;
   /** argon2id's cost for new password hashes: OWASP's baseline unless a test runner asked for less. */
   passwordHash: HashCost;
+  /** Leak reports (`POST /v1/keys/leaks`) an address may send per minute without `keys:report`. */
+  leakReportsPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -157,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureCookies: e.LATCHKEY_SECURE_COOKIES,
     logLevel: e.LOG_LEVEL,
     passwordHash,
+    leakReportsPerMinute: e.LATCHKEY_LEAK_REPORTS_PER_MINUTE,
   };
 }
 

@@ -10,6 +10,7 @@ import { KeyChecker } from "./keys/check.js";
 import { KeyLeases } from "./keys/lease.js";
 import { KeyViews } from "./keys/views.js";
 import { KeyVerifier } from "./keys/verify.js";
+import { LeakReports } from "./leaks/leaks.js";
 import { Projects } from "./projects/projects.js";
 import { TwoFactor } from "./twofa/twofa.js";
 import { UsageReports } from "./usage/reports.js";
@@ -35,6 +36,8 @@ export interface Services {
   /** Cached hits verifiers report (`POST /v1/keys/usage`), counted like direct calls. */
   usageReports: UsageReports;
   twofa: TwoFactor;
+  /** Leak reports (`POST /v1/keys/leaks`): real keys revoked, owners told. */
+  leaks: LeakReports;
   /**
    * Flushes buffered usage and refusal audits to the store; safe to call once. The
    * dependencies (store, Redis, bus) belong to whoever built them and are closed after.
@@ -72,6 +75,7 @@ export function createServices(deps: Deps): Services {
     keyLeases,
     usageReports: new UsageReports(deps, usage, keyLeases),
     twofa,
+    leaks: new LeakReports(deps, apiKeys, audit),
     async close() {
       if (closed) return;
       closed = true;

@@ -168,6 +168,8 @@ export async function scan(
 
 async function action(paths: string[], options: ScanOptions): Promise<void> {
   const env = process.env;
+  if (options.reportUrl !== undefined && !options.report)
+    throw usageError("--report-url goes with --report");
   const targets = paths.length > 0 ? paths : ["."];
   const { summary, hits } = await scan(targets, options, env);
   const out = new Output(

@@ -5,6 +5,8 @@
  * print one.
  */
 import { createHash } from "node:crypto";
+import { isAbsolute } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { Environment } from "../core/key-format.js";
 import type { Skipped } from "./scan-sources.js";
 import { plural, type Style } from "./output.js";
@@ -125,10 +127,7 @@ export function toSarif(summary: ScanSummary, version: string): object {
           locations: [
             {
               physicalLocation: {
-                artifactLocation: {
-                  uri: f.path === "-" ? "stdin" : f.path,
-                  uriBaseId: "%SRCROOT%",
-                },
+                artifactLocation: artifactOf(f.path),
                 region: {
                   startLine: f.line,
                   startColumn: f.column,
@@ -148,6 +147,17 @@ export function toSarif(summary: ScanSummary, version: string): object {
       },
     ],
   };
+}
+
+/**
+ * Where a finding is, as SARIF wants it: a path under the checkout relative to `%SRCROOT%`
+ * (what GitHub code scanning maps onto the repository), URI-encoded; an absolute path as a
+ * `file:` URL.
+ */
+export function artifactOf(path: string): { uri: string; uriBaseId?: string } {
+  if (path === "-") return { uri: "stdin" };
+  if (isAbsolute(path)) return { uri: pathToFileURL(path).href };
+  return { uri: path.split("/").map(encodeURIComponent).join("/"), uriBaseId: "%SRCROOT%" };
 }
 
 /** The key's length: brand (from the prefix), `_live_`, body and checksum. */

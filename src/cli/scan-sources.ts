@@ -206,7 +206,7 @@ async function blobSites(repo: string): Promise<Map<string, BlobSite>> {
 }
 
 /**
- * The content of every blob in `repo`'s history under the size cap, read through one
+ * The content of every blob in `repo`'s history under the size cap, read through
  * `git cat-file --batch` after `--batch-check` has told the sizes.
  */
 export async function* gitBlobs(
@@ -217,30 +217,61 @@ export async function* gitBlobs(
   const sites = await blobSites(repo);
   if (sites.size === 0) return;
   const checked = await git(repo, ["cat-file", "--batch-check"], [...sites.keys()].join("\n"));
-  const wanted: string[] = [];
+  const wanted: { sha: string; size: number }[] = [];
   for (const line of checked.toString("utf8").split("\n")) {
     const [sha, type, size] = line.split(" ");
     if (!sha || type !== "blob") continue;
     if (Number(size) > limits.maxBytes) skipped.tooLarge += 1;
-    else wanted.push(sha);
+    else wanted.push({ sha, size: Number(size) });
   }
-  if (wanted.length === 0) return;
-  const batch = await git(repo, ["cat-file", "--batch"], wanted.join("\n"));
-  // `<sha> blob <size>\n<content>\n`, once per blob asked for, in order.
+  // Read in rounds of at most READ_ROUND_BYTES of content, so memory stays bounded however
+  // large the history is.
+  for (const round of rounds(wanted)) {
+    const batch = await git(repo, ["cat-file", "--batch"], round.join("\n"));
+    for (const { sha, bytes } of parseBatch(batch)) {
+      const site = sites.get(sha);
+      if (!site) continue;
+      if (isBinary(bytes)) {
+        skipped.binary += 1;
+        continue;
+      }
+      yield { path: site.path, commit: site.commit, bytes };
+    }
+  }
+}
+
+const READ_ROUND_BYTES = 64 * 1024 * 1024;
+
+function rounds(wanted: readonly { sha: string; size: number }[]): string[][] {
+  const out: string[][] = [];
+  let current: string[] = [];
+  let size = 0;
+  for (const blob of wanted) {
+    if (current.length > 0 && size + blob.size > READ_ROUND_BYTES) {
+      out.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(blob.sha);
+    size += blob.size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** `git cat-file --batch` output: `<sha> blob <size>\n<content>\n` per object asked for. */
+function* parseBatch(batch: Buffer): Generator<{ sha: string; bytes: Buffer }> {
   let at = 0;
   while (at < batch.length) {
     const eol = batch.indexOf(0x0a, at);
-    if (eol < 0) break;
+    if (eol < 0) return;
     const [sha, , size] = batch.subarray(at, eol).toString("utf8").split(" ");
     const length = Number(size);
-    const bytes = batch.subarray(eol + 1, eol + 1 + length);
-    at = eol + 1 + length + 1;
-    const site = sha ? sites.get(sha) : undefined;
-    if (!site || !Number.isFinite(length)) continue;
-    if (isBinary(bytes)) {
-      skipped.binary += 1;
+    if (!sha || !Number.isSafeInteger(length)) {
+      at = eol + 1; // `<sha> missing`: no content follows
       continue;
     }
-    yield { path: site.path, commit: site.commit, bytes };
+    yield { sha, bytes: batch.subarray(eol + 1, eol + 1 + length) };
+    at = eol + 1 + length + 1;
   }
 }

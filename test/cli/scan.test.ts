@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { formatKey } from "../../src/core/key-format.js";
 import { Machine, type CliResult } from "./support.js";
@@ -117,7 +118,7 @@ describe("latchkey scan", { timeout: 60_000 }, () => {
     expect(finding).toMatchObject({ ruleId: "latchkey/api-key", ruleIndex: 0, level: "error" });
     expect(finding.message.text).toContain(real.slice(0, 12));
     expect(finding.locations[0].physicalLocation).toEqual({
-      artifactLocation: { uri: `${dir}/app.ts`, uriBaseId: "%SRCROOT%" },
+      artifactLocation: { uri: pathToFileURL(join(dir, "app.ts")).href },
       region: { startLine: 1, startColumn: 12, endLine: 1, endColumn: 12 + real.length },
     });
     expect(finding.partialFingerprints["latchkeyKey/v1"]).toMatch(/^[0-9a-f]{64}$/);

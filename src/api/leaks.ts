@@ -34,13 +34,13 @@ export const LeakReportBody = z.strictObject({
 });
 
 export const LeakResult = z.object({
-  index: z.number().int().describe("the candidate's position in `keys`"),
+  index: z.number().int().nonnegative().describe("the candidate's position in `keys`"),
   prefix: z.string().describe("the candidate's first 12 characters; the key is never echoed"),
   outcome: z.enum(LEAK_OUTCOMES),
 });
 
 export const LeakReceipt = z.object({
-  received: z.number().int().describe("how many candidates the report carried"),
+  received: z.number().int().nonnegative().describe("how many candidates the report carried"),
   results: z
     .array(LeakResult)
     .optional()

@@ -4,7 +4,7 @@
  * what became of each key, otherwise only how many it received.
  */
 import { MAX_LEAK_BATCH, type LeakReceiptT, type LeakOutcome } from "../api/leaks.js";
-import { contextOf, warnIfInsecure } from "./context.js";
+import { contextOf, warnIfInsecure, type Cli } from "./context.js";
 import { usageError } from "./exit.js";
 import { plural, type Style } from "./output.js";
 import type { Hit } from "./scan.js";
@@ -45,12 +45,13 @@ function checkReportUrl(text: string | undefined): string | undefined {
   return text;
 }
 
-/** Reports every distinct key (in batches the server accepts); what the server answered. */
-export async function reportLeaks(
-  hits: readonly Hit[],
-  options: ReportOptions,
-  env: NodeJS.ProcessEnv,
-): Promise<{ receipt: Receipt; describe: (s: Style) => string }> {
+/** Where and how `--report` will send, checked before anything is scanned. */
+export interface Reporting {
+  cli: Cli;
+  url: string | undefined;
+}
+
+export function prepareReport(options: ReportOptions, env: NodeJS.ProcessEnv): Reporting {
   const url = checkReportUrl(options.reportUrl);
   const cli = contextOf({ apiUrl: options.apiUrl, output: "json" }, env);
   if (!options.apiUrl && !env.LATCHKEY_URL && cli.api.credential.source !== "file")
@@ -58,6 +59,14 @@ export async function reportLeaks(
       "--report needs a Latchkey server",
       "pass --api-url URL or set LATCHKEY_URL (or `latchkey login` to one)",
     );
+  return { cli, url };
+}
+
+/** Reports every distinct key (in batches the server accepts); what the server answered. */
+export async function reportLeaks(
+  hits: readonly Hit[],
+  { cli, url }: Reporting,
+): Promise<{ receipt: Receipt; describe: (s: Style) => string }> {
   warnIfInsecure(cli);
   // One candidate per distinct key; each hit remembers which.
   const distinct = [...new Map(hits.map((h) => [h.key, h])).values()];

@@ -10,7 +10,7 @@ import { BRAND_PATTERN, DEFAULT_BRAND, findKeys } from "../core/key-scan.js";
 import { VERSION } from "./context.js";
 import { CliError, EXIT, usageError } from "./exit.js";
 import { Output, plural } from "./output.js";
-import { reportLeaks, type ReportOptions } from "./scan-report.js";
+import { prepareReport, reportLeaks, type ReportOptions } from "./scan-report.js";
 import {
   describeScan,
   fingerprintOf,
@@ -170,24 +170,35 @@ async function action(paths: string[], options: ScanOptions): Promise<void> {
   const env = process.env;
   if (options.reportUrl !== undefined && !options.report)
     throw usageError("--report-url goes with --report");
+  const reporting = options.report ? prepareReport(options, env) : null;
   const targets = paths.length > 0 ? paths : ["."];
   const { summary, hits } = await scan(targets, options, env);
+  // A report that fails (server unreachable, credential refused) still leaves the findings
+  // printed; its error decides the exit code.
+  let report: Awaited<ReturnType<typeof reportLeaks>> | null = null;
+  let failure: unknown = null;
+  if (reporting && hits.length > 0) {
+    try {
+      report = await reportLeaks(hits, reporting);
+    } catch (error) {
+      failure = error;
+    }
+  }
   const out = new Output(
     options.output === "text" ? "table" : "json",
     process.stdout,
     process.stderr,
     env,
   );
-  const report = options.report ? await reportLeaks(hits, options, env) : null;
   if (options.output === "sarif")
     process.stdout.write(JSON.stringify(toSarif(summary, VERSION), null, 2) + "\n");
   else
     out.result({ ...toJson(summary), ...(report ? { report: report.receipt } : {}) }, (s) =>
       renderText(summary, s),
     );
-  const err = out.errStyle;
   process.stderr.write(describeScan(summary, options.git ? "blob" : "file") + "\n");
-  if (report) process.stderr.write(report.describe(err));
+  if (report) process.stderr.write(report.describe(out.errStyle));
+  if (failure) throw failure;
   if (hits.length > 0)
     throw new CliError(
       `found ${plural(hits.length, "API key")} with a valid checksum`,

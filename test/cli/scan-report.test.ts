@@ -82,6 +82,8 @@ describe("latchkey scan --report", { timeout: 60_000 }, () => {
     expect(noServer.stderr).toContain("--report needs a Latchkey server");
     const closed = await m.run(["scan", file, "--report", "--api-url", "http://127.0.0.1:9"]);
     expect(closed.code).toBe(4);
+    // The findings are printed all the same.
+    expect(closed.stdout).toContain(`${file}:1:7`);
     const badUrl = await m.run(["scan", file, "--report", "--report-url", "ftp://x"]);
     expect(badUrl.code).toBe(2);
     const alone = await m.run(["scan", file, "--report-url", "https://x.example/"]);

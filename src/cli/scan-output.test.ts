@@ -22,7 +22,7 @@ describe("SARIF locations", () => {
       fingerprint: "f".repeat(64),
     };
     const sarif = toSarif(
-      { findings: [finding], scanned: 1, skipped: noneSkipped() },
+      { findings: [finding], scanned: 1, skipped: noneSkipped(), baselined: 0 },
       "1.0.0",
     ) as any;
     const region = sarif.runs[0].results[0].locations[0].physicalLocation.region;

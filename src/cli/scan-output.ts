@@ -29,6 +29,8 @@ export interface ScanSummary {
   /** Files (or blobs, with --git) read and searched. */
   scanned: number;
   skipped: Skipped;
+  /** Findings left out because the baseline (`--baseline`) already lists their fingerprint. */
+  baselined: number;
 }
 
 /** A stable, one-way name for a key: it tells two findings of one key apart from two keys. */
@@ -62,13 +64,17 @@ export function describeScan(summary: ScanSummary, unit: string): string {
   const shown = reasons.filter(([n]) => n > 0);
   const total = shown.reduce((sum, [n]) => sum + n, 0);
   const skipped = total ? ` (skipped ${shown.map(([n, why]) => `${n} ${why}`).join(", ")})` : "";
-  return `Scanned ${plural(summary.scanned, unit)}${skipped}.`;
+  const known = summary.baselined
+    ? ` ${plural(summary.baselined, "known finding")} ignored (baseline).`
+    : "";
+  return `Scanned ${plural(summary.scanned, unit)}${skipped}.${known}`;
 }
 
 export function toJson(summary: ScanSummary): object {
   return {
     findings: summary.findings,
     scanned: summary.scanned,
+    baselined: summary.baselined,
     skipped: {
       too_large: summary.skipped.tooLarge,
       binary: summary.skipped.binary,

@@ -3,7 +3,7 @@
  * whose checksum holds, offline; prints where and the 12-character prefix, never the key;
  * exits 1 when it found any. `--report` sends them to the server's leak endpoint.
  */
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { displayPrefix } from "../core/key-format.js";
 import { BRAND_PATTERN, DEFAULT_BRAND, findKeys } from "../core/key-scan.js";
@@ -35,6 +35,7 @@ const DEFAULT_EXCLUDES = [".git", "node_modules"];
 
 export interface ScanOptions extends ReportOptions {
   git?: boolean;
+  baseline?: string;
   prefix: string[];
   exclude: string[];
   defaultExcludes: boolean;
@@ -109,6 +110,33 @@ async function checkPaths(paths: readonly string[], git: boolean): Promise<void>
   }
 }
 
+/**
+ * The fingerprints of a `latchkey scan -o json` output saved earlier: findings already known
+ * (a test fixture, a key revoked long ago) that are not reported again.
+ */
+export async function readBaseline(path: string): Promise<Set<string>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(path, "utf8"));
+  } catch (error) {
+    const why = error instanceof SyntaxError ? "not JSON" : "cannot be read";
+    throw usageError(`--baseline: ${path} ${why}`, "make one with `latchkey scan -o json > FILE`");
+  }
+  const findings = (parsed as { findings?: unknown } | null)?.findings;
+  if (!Array.isArray(findings))
+    throw usageError(
+      `--baseline: ${path} has no findings list (a \`latchkey scan -o json\` output)`,
+    );
+  const fingerprints = new Set<string>();
+  for (const finding of findings) {
+    const fingerprint = (finding as { fingerprint?: unknown } | null)?.fingerprint;
+    if (typeof fingerprint !== "string" || !/^[0-9a-f]{64}$/.test(fingerprint))
+      throw usageError(`--baseline: ${path} holds a finding without a fingerprint`);
+    fingerprints.add(fingerprint);
+  }
+  return fingerprints;
+}
+
 async function* sourcesOf(
   paths: readonly string[],
   options: ScanOptions,
@@ -136,10 +164,12 @@ export async function scan(
 ): Promise<{ summary: ScanSummary; hits: Hit[] }> {
   const brands = brandsOf(options, env);
   const limits = limitsOf(options);
+  const baseline = options.baseline ? await readBaseline(options.baseline) : new Set<string>();
   await checkPaths(paths, options.git === true);
   const skipped = noneSkipped();
   const hits: Hit[] = [];
   let scanned = 0;
+  let baselined = 0;
   try {
     for await (const blob of sourcesOf(paths, options, limits, skipped)) {
       scanned += 1;
@@ -153,7 +183,8 @@ export async function scan(
           fingerprint: fingerprintOf(match.key),
           ...(blob.commit ? { commit: blob.commit } : {}),
         };
-        hits.push({ finding, key: match.key });
+        if (baseline.has(finding.fingerprint)) baselined += 1;
+        else hits.push({ finding, key: match.key });
       }
     }
   } catch (error) {
@@ -163,7 +194,8 @@ export async function scan(
         : new CliError(`git: ${error.message}`, EXIT.failure);
     throw error;
   }
-  return { summary: { findings: hits.map((h) => h.finding), scanned, skipped }, hits };
+  const findings = hits.map((h) => h.finding);
+  return { summary: { findings, scanned, skipped, baselined }, hits };
 }
 
 async function action(paths: string[], options: ScanOptions): Promise<void> {
@@ -221,6 +253,7 @@ export function scanCommand(): Command {
     .option("--exclude <name>", "skip files and directories with this name (repeat)", collect, [])
     .option("--no-default-excludes", `also walk ${DEFAULT_EXCLUDES.join(" and ")}`)
     .option("--max-size <bytes>", "skip files larger than this (e.g. 512k, 2m)", "1m")
+    .option("--baseline <file>", "ignore findings already in this earlier `-o json` output")
     .addOption(
       new Option("-o, --output <format>", "output format")
         .choices(["text", "json", "sarif"])

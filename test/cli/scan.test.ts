@@ -238,6 +238,30 @@ describe("latchkey scan", { timeout: 60_000 }, () => {
     expect(body.findings.map((f: any) => f.path).sort()).toEqual(["feature.env", "same.txt"]);
   });
 
+  it("ignores findings an earlier JSON output lists (--baseline), and reports new ones", async () => {
+    const [known, fresh] = [key(), key()];
+    writeFileSync(join(dir, "fixture.txt"), known);
+    const first = await m.run(["scan", dir, "-o", "json"]);
+    const baseline = join(dir, "..", `${dir.split("/").pop()}-baseline.json`);
+    writeFileSync(baseline, first.stdout);
+    dirs.push(baseline);
+    const again = await m.run(["scan", dir, "--baseline", baseline, "-o", "json"]);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ findings: [], baselined: 1 });
+    expect(again.stderr).toContain("1 known finding ignored (baseline)");
+    writeFileSync(join(dir, "new.txt"), fresh);
+    const later = await m.run(["scan", dir, "--baseline", baseline, "-o", "json"]);
+    expect(later.code).toBe(1);
+    expect(JSON.parse(later.stdout).findings.map((f: any) => f.prefix)).toEqual([
+      fresh.slice(0, 12),
+    ]);
+    writeFileSync(baseline, "{not json");
+    const broken = await m.run(["scan", dir, "--baseline", baseline]);
+    expect(broken).toMatchObject({ code: 2, stderr: expect.stringContaining("not JSON") });
+    writeFileSync(baseline, JSON.stringify({ findings: [{ prefix: "lk_live_abcd" }] }));
+    expect((await m.run(["scan", dir, "--baseline", baseline])).code).toBe(2);
+  });
+
   it("exits 2 on bad arguments, with a clear message", async () => {
     const cases: [string[], RegExp][] = [
       [["scan", join(dir, "missing")], /no such file or directory/],
@@ -247,6 +271,7 @@ describe("latchkey scan", { timeout: 60_000 }, () => {
       [["scan", "--git", dir], /not a git repository/],
       [["scan", "--git", "-"], /stdin/],
       [["scan", dir, "--bogus"], /unknown option/],
+      [["scan", dir, "--baseline", join(dir, "none.json")], /--baseline: .* cannot be read/],
     ];
     for (const [args, message] of cases) {
       const result = await m.run(args);

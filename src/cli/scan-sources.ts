@@ -184,6 +184,9 @@ async function blobSites(repo: string): Promise<Map<string, BlobSite>> {
     "--raw",
     "--no-abbrev",
     "--no-renames",
+    // Whatever the user's git config says: no colour codes or signatures in what we parse.
+    "--no-color",
+    "--no-show-signature",
     "-z",
     "--format=%x01%H",
   ]);

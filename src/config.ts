@@ -77,6 +77,7 @@ const ENV = z.object({
   LATCHKEY_REQUIRE_VERIFIED_EMAIL: z.enum(["true", "false"]).default("false"),
   LATCHKEY_RESET_MAX_PER_EMAIL: int(5),
   LATCHKEY_RESET_MAX_PER_IP: int(20),
+  LATCHKEY_LEAK_REPORTS_PER_MINUTE: int(20),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -133,6 +134,8 @@ export interface Config {
    * sorted by SHA-1, a directory of range files, or a range API URL; null: none.
    */
   breachedPasswords: string | null;
+  /** Leak reports (`POST /v1/keys/leaks`) an address may send per minute without `keys:report`. */
+  leakReportsPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -204,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPerEmail: e.LATCHKEY_RESET_MAX_PER_EMAIL,
       maxPerIp: e.LATCHKEY_RESET_MAX_PER_IP,
     },
+    leakReportsPerMinute: e.LATCHKEY_LEAK_REPORTS_PER_MINUTE,
   };
 }
 

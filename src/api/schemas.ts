@@ -38,7 +38,9 @@ export const User = z.object({
   staff: z.boolean(),
   service: z
     .boolean()
-    .describe("a service account: may verify the platform's keys (keys:verify), set by staff"),
+    .describe(
+      "a service account: may verify the platform's keys (keys:verify) and see leak-report outcomes (keys:report), set by staff",
+    ),
   plan: Plan,
   disabled: z.boolean(),
   email_verified: z.boolean().describe("the address was proved by the link mailed at signup"),

@@ -6,6 +6,7 @@ import { authCommands } from "./auth.js";
 import { VERSION } from "./context.js";
 import { CliError, EXIT } from "./exit.js";
 import { isColorWanted, makeStyle } from "./output.js";
+import { scanCommand } from "./scan.js";
 import { serveCommand } from "./serve.js";
 import { tokenCommand } from "./tokens.js";
 import { twofaCommand } from "./twofa.js";
@@ -56,6 +57,7 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
   program.addCommand(tokenCommand());
   program.addCommand(usersCommand());
   program.addCommand(auditCommand());
+  program.addCommand(scanCommand());
   program.addCommand(serveCommand());
   program.addCommand(await adminFor(argv));
   configure(program);

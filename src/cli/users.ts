@@ -115,7 +115,7 @@ export function usersCommand(): Command {
         .option("--no-staff", "take staff away")
         .option(
           "--service",
-          "make it a service account: it may verify any tenant's keys (keys:verify)",
+          "make it a service account: it may verify any tenant's keys (keys:verify) and see leak-report outcomes (keys:report)",
         )
         .option("--no-service", "take the service privilege away")
         .option("--disabled", "disable the account (its sessions and keys stop working)")

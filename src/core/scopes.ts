@@ -20,6 +20,7 @@ export const DEFAULT_CATALOGUE = [
   "keys:write",
   "keys:verify",
   "audit:read",
+  "keys:report",
 ] as const;
 
 /** Staff-only scope: never in a role's access, only added by the staff flag. */
@@ -27,10 +28,11 @@ export const ADMIN_SCOPE = "admin:*";
 
 /**
  * Privileges of the platform's own services, never of a role: verifying any tenant's keys
- * and following every key's revocations. Staff have them; staff grant them to a service
- * account (the user's `service` flag).
+ * and following every key's revocations (`keys:verify`), learning what became of each key a
+ * leak report named (`keys:report`, for a trusted scanner). Staff have them; staff grant them
+ * to a service account (the user's `service` flag).
  */
-export const SERVICE_SCOPES: readonly string[] = ["keys:verify"];
+export const SERVICE_SCOPES: readonly string[] = ["keys:verify", "keys:report"];
 
 export const ROLES = ["owner", "member", "viewer"] as const;
 export type Role = (typeof ROLES)[number];

@@ -17,6 +17,7 @@ import { portalRoutes } from "./portal.js";
 import { apiKeyRoutes } from "./routes/api-keys.js";
 import { authRoutes } from "./routes/auth.js";
 import { keyUsageRoutes } from "./routes/key-usage.js";
+import { leakRoutes } from "./routes/leaks.js";
 import { revocationRoutes } from "./routes/revocations.js";
 import { projectRoutes } from "./routes/projects.js";
 import { systemRoutes } from "./routes/system.js";
@@ -153,6 +154,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   await app.register(async (scoped) => projectRoutes(scoped, services));
   await app.register(async (scoped) => verifyRoutes(scoped, services));
   await app.register(async (scoped) => keyUsageRoutes(scoped, services));
+  await app.register(async (scoped) => leakRoutes(scoped, services));
   await app.register(async (scoped) => revocationRoutes(scoped, services));
   await app.register(async (scoped) => portalRoutes(scoped, services));
 

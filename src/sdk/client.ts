@@ -17,6 +17,7 @@ import type {
   VerifyBody,
   VerifyResponse,
 } from "../api/keys.js";
+import type { LeakReceipt, LeakReportBody } from "../api/leaks.js";
 import type {
   EmailVerificationSent,
   EmailVerified,
@@ -224,6 +225,16 @@ function keysGroup(http: Transport) {
     /** For services (needs `keys:verify`): counts cached hits; `createVerifier` does it itself. */
     reportUsage: (body: In<typeof KeyUsageReport>) =>
       http.request<Out<typeof KeyUsageAccepted>>("POST", "/v1/keys/usage", { body }),
+    /**
+     * Reports keys seen in public (`POST /v1/keys/leaks`): the real, active ones are revoked
+     * at once. Anyone may report (`anonymous: true` sends no credential); only a credential
+     * with `keys:report` gets `results`, each key's outcome by prefix.
+     */
+    reportLeaks: (body: In<typeof LeakReportBody>, options: { anonymous?: boolean } = {}) =>
+      http.request<Out<typeof LeakReceipt>>("POST", "/v1/keys/leaks", {
+        body,
+        ...(options.anonymous ? { credential: null } : {}),
+      }),
   };
 }
 

@@ -13,6 +13,7 @@ import { KeyLeases } from "./keys/lease.js";
 import { KeyViews } from "./keys/views.js";
 import { KeyVerifier } from "./keys/verify.js";
 import { MailOutbox } from "./mail/outbox.js";
+import { LeakReports } from "./leaks/leaks.js";
 import { Projects } from "./projects/projects.js";
 import { TwoFactor } from "./twofa/twofa.js";
 import { UsageReports } from "./usage/reports.js";
@@ -44,6 +45,8 @@ export interface Services {
   passwords: PasswordFlows;
   /** The durable outbox every mail leaves from; main.ts starts its sender. */
   mailOutbox: MailOutbox;
+  /** Leak reports (`POST /v1/keys/leaks`): real keys revoked, owners told. */
+  leaks: LeakReports;
   /**
    * Flushes buffered usage and refusal audits to the store; safe to call once. The
    * dependencies (store, Redis, bus) belong to whoever built them and are closed after.
@@ -90,6 +93,7 @@ export function createServices(deps: Deps): Services {
     emailVerification,
     passwords,
     mailOutbox,
+    leaks: new LeakReports(deps, apiKeys, audit),
     async close() {
       if (closed) return;
       closed = true;

@@ -118,6 +118,8 @@ export const ROUTES = {
       body: { uses: [{ key_id: "key_x", count: 1 }] },
     },
   ],
+  // Anyone may report a leak; a credential only adds per-key outcomes (test/http/leaks.test.ts).
+  leaks: [{ method: "POST", path: "/v1/keys/leaks", auth: "public" }],
   // The portal's browser session (cookies, CSRF-checked): its own suite in test/browser.
   portal: [
     { method: "GET", path: "/v1/portal/meta", auth: "public" },

@@ -177,6 +177,31 @@ describeEachStore("SDK client against a real server", (store) => {
     expect((await failure(asKey.auth.whoami())).code).toBe("key_revoked");
   });
 
+  it("keys.reportLeaks: anyone reports and the key is revoked; keys:report sees outcomes", async () => {
+    const { sdk } = await signedIn();
+    const leaked = await sdk.keys.create({ name: "pasted", scopes: ["services:read"] });
+    const other = await sdk.keys.create({ name: "also-pasted", scopes: ["services:read"] });
+    const anonymous = new Latchkey({ baseUrl: server.url });
+    expect(await anonymous.keys.reportLeaks({ keys: [{ key: leaked.key }] })).toEqual({
+      received: 1,
+    });
+    const asLeaked = new Latchkey({ apiKey: leaked.key, baseUrl: server.url });
+    expect((await failure(asLeaked.auth.whoami())).code).toBe("key_revoked");
+    // A signed-in client may still report without its credential.
+    expect(await sdk.keys.reportLeaks({ keys: [{ key: other.key }] }, { anonymous: true })).toEqual(
+      { received: 1 },
+    );
+    // Staff hold keys:report: each key's outcome, by prefix.
+    const told = await staff.keys.reportLeaks({
+      keys: [{ key: leaked.key, url: "https://paste.example/1", source: "sdk test" }],
+    });
+    expect(told.results).toEqual([
+      { index: 0, prefix: leaked.key.slice(0, 12), outcome: "already_revoked" },
+    ]);
+    const bad = await failure(staff.keys.reportLeaks({ keys: [] }));
+    expect(bad).toMatchObject({ code: "invalid_request", status: 400 });
+  });
+
   it("audit and admin: lists events and users, and staff change a user's plan", async () => {
     const { user } = await signedIn();
     const events = await staff.audit.list({ limit: 50, event: "signup" });

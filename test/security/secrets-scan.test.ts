@@ -5,11 +5,13 @@
  * log line, every error body, every row of every table and the raw database files for the
  * secrets that were used. None may appear in clear.
  */
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { formatKey } from "../../src/core/key-format.js";
 import { sha256 } from "../../src/infra/secrets.js";
 import { openDb } from "../../src/store/db.js";
 import { call, uniqueEmail } from "../helpers/http.js";
@@ -175,6 +177,24 @@ describeEachStore("no secret in clear in logs, error bodies or the database", (s
     await send("GET", "/v1/auth/whoami", undefined, key); // key_revoked
     await send("POST", "/v1/keys/verify", { key }, rotated.body.key);
     await send("GET", `/v1/api-keys/${key}`, undefined, access); // a secret where an id goes
+
+    // A leak report, anonymous: neither the real key it revokes nor an unknown one is kept.
+    const leaked = await send(
+      "POST",
+      "/v1/api-keys",
+      { name: "leaked", scopes: ["services:read"] },
+      access,
+    );
+    expect(leaked.status).toBe(201);
+    remember("API key", leaked.body.key);
+    const unknown = formatKey("lk", "live", randomBytes(32));
+    remember("reported key", unknown);
+    const reported = await send("POST", "/v1/keys/leaks", {
+      keys: [{ key: leaked.body.key, url: "https://paste.example/1" }, { key: unknown }],
+    });
+    expect(reported.status).toBe(202);
+    await send("POST", "/v1/keys/leaks", { keys: [{ key: unknown, url: "not a url" }] }); // 400
+    expect((await send("GET", "/v1/auth/whoami", undefined, leaked.body.key)).status).toBe(401);
 
     const refreshed = await send("POST", "/v1/auth/refresh", {
       refresh_token: second.body.refresh_token,

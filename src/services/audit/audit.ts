@@ -21,6 +21,7 @@ export type AuditEvent =
   | "key_rotated"
   | "key_revoked"
   | "key_refused"
+  | "key_leaked"
   | "project_created"
   | "user_updated"
   | "email_verified"

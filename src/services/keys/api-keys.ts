@@ -195,7 +195,34 @@ export class ApiKeys {
     const row = await this.own(caller, id);
     const now = this.deps.now();
     if (row.revoked_at !== null) return { row, at: now };
-    // The key and every key minted from it, at one moment, before anyone is told.
+    await this.revokeWithDescendants(row, now, { actor: caller.actor, ip: caller.ip });
+    return { row: { ...row, revoked_at: now }, at: now };
+  }
+
+  /**
+   * Revokes a key someone reported as leaked (leaks/leaks.ts), whoever owns it: the same
+   * revocation as `revoke`, reaching every instance before this returns. False when it was
+   * revoked already.
+   */
+  async revokeLeaked(
+    row: ApiKey,
+    by: { actor: string | null; ip: string | null },
+  ): Promise<boolean> {
+    if (row.revoked_at !== null) return false;
+    await this.revokeWithDescendants(row, this.deps.now(), { ...by, reason: "leaked" });
+    return true;
+  }
+
+  /**
+   * The key and every key minted from it, revoked at one moment, then every instance told
+   * (this one's cache through the bus, the others through the key's shared change version and
+   * the revocation stream), then the audit log.
+   */
+  private async revokeWithDescendants(
+    row: ApiKey,
+    now: number,
+    by: { actor: string | null; ip: string | null; reason?: string },
+  ): Promise<void> {
     const children = await this.deps.store.transaction(async (tx) => {
       const below = await tx.keys.descendants([row.id]);
       await tx.keys.revoke([row.id, ...below.map((k) => k.id)], now);
@@ -203,22 +230,27 @@ export class ApiKeys {
     });
     await this.changed(row, true);
     for (const child of children) await this.changed(child, true);
+    const reason = by.reason ? { reason: by.reason } : {};
     await this.audit.record({
       event: "key_revoked",
-      userId: caller.user.id,
-      actor: caller.actor,
-      ip: caller.ip,
-      details: { key_id: id, name: row.name },
+      userId: row.owner_id,
+      actor: by.actor,
+      ip: by.ip,
+      details: { key_id: row.id, name: row.name, ...reason },
     });
     for (const child of children)
       await this.audit.record({
         event: "key_revoked",
         userId: child.owner_id,
-        actor: caller.actor,
-        ip: caller.ip,
-        details: { key_id: child.id, name: child.name, with_parent: child.parent_key_id },
+        actor: by.actor,
+        ip: by.ip,
+        details: {
+          key_id: child.id,
+          name: child.name,
+          with_parent: child.parent_key_id,
+          ...reason,
+        },
       });
-    return { row: { ...row, revoked_at: now }, at: now };
   }
 
   /** A new key with the same name, scopes, environment and project; the old one overlaps. */

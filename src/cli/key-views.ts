@@ -14,6 +14,11 @@ export function paintStatus(status: string, s: Style): string {
   return s.yellow(status);
 }
 
+/** The status a person reads: an active key its owner disabled reads "disabled". */
+export function shownStatus(k: Pick<KeyRecord, "status" | "enabled">): string {
+  return k.status === "active" && k.enabled === false ? "disabled" : k.status;
+}
+
 function when(at: string | null, never: string, now: number): string {
   return at === null ? never : relativeTime(at, now);
 }
@@ -54,7 +59,7 @@ export function keyTable(keys: readonly KeyRecord[], s: Style, now = Date.now())
     when(k.last_used_at, "never", now),
     count(k.usage_count),
     when(k.expires_at, "never", now),
-    paintStatus(k.status, s),
+    paintStatus(shownStatus(k), s),
   ]);
   return table(columns, rows, s);
 }
@@ -71,7 +76,8 @@ export function keyFields(k: KeyRecord, s: Style, now = Date.now()): string {
       ["Environment", k.environment],
       ["Scopes", wrap(k.scopes, 64)],
       ["Project", k.project_id ?? "all projects"],
-      ["Status", paintStatus(k.status, s)],
+      ["Status", paintStatus(shownStatus(k), s)],
+      ...(k.disabled_at ? [["Disabled", dated(k.disabled_at, null)] as [string, string]] : []),
       ["Created", dated(k.created_at, null)],
       ["Expires", dated(k.expires_at, "never")],
       ["Revoked", dated(k.revoked_at, null)],

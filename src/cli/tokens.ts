@@ -113,6 +113,19 @@ async function revoke(id: string, options: RevokeOptions): Promise<void> {
   );
 }
 
+/** `token disable` / `token enable`: pause a key without revoking it, and resume it. */
+function toggle(enabled: boolean) {
+  return async (id: string, options: CommonOptions): Promise<void> => {
+    const cli = contextOf(options);
+    const key = await cli.api.patch<KeyRecord>(path(id), { enabled });
+    cli.out.result(key, (s) =>
+      enabled
+        ? `${s.green("✓")} Enabled ${s.bold(id)}: it works again.\n`
+        : `${s.green("✓")} Disabled ${s.bold(id)}: every use is refused (key_disabled) until \`latchkey token enable ${id}\`.\n`,
+    );
+  };
+}
+
 interface RotateOptions extends CommonOptions {
   expireOldIn?: string;
 }
@@ -197,6 +210,20 @@ export function tokenCommand(): Command {
         .argument("<id>", "key id (key_…)")
         .option("-y, --yes", "do not ask; required when not on a terminal"),
     ).action(revoke),
+  );
+  token.addCommand(
+    withCommonOptions(
+      new Command("disable")
+        .description("refuse every use of a key (key_disabled) without revoking it")
+        .argument("<id>", "key id (key_…)"),
+    ).action(toggle(false)),
+  );
+  token.addCommand(
+    withCommonOptions(
+      new Command("enable")
+        .description("let a disabled key work again")
+        .argument("<id>", "key id (key_…)"),
+    ).action(toggle(true)),
   );
   token.addCommand(
     withCommonOptions(

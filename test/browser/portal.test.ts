@@ -247,6 +247,16 @@ describe(`web portal in Chromium [${store}]`, () => {
     await page.getByRole("heading", { name: "About this key" }).waitFor();
     await page.getByText("Deploys from the main branch").waitFor();
     expect(await page.getByLabel("Metadata").innerText()).toContain('"team": "platform"');
+
+    // Disable pauses the key everywhere; Enable resumes it.
+    await page.getByRole("button", { name: "Disable" }).click();
+    await page.getByRole("button", { name: "Enable" }).waitFor();
+    await page.locator(".title-badges").getByText("Disabled").waitFor();
+    const paused = await whoamiWith(keys.ci!.secret);
+    expect(paused.body.error.code).toBe("key_disabled");
+    await page.getByRole("button", { name: "Enable" }).click();
+    await page.getByRole("button", { name: "Disable" }).waitFor();
+    expect((await whoamiWith(keys.ci!.secret)).status).toBe(200);
   });
 
   it("rotates the key: the new one works and the old one overlaps", async () => {

@@ -47,6 +47,21 @@ describe.concurrent("latchkey token and auth set-token", { timeout: 90_000 }, ()
     return { m, email, token, api, createKey };
   };
 
+  it("disables and enables a key, which shows as disabled and is refused meanwhile", async () => {
+    const { m, createKey } = await user();
+    const { id, key } = await createKey(["services:read"]);
+    const off = await m.run(["token", "disable", id]);
+    expect(off.code).toBe(0);
+    expect(off.stdout).toContain(`Disabled ${id}`);
+    const listed = await m.run(["token", "list"]);
+    expect(listed.stdout).toMatch(new RegExp(`${id}.*disabled`));
+    const who = await client(server.url).get("/v1/auth/whoami", { token: key });
+    expect(who.body.error.code).toBe("key_disabled");
+    const on = await m.json(["token", "enable", id]);
+    expect(on).toMatchObject({ id, enabled: true });
+    expect((await client(server.url).get("/v1/auth/whoami", { token: key })).status).toBe(200);
+  });
+
   it("sets, shows, changes and clears a key's description and metadata", async () => {
     const { m } = await user();
     const made = await m.json([

@@ -89,6 +89,23 @@ describeEachStore("verifier against a real server", (store) => {
     expect(await verifier.verify(key)).toMatchObject({ code: "key_revoked", status: 401 });
   });
 
+  it("refuses a cached key within a second of its owner disabling it, and admits it once enabled", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { id, key } = await owner.key(["services:read"]);
+    const { verifier } = verifierFor(owner.serviceKey, { cacheTtlMs: 60_000 });
+    await within(5000, async () => verifier.streaming);
+    expect((await verifier.verify(key)).valid).toBe(true);
+    const api = client(server.url);
+    const patch = (enabled: boolean) =>
+      api.patch(`/v1/api-keys/${id}`, { enabled }, { token: owner.accessToken });
+    expect((await patch(false)).status).toBe(200);
+    const took = await within(1000, async () => !(await verifier.verify(key)).valid);
+    expect(took).toBeLessThan(1000);
+    expect(await verifier.verify(key)).toMatchObject({ code: "key_disabled", status: 401 });
+    expect((await patch(true)).status).toBe(200);
+    expect((await verifier.verify(key)).valid).toBe(true); // refusals are never cached
+  });
+
   it("gives the key's metadata with the principal, and the new one once the owner changes it", async () => {
     const owner = await ownerWithKeys(server.url);
     const { id, key } = await owner.key(["services:read"], {

@@ -14,7 +14,9 @@ export function Badge({
   return <span class={`badge badge-${tone}`}>{children}</span>;
 }
 
-export function StatusBadge({ status }: { status: string }) {
+/** A key's status; an active key its owner disabled reads "Disabled". */
+export function StatusBadge({ status, enabled = true }: { status: string; enabled?: boolean }) {
+  if (status === "active" && !enabled) return <Badge tone="warning">Disabled</Badge>;
   const tone = status === "active" ? "success" : status === "revoked" ? "danger" : "neutral";
   return <Badge tone={tone}>{status[0]!.toUpperCase() + status.slice(1)}</Badge>;
 }

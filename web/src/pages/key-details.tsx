@@ -27,6 +27,7 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
   const [activity, setActivity] = useState<Activity[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [dialog, setDialog] = useState<Dialog>(null);
+  const [toggling, setToggling] = useState(false);
   const projects = useProjectNames();
 
   const load = useCallback(async () => {
@@ -68,6 +69,23 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
     );
   }
   if (!key) return <Spinner label="Loading key" />;
+
+  /** Disable pauses the key (refused as key_disabled everywhere); Enable resumes it. */
+  const toggleEnabled = async () => {
+    setToggling(true);
+    try {
+      const path = `/v1/api-keys/${encodeURIComponent(key.id)}`;
+      const changed = await api.patch<KeyDetails>(path, { enabled: !key.enabled });
+      toast(
+        changed.enabled ? "Key enabled" : "Key disabled: every use is refused until you enable it",
+      );
+      await load();
+    } catch (caught) {
+      toast(String((caught as Error).message));
+    } finally {
+      setToggling(false);
+    }
+  };
   const usage = chartsOf(key.usage);
 
   const live = key.status !== "revoked";
@@ -78,7 +96,7 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
         meta={
           <div class="title-badges">
             <EnvBadge environment={key.environment} />
-            <StatusBadge status={key.status} />
+            <StatusBadge status={key.status} enabled={key.enabled} />
             <code class="key-prefix">{key.prefix}…</code>
           </div>
         }
@@ -95,6 +113,16 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
               <button
                 type="button"
                 class="button button-secondary"
+                disabled={toggling}
+                onClick={() => void toggleEnabled()}
+              >
+                {key.enabled ? "Disable" : "Enable"}
+              </button>
+              <button
+                type="button"
+                class="button button-secondary"
+                disabled={!key.enabled}
+                title={key.enabled ? undefined : "Enable the key to rotate it"}
                 onClick={() => setDialog("rotate")}
               >
                 <RotateIcon />

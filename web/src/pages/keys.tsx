@@ -154,7 +154,7 @@ function KeyCard({
             <Link href={`/keys/${encodeURIComponent(key.id)}`}>{key.name}</Link>
           </h2>
           <EnvBadge environment={key.environment} />
-          <StatusBadge status={key.status} />
+          <StatusBadge status={key.status} enabled={key.enabled} />
         </div>
         {key.status !== "revoked" && (
           <button

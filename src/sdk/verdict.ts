@@ -24,6 +24,11 @@ export interface Principal {
   /** Effective scopes: a key's scopes ∩ its owner's current access; a session's: the user's access. */
   scopes: string[];
   amr: string[];
+  /**
+   * A session's `auth_time` (epoch ms): when the person last signed in or reauthenticated,
+   * for a service's own step-up rule. Null for an API key.
+   */
+  authTime: number | null;
 }
 
 export type VerifyResult =

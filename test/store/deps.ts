@@ -107,7 +107,11 @@ export async function testServices(
     bus,
     secrets,
     box: new SecretBox(masterKey),
-    tokens: new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
+    tokens: new AccessTokens(
+      secrets.signing,
+      { issuer: config.issuer, audience: config.tokenAudience, ttlMs: config.accessTtlMs },
+      now,
+    ),
     passwords: fastHasher,
     mailer: memoryMailer(),
     ...options.deps,

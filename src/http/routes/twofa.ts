@@ -12,6 +12,7 @@ import {
 } from "../../api/twofa.js";
 import type { Services } from "../../services/index.js";
 import { actorOfRequest, principalOf, requestMeta } from "../request.js";
+import { stepUp } from "../step-up.js";
 
 const bearer = [{ bearer: [] }];
 const tags = ["2fa"];
@@ -78,6 +79,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
     "/v1/auth/2fa/disable",
     {
       config: session,
+      preHandler: stepUp(services, "disabling two-factor authentication"),
       schema: {
         tags,
         security: bearer,
@@ -101,6 +103,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
     "/v1/auth/2fa/backup-codes",
     {
       config: session,
+      preHandler: stepUp(services, "regenerating backup codes"),
       schema: {
         tags,
         security: bearer,

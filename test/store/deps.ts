@@ -90,7 +90,7 @@ export async function testServices(
   const db = openDb(":memory:");
   await migrate(db);
   const store = kyselyStore(db);
-  const clock = { now: Date.UTC(2026, 0, 1) };
+  const clock = { now: CLOCK_START };
   const now = () => clock.now;
   const masterKey = createHash("sha256").update("unit-test master key").digest();
   const secrets: Secrets = { masterKey, signing: await signingKeys() };
@@ -167,8 +167,16 @@ export async function signUp(t: TestDeps, email: string): Promise<UserAccess> {
 }
 
 /** A session caller for key operations, acting as `user`. */
-export function sessionCaller(user: UserAccess): Caller {
+/** Where every unit test's frozen clock starts. */
+export const CLOCK_START = Date.UTC(2026, 0, 1);
+
+/**
+ * A signed-in session of `user` as a key route's caller; it authenticated at `authTime`
+ * (by default when the frozen clock starts, so step-up passes until the clock moves 10 min).
+ */
+export function sessionCaller(user: UserAccess, authTime = CLOCK_START): Caller {
   return {
+    authTime,
     user,
     scopes: user.access,
     keyId: null,

@@ -51,6 +51,19 @@ function isExpiring(session: Session, now = Date.now()): boolean {
   return Number.isNaN(at) || at - EXPIRY_MARGIN_MS <= now;
 }
 
+/**
+ * An access token from before RFC 9068 tokens (`typ` other than `at+jwt`): the server refuses it
+ * as `token_invalid`, and the session's refresh token gets a current one.
+ */
+function isPreUpgradeToken(token: string): boolean {
+  try {
+    const header = JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString("utf8"));
+    return (header as { typ?: unknown }).typ !== "at+jwt";
+  } catch {
+    return false;
+  }
+}
+
 export function sessionFrom(apiUrl: string, pair: TokenPair, now = Date.now()): Session {
   return {
     api_url: apiUrl,
@@ -111,7 +124,11 @@ export class ApiClient {
     try {
       return await this.sendSession<T>(method, path, options.body, session);
     } catch (error) {
-      if (!(error instanceof ApiError) || error.code !== "token_expired") throw error;
+      const stale =
+        error instanceof ApiError &&
+        (error.code === "token_expired" ||
+          (error.code === "token_invalid" && isPreUpgradeToken(session.access_token)));
+      if (!stale) throw error;
       session = await this.refresh(session);
       return this.sendSession<T>(method, path, options.body, session);
     }

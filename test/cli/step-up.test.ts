@@ -152,3 +152,44 @@ describe.sequential("latchkey step-up", { timeout: 90_000 }, () => {
     expect(await keyNames(token)).toEqual(["from-tty"]);
   });
 });
+
+describe("latchkey after the RFC 9068 upgrade", { timeout: 60_000 }, () => {
+  let server: TestServer;
+  const machines: Machine[] = [];
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    for (const m of machines) m.cleanup();
+    await server?.close();
+  });
+
+  it("refreshes a stored access token from before the upgrade (typ JWT) instead of failing", async () => {
+    const { SignJWT, decodeJwt } = await import("jose");
+    const api = client(server.url);
+    const email = uniqueEmail("upgrade");
+    await api.post("/v1/auth/signup", { email, password: PASSWORD });
+    const login = (await api.post("/v1/auth/login", { email, password: PASSWORD })).body;
+    const key = server.services.deps.secrets.signing.keys[0]!;
+    const {
+      aud: _a,
+      auth_time: _t,
+      jti: _j,
+      client_id: _c,
+      ...legacy
+    } = decodeJwt(login.access_token);
+    const old = await new SignJWT(legacy)
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
+      .sign(key.privateKey);
+    expect((await api.get("/v1/auth/whoami", { token: old })).body.error.code).toBe(
+      "token_invalid",
+    );
+    const m = new Machine(server.url);
+    machines.push(m);
+    m.adopt({ ...login, access_token: old });
+    const who = await m.run(["whoami", "-o", "json"]);
+    expect(who.code, who.stderr).toBe(0);
+    expect(JSON.parse(who.stdout).email).toBe(email);
+    expect(m.credentials().access_token).not.toBe(old);
+  });
+});

@@ -133,6 +133,21 @@ describe.sequential("latchkey step-up", { timeout: 90_000 }, () => {
     expect((await api().get("/v1/auth/2fa/status", { token })).body.enabled).toBe(false);
   });
 
+  it("password change confirms with the current password it read, asking nothing more", async () => {
+    const { m, email } = await user();
+    clock.advance(STALE);
+    const changed = await m.run(["password", "change", "--password-stdin"], {
+      input: `${PASSWORD}\nan-entirely-new-passphrase\n`,
+    });
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toContain("Password changed.");
+    const relogin = await api().post("/v1/auth/login", {
+      email,
+      password: "an-entirely-new-passphrase",
+    });
+    expect(relogin.status).toBe(200);
+  });
+
   it("on a terminal, asks for the password (hidden) and retries the command", async () => {
     if (!(await Terminal.isAvailable()))
       throw new Error("tmux is required: scripts/install-system-deps.sh");

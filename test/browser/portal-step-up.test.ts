@@ -1,3 +1,5 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authenticatorCode as totp } from "../helpers/authenticator.js";
@@ -8,6 +10,10 @@ import { launchChromium, type Browser } from "./chromium.js";
 
 const store = STORES[STORES.length - 1]!;
 const POLL = { timeout: 10_000 };
+// As in portal.test.ts: UPDATE_SCREENSHOTS=1 refreshes the README's copy.
+const SHOTS = process.env.UPDATE_SCREENSHOTS
+  ? join(process.cwd(), "docs", "screenshots")
+  : join(process.cwd(), "test-results", "screenshots");
 
 /**
  * Step-up in the portal (SPEC §9): once the sign-in is over 10 minutes old, regenerating the
@@ -21,7 +27,7 @@ describe(`portal step-up in Chromium [${store}]`, () => {
   // The server's clock: real time plus an offset the test moves instead of sleeping.
   let offset = 0;
   const now = () => Date.now() + offset;
-  const email = uniqueEmail("browser-step-up");
+  const email = "grace@example.com"; // each run has a fresh database
   let secret = "";
   let backupCodes: string[] = [];
   const problems: string[] = [];
@@ -70,6 +76,8 @@ describe(`portal step-up in Chromium [${store}]`, () => {
 
     const confirm = page.getByRole("dialog", { name: "Confirm it is you" });
     await confirm.waitFor();
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: join(SHOTS, "step-up-dialog.png") });
     // A wrong password is refused beside the field; the dialog stays.
     await confirm.getByLabel("Password").fill("not-the-password");
     await confirm.getByRole("button", { name: "Confirm" }).click();

@@ -133,6 +133,25 @@ describe.sequential("latchkey step-up", { timeout: 90_000 }, () => {
     expect((await api().get("/v1/auth/2fa/status", { token })).body.enabled).toBe(false);
   });
 
+  it("on a terminal with 2FA on, asks for the password, then the code, and retries", async () => {
+    if (!(await Terminal.isAvailable()))
+      throw new Error("tmux is required: scripts/install-system-deps.sh");
+    const { m, token, secret } = await user(true);
+    clock.advance(STALE);
+    terminal = new Terminal();
+    await terminal.start(
+      ["token", "create", "tty-2fa", "--scope", "*"],
+      m.env({ TERM: "xterm-256color" }),
+    );
+    await terminal.expect(/Password:\s*$/m);
+    await terminal.type(PASSWORD);
+    await terminal.expect(/Two-factor code \(or a backup code\):\s*$/m);
+    clock.step();
+    await terminal.type(totp(secret, clock.ms));
+    expect(await terminal.exitCode()).toBe(0);
+    expect(await keyNames(token)).toEqual(["tty-2fa"]);
+  });
+
   it("password change confirms with the current password it read, asking nothing more", async () => {
     const { m, email } = await user();
     clock.advance(STALE);

@@ -39,7 +39,14 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     "/v1/api-keys",
     {
       config: write,
-      schema: { tags, security, body: CreateKeyBody, response: { 201: KeyCreated, ...errors } },
+      schema: {
+        tags,
+        summary:
+          "Create a key; a live key with write or admin scopes needs a recent authentication (step-up)",
+        security,
+        body: CreateKeyBody,
+        response: { 201: KeyCreated, ...errors },
+      },
     },
     async (request, reply) => {
       const created = await apiKeys.create(stepUpCaller(request), request.body);
@@ -124,6 +131,8 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
       config: write,
       schema: {
         tags,
+        summary:
+          "Rotate a key; a live key with write or admin scopes needs a recent authentication (step-up)",
         security,
         params: IdParams,
         body: RotateBody.optional(),

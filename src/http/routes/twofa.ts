@@ -82,6 +82,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
       preHandler: stepUp(services, "disabling two-factor authentication"),
       schema: {
         tags,
+        summary: "Turn 2FA off with a code (needs a recent authentication: step-up)",
         security: bearer,
         body: TwoFactorCodeBody,
         response: { 200: TwoFactorDisabled, ...errors },
@@ -106,6 +107,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
       preHandler: stepUp(services, "regenerating backup codes"),
       schema: {
         tags,
+        summary: "A new set of backup codes (needs a recent authentication: step-up)",
         security: bearer,
         body: TwoFactorCodeBody,
         response: { 200: BackupCodesResponse, ...errors },

@@ -38,6 +38,13 @@ const ENV = z.object({
     .regex(/^[a-z][a-z0-9]{0,15}$/, "lowercase letters and digits, starting with a letter")
     .default("lk"),
   LATCHKEY_ISSUER: z.string().optional(),
+  // The `aud` of access tokens: comma-separated for several platform services.
+  LATCHKEY_TOKEN_AUDIENCE: z
+    .string()
+    .regex(/^\s*[^\s,]+(\s*,\s*[^\s,]+)*\s*$/, "one or more audiences, comma-separated")
+    .optional(),
+  // How recent an authentication sensitive actions need (SPEC §9 step-up).
+  LATCHKEY_STEP_UP_MAX_AGE: duration("10m"),
   // The portal's address: mailed links start with it.
   LATCHKEY_PUBLIC_URL: z
     .url({ protocol: /^https?$/, message: "an http:// or https:// URL" })
@@ -94,6 +101,10 @@ export interface Config {
   signingKey: string | undefined;
   keyBrand: string;
   issuer: string;
+  /** Every access token's `aud`; Latchkey's API accepts a token whose `aud` holds one of them. */
+  tokenAudience: readonly string[];
+  /** Sensitive actions need an authentication (`auth_time`) younger than this (step-up). */
+  stepUpMaxAgeMs: number;
   publicUrl: string;
   totpIssuer: string;
   scopes: readonly string[];
@@ -175,6 +186,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signingKey: e.LATCHKEY_SIGNING_KEY,
     keyBrand: e.LATCHKEY_KEY_PREFIX,
     issuer: e.LATCHKEY_ISSUER ?? "latchkey",
+    tokenAudience: (e.LATCHKEY_TOKEN_AUDIENCE ?? "latchkey").split(",").map((aud) => aud.trim()),
+    stepUpMaxAgeMs: e.LATCHKEY_STEP_UP_MAX_AGE,
     publicUrl,
     totpIssuer: e.LATCHKEY_TOTP_ISSUER,
     scopes,

@@ -86,7 +86,12 @@ export async function buildDeps(
     secrets,
     box,
     tokens:
-      overrides.tokens ?? new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
+      overrides.tokens ??
+      new AccessTokens(
+        secrets.signing,
+        { issuer: config.issuer, audience: config.tokenAudience, ttlMs: config.accessTtlMs },
+        now,
+      ),
     passwords: overrides.passwords ?? new HashPool(config.passwordHash),
     breachedPasswords:
       overrides.breachedPasswords ?? (await breachedPasswordsFrom(config.breachedPasswords)),

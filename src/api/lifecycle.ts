@@ -44,6 +44,32 @@ export const PasswordResetConfirmBody = z
     path: ["code"],
   });
 
+/** Step-up (SPEC §9): the password, and with 2FA on a TOTP or backup code. */
+export const ReauthenticateBody = z
+  .strictObject({
+    password,
+    code: totpCode.optional().describe("with 2FA on: a current TOTP code"),
+    backup_code: backupCode.optional().describe("with 2FA on: a backup code instead"),
+  })
+  .refine((body) => body.code === undefined || body.backup_code === undefined, {
+    message: "send `code` or `backup_code`, not both",
+    path: ["code"],
+  });
+
+/** A fresh access token for the same session; its refresh token is unchanged. */
+export const Reauthenticated = z.object({
+  access_token: z.string(),
+  token_type: z.literal("Bearer"),
+  expires_in: z.number(),
+  auth_time: z.string().describe("when this reauthentication happened (ISO 8601)"),
+  step_up_expires_at: z
+    .string()
+    .describe("until when sensitive actions are allowed without reauthenticating again"),
+});
+
+/** The portal's answer: the access token travels in its httpOnly cookie. */
+export const PortalReauthenticated = Reauthenticated.omit({ access_token: true, token_type: true });
+
 export const EmailVerifyBody = z.strictObject({ token: oneTimeToken });
 
 export const EmailVerified = z.object({
@@ -59,6 +85,7 @@ export const RESET_ACCEPTED: PasswordResetAcceptedT = {
   message: "if an account uses this email, a link to reset its password has been sent",
 };
 
+export type ReauthenticatedT = z.infer<typeof Reauthenticated>;
 export type PasswordChangedT = z.infer<typeof PasswordChanged>;
 export type PasswordResetAcceptedT = z.infer<typeof PasswordResetAccepted>;
 export type EmailVerifiedT = z.infer<typeof EmailVerified>;

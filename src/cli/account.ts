@@ -10,9 +10,12 @@ import { secondFactorBody } from "./auth.js";
 import { contextOf, warnIfInsecure, withCommonOptions, type CommonOptions } from "./context.js";
 import { ApiError, authError, usageError } from "./exit.js";
 import { ask, isInteractive, readAllStdin } from "./prompt.js";
+import { enableStepUp } from "./step-up.js";
 
 interface PasswordInput extends CommonOptions {
   passwordStdin?: boolean;
+  /** `password change` with 2FA on: a code for step-up. */
+  code?: string;
 }
 
 /**
@@ -61,6 +64,8 @@ async function change(options: PasswordInput): Promise<void> {
   warnIfInsecure(cli);
   const [current, next] = await readPasswords(options, ["Current password", "New password"]);
   await newPasswordTwice(options, next!);
+  // Step-up: the current password just typed confirms it is you (plus a code with 2FA on).
+  enableStepUp(cli, options, { password: current! });
   const result = await cli.api.post<PasswordChangedT>("/v1/auth/password", {
     current_password: current,
     new_password: next,
@@ -154,6 +159,10 @@ export function passwordCommand(): Command {
         .option(
           "--password-stdin",
           "read the current, then the new password from stdin (two lines)",
+        )
+        .option(
+          "--code <code>",
+          "with 2FA on: a current code or a backup code, when the server asks you to confirm it is you",
         ),
     ).action(change),
   );

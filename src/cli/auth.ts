@@ -11,6 +11,7 @@ import { ApiError, CliError, EXIT, authError, usageError } from "./exit.js";
 import { sessionFrom, type TokenPair } from "./http.js";
 import { fields, wrap, type Style } from "./output.js";
 import { ask, isInteractive, readAllStdin } from "./prompt.js";
+import { reauthenticateCommand } from "./step-up.js";
 
 /** A code typed at a 2FA prompt: six digits are a TOTP code, anything else a backup code. */
 export function secondFactorBody(answer: string): { code: string } | { backup_code: string } {
@@ -278,5 +279,6 @@ export function authCommands(): Command[] {
   auth.addCommand(loginCommand());
   auth.addCommand(logoutCommand());
   auth.addCommand(whoamiCommand());
+  auth.addCommand(reauthenticateCommand());
   return [loginCommand(), logoutCommand(), whoamiCommand(), auth];
 }

@@ -90,6 +90,11 @@ function hintsOf(payload: ErrorPayload): string[] {
         "use another key (LATCHKEY_TOKEN or `latchkey auth set-token`) or `latchkey login`",
       );
       break;
+    case "reauthentication_required":
+      hints.push(
+        "confirm it is you: run the command on a terminal, pass --password-stdin (and --code with 2FA on), or run `latchkey auth reauthenticate` first",
+      );
+      break;
     case "email_unverified":
       hints.push(
         "open the link mailed at signup, or run `latchkey email verify <link>` (`latchkey email resend` mails a new one)",

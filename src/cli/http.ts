@@ -1,4 +1,5 @@
 import { LatchkeyApiError, LatchkeyNetworkError, requestJson } from "../api/http-client.js";
+import type { ReauthenticatedT } from "../api/lifecycle.js";
 import type { TokenPairT as TokenPair } from "../api/schemas.js";
 import type { CredentialStore, StoredCredentials } from "./credentials.js";
 import { ApiError, CliError, EXIT, authError, unreachable, type ErrorPayload } from "./exit.js";
@@ -27,12 +28,40 @@ export interface CallOptions {
   auth?: "stored" | "none" | { bearer: string };
 }
 
+/** What `POST /v1/auth/reauthenticate` takes: the password, and a code when 2FA is on. */
+export interface ReauthenticateProof {
+  password: string;
+  code?: string;
+  backup_code?: string;
+}
+
+/**
+ * Step-up: given the call that sends a proof, gets one (flags, stdin or prompts) and returns
+ * the answer (see cli/step-up.ts).
+ */
+export type Reauthenticator = (
+  send: (proof: ReauthenticateProof) => Promise<ReauthenticatedT>,
+) => Promise<ReauthenticatedT>;
+
 /** Refresh a little before expiry, so a token never dies between the check and the server. */
 const EXPIRY_MARGIN_MS = 30_000;
 
 function isExpiring(session: Session, now = Date.now()): boolean {
   const at = Date.parse(session.expires_at);
   return Number.isNaN(at) || at - EXPIRY_MARGIN_MS <= now;
+}
+
+/**
+ * An access token from before RFC 9068 tokens (`typ` other than `at+jwt`): the server refuses it
+ * as `token_invalid`, and the session's refresh token gets a current one.
+ */
+function isPreUpgradeToken(token: string): boolean {
+  try {
+    const header = JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString("utf8"));
+    return (header as { typ?: unknown }).typ !== "at+jwt";
+  } catch {
+    return false;
+  }
 }
 
 export function sessionFrom(apiUrl: string, pair: TokenPair, now = Date.now()): Session {
@@ -47,6 +76,9 @@ export function sessionFrom(apiUrl: string, pair: TokenPair, now = Date.now()): 
 
 /** The CLI's HTTP client: JSON in and out, the spec's errors as ApiError, sessions refreshed on their own. */
 export class ApiClient {
+  /** Set by sensitive commands: how to reauthenticate when the server asks (step-up). */
+  reauthenticator: Reauthenticator | null = null;
+
   constructor(private readonly options: ClientOptions) {}
 
   get apiUrl(): string {
@@ -90,12 +122,76 @@ export class ApiClient {
     let session = credential.stored;
     if (isExpiring(session)) session = await this.refresh(session);
     try {
-      return await this.send<T>(method, path, options.body, session.access_token);
+      return await this.sendSession<T>(method, path, options.body, session);
     } catch (error) {
-      if (!(error instanceof ApiError) || error.code !== "token_expired") throw error;
+      const stale =
+        error instanceof ApiError &&
+        (error.code === "token_expired" ||
+          (error.code === "token_invalid" && isPreUpgradeToken(session.access_token)));
+      if (!stale) throw error;
       session = await this.refresh(session);
-      return this.send<T>(method, path, options.body, session.access_token);
+      return this.sendSession<T>(method, path, options.body, session);
     }
+  }
+
+  /** Reauthenticates the stored session now (`latchkey auth reauthenticate`). */
+  async reauthenticateNow(): Promise<ReauthenticatedT> {
+    const credential = this.options.credential;
+    const reauthenticator = this.reauthenticator;
+    if (credential.source !== "file" || credential.stored.type !== "session" || !reauthenticator)
+      throw authError("not signed in with a session", "run `latchkey login`");
+    let session = credential.stored;
+    if (isExpiring(session)) session = await this.refresh(session);
+    const current = session;
+    const fresh = await reauthenticator((proof) =>
+      this.send<ReauthenticatedT>("POST", "/v1/auth/reauthenticate", proof, current.access_token),
+    );
+    await this.saveAccessToken(current, fresh);
+    return fresh;
+  }
+
+  /** One call with the session; a step-up request is answered (once) and the call retried. */
+  private async sendSession<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    session: Session,
+  ): Promise<T> {
+    try {
+      return await this.send<T>(method, path, body, session.access_token);
+    } catch (error) {
+      const reauthenticator = this.reauthenticator;
+      if (!(error instanceof ApiError) || error.code !== "reauthentication_required") throw error;
+      // Unarmed (a command that is never sensitive): the error, with its hint, exits 3.
+      if (!reauthenticator) throw error;
+      const fresh = await reauthenticator((proof) =>
+        this.send<ReauthenticatedT>("POST", "/v1/auth/reauthenticate", proof, session.access_token),
+      );
+      const renewed = await this.saveAccessToken(session, fresh);
+      return this.send<T>(method, path, body, renewed.access_token);
+    }
+  }
+
+  /**
+   * Stores a reauthenticated access token (same session, so the refresh token stays; if
+   * another process refreshed meanwhile, its refresh token is kept with this access token).
+   */
+  private async saveAccessToken(stale: Session, fresh: ReauthenticatedT): Promise<Session> {
+    const { store } = this.options;
+    const next = await store.withLock(async () => {
+      const current = store.load();
+      const base =
+        current?.type === "session" && current.api_url === stale.api_url ? current : stale;
+      const renewed: Session = {
+        ...base,
+        access_token: fresh.access_token,
+        expires_at: new Date(Date.now() + fresh.expires_in * 1000).toISOString(),
+      };
+      store.save(renewed);
+      return renewed;
+    });
+    this.options.credential = { source: "file", stored: next };
+    return next;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import type { KeyListT } from "../api/keys.js";
 import { contextOf, withCommonOptions, type Cli, type CommonOptions } from "./context.js";
+import { enableStepUp, withStepUpOptions, type StepUpOptions } from "./step-up.js";
 import { usageError } from "./exit.js";
 import {
   expiryNote,
@@ -21,7 +22,7 @@ function collectScopes(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
 }
 
-interface CreateOptions extends CommonOptions {
+interface CreateOptions extends CommonOptions, StepUpOptions {
   scope: string[];
   env?: "live" | "test";
   expires?: string;
@@ -45,6 +46,7 @@ function parseMeta(text: string): Record<string, unknown> {
 
 async function create(name: string, options: CreateOptions): Promise<void> {
   const cli = contextOf(options);
+  enableStepUp(cli, options);
   const body: Record<string, unknown> = { name, scopes: options.scope };
   if (options.env) body.environment = options.env;
   if (options.expires) body.expires_in = options.expires;
@@ -126,12 +128,13 @@ function toggle(enabled: boolean) {
   };
 }
 
-interface RotateOptions extends CommonOptions {
+interface RotateOptions extends CommonOptions, StepUpOptions {
   expireOldIn?: string;
 }
 
 async function rotate(id: string, options: RotateOptions): Promise<void> {
   const cli = contextOf(options);
+  enableStepUp(cli, options);
   const body = options.expireOldIn ? { expire_old_in: options.expireOldIn } : {};
   const created = await cli.api.post<CreatedKey>(`${path(id)}/rotate`, body);
   cli.out.result(created, (s) => {
@@ -180,15 +183,17 @@ export function tokenCommand(): Command {
   const token = new Command("token").description("scoped API keys for CI, scripts and services");
   token.addCommand(
     withCommonOptions(
-      new Command("create")
-        .description("create an API key; its secret is printed this once")
-        .argument("<name>", "what the key is for, e.g. ci-deploy")
-        .requiredOption("--scope <scope>", SCOPE_HELP, collectScopes)
-        .addOption(new Option("--env <environment>", "key environment").choices(["live", "test"]))
-        .option("--expires <duration>", "lifetime, e.g. 30d, 90d, 24h, 1y (default: never)")
-        .option("--project <id>", "restrict the key to one project")
-        .option("--description <text>", "what the key is for, for people")
-        .option("--meta <json>", "a JSON object (≤ 4 KiB) that verification returns", parseMeta),
+      withStepUpOptions(
+        new Command("create")
+          .description("create an API key; its secret is printed this once")
+          .argument("<name>", "what the key is for, e.g. ci-deploy")
+          .requiredOption("--scope <scope>", SCOPE_HELP, collectScopes)
+          .addOption(new Option("--env <environment>", "key environment").choices(["live", "test"]))
+          .option("--expires <duration>", "lifetime, e.g. 30d, 90d, 24h, 1y (default: never)")
+          .option("--project <id>", "restrict the key to one project")
+          .option("--description <text>", "what the key is for, for people")
+          .option("--meta <json>", "a JSON object (≤ 4 KiB) that verification returns", parseMeta),
+      ),
     ).action(create),
   );
   token.addCommand(
@@ -227,12 +232,14 @@ export function tokenCommand(): Command {
   );
   token.addCommand(
     withCommonOptions(
-      new Command("rotate")
-        .description(
-          "a new key with the same name, scopes and environment; the old one keeps working",
-        )
-        .argument("<id>", "key id (key_…)")
-        .option("--expire-old-in <duration>", "let the old key expire after this long, e.g. 24h"),
+      withStepUpOptions(
+        new Command("rotate")
+          .description(
+            "a new key with the same name, scopes and environment; the old one keeps working",
+          )
+          .argument("<id>", "key id (key_…)")
+          .option("--expire-old-in <duration>", "let the old key expire after this long, e.g. 24h"),
+      ),
     ).action(rotate),
   );
   token.addCommand(

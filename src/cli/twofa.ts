@@ -9,6 +9,7 @@ import { contextOf, withCommonOptions, type Cli, type CommonOptions } from "./co
 import { ApiError } from "./exit.js";
 import { calendarDate, fields, relativeTime, type Style } from "./output.js";
 import { ask, isInteractive } from "./prompt.js";
+import { enableStepUp, withStepUpOptions } from "./step-up.js";
 
 const ATTEMPTS = 3;
 
@@ -88,6 +89,21 @@ async function status(options: CommonOptions): Promise<void> {
 
 interface CodeOptions extends CommonOptions {
   code?: string;
+  passwordStdin?: boolean;
+}
+
+/**
+ * Step-up for disable and backup-codes: the password (and a code) confirm it is you; the
+ * action then takes its own code, a newer one than the code just used (codes never replay).
+ */
+function armStepUp(cli: Cli, options: CodeOptions): void {
+  enableStepUp(
+    cli,
+    { passwordStdin: options.passwordStdin },
+    {
+      note: "Confirmed. The action needs a code of its own: wait for the next code in your app, or use a backup code.",
+    },
+  );
 }
 
 /** The code from --code, else asked for (a terminal prompt, or one line of stdin). */
@@ -103,6 +119,7 @@ function codeBody(answer: string): { code: string } {
 
 async function disable(options: CodeOptions): Promise<void> {
   const cli = contextOf(options);
+  armStepUp(cli, options);
   await sendCode(cli, options, (answer) =>
     cli.api.post<unknown>("/v1/auth/2fa/disable", codeBody(answer)),
   );
@@ -114,6 +131,7 @@ async function disable(options: CodeOptions): Promise<void> {
 
 async function regenerate(options: CodeOptions): Promise<void> {
   const cli = contextOf(options);
+  armStepUp(cli, options);
   const result = await sendCode(cli, options, (answer) =>
     cli.api.post<BackupCodes>("/v1/auth/2fa/backup-codes", codeBody(answer)),
   );
@@ -142,16 +160,22 @@ export function twofaCommand(): Command {
   );
   twofa.addCommand(
     withCommonOptions(
-      new Command("disable")
-        .description("turn two-factor off (asks for a current code)")
-        .option("--code <code>", CODE_HELP),
+      withStepUpOptions(
+        new Command("disable")
+          .description("turn two-factor off (asks for a current code)")
+          .option("--code <code>", CODE_HELP),
+        false,
+      ),
     ).action(disable),
   );
   twofa.addCommand(
     withCommonOptions(
-      new Command("backup-codes")
-        .description("replace your backup codes with a new set of 10 (asks for a current code)")
-        .option("--code <code>", CODE_HELP),
+      withStepUpOptions(
+        new Command("backup-codes")
+          .description("replace your backup codes with a new set of 10 (asks for a current code)")
+          .option("--code <code>", CODE_HELP),
+        false,
+      ),
     ).action(regenerate),
   );
   return twofa;

@@ -45,14 +45,22 @@ async function fromAccessToken(services: Services, token: string): Promise<Princ
       check.code === "token_expired" ? "access token has expired" : "access token is not valid";
     throw new LatchkeyError(check.code, message);
   }
-  const { sub, sid, amr } = check.claims;
+  const { sub, sid, amr, auth_time } = check.claims;
   const [active, user] = await Promise.all([
     services.sessions.isActive(sid, sub),
     services.users.access(sub),
   ]);
   if (!active || !user) throw new LatchkeyError("token_invalid", "session has ended");
   if (user.disabled) throw new LatchkeyError("unauthenticated", "account is disabled");
-  return { type: "session", user, sessionId: sid, amr, key: null, scopes: user.access };
+  return {
+    type: "session",
+    user,
+    sessionId: sid,
+    amr,
+    authTime: auth_time * 1000,
+    key: null,
+    scopes: user.access,
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { toPortalSession, toPublicUser } from "../api/mappers.js";
+import { PortalReauthenticated, ReauthenticateBody } from "../api/lifecycle.js";
 import { PortalMeta, PortalSession } from "../api/portal.js";
 import {
   ErrorBody,
@@ -21,6 +22,11 @@ import type { Services } from "../services/index.js";
 import type { SessionTokens } from "../services/accounts/sessions.js";
 import { checkCsrf, COOKIES, readCookies } from "./cookies.js";
 import { requestMeta } from "./request.js";
+import {
+  REAUTHENTICATE_ERRORS,
+  reauthenticateRequest,
+  toReauthenticated,
+} from "./reauthenticate.js";
 
 /** web/dist, both from src/http (tsx, tests) and from dist/http (the built server). */
 export const WEB_DIST = fileURLToPath(new URL("../../web/dist/", import.meta.url));
@@ -200,6 +206,37 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
         endSession(request, reply);
         throw error;
       }
+    },
+  );
+
+  // Step-up for the portal (SPEC §9): the same checks as `POST /v1/auth/reauthenticate`; the
+  // fresh access token replaces the session cookie (the refresh and CSRF cookies stay).
+  app.post(
+    "/v1/portal/reauthenticate",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags: ["portal"],
+        body: ReauthenticateBody,
+        response: { 200: PortalReauthenticated, ...REAUTHENTICATE_ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const fresh = await reauthenticateRequest(services, request, request.body);
+      reply.setCookie(COOKIES.session, fresh.accessToken, {
+        sameSite: "strict",
+        secure: secure(request),
+        httpOnly: true,
+        path: "/",
+        maxAge: fresh.accessTtlSeconds,
+      });
+      reply.header("cache-control", "no-store");
+      const {
+        access_token: _token,
+        token_type: _type,
+        ...answer
+      } = toReauthenticated(services, fresh);
+      return answer;
     },
   );
 

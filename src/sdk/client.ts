@@ -27,6 +27,8 @@ import type {
   PasswordResetAccepted,
   PasswordResetBody,
   PasswordResetConfirmBody,
+  Reauthenticated,
+  ReauthenticateBody,
 } from "../api/lifecycle.js";
 import type {
   AdminUserList,
@@ -148,6 +150,20 @@ function authGroup(http: Transport) {
           credential: null,
         }),
       ),
+    /**
+     * Step-up (SPEC §9): the password (+ `code` or `backup_code` with 2FA on) for the signed-in
+     * session; the fresh access token is adopted, so a call refused with
+     * `reauthentication_required` can be retried as it was.
+     */
+    reauthenticate: async (body: In<typeof ReauthenticateBody>) => {
+      const fresh = await http.request<Out<typeof Reauthenticated>>(
+        "POST",
+        "/v1/auth/reauthenticate",
+        { body },
+      );
+      http.credential = fresh.access_token;
+      return fresh;
+    },
     logout: () => http.request<null>("POST", "/v1/auth/logout").then(() => undefined),
     whoami: () => http.request<Out<typeof Whoami>>("GET", "/v1/auth/whoami"),
     sessions: () => http.request<Out<typeof SessionList>>("GET", "/v1/auth/sessions"),

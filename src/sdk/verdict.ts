@@ -26,6 +26,11 @@ export interface Principal {
   amr: string[];
   /** An API key's metadata as its owner set it (null for sessions and keys without any). */
   meta: Readonly<Record<string, unknown>> | null;
+  /**
+   * A session's `auth_time` (epoch ms): when the person last signed in or reauthenticated,
+   * for a service's own step-up rule. Null for an API key.
+   */
+  authTime: number | null;
 }
 
 export type VerifyResult =

@@ -33,11 +33,18 @@ export interface VerifierOptions {
   apiKey: string;
   /** `iss` of access tokens (`LATCHKEY_ISSUER`); default `latchkey`. */
   issuer?: string;
+  /**
+   * The audience this service accepts (one of `LATCHKEY_TOKEN_AUDIENCE`); a token whose `aud`
+   * holds none of them is refused. Default `latchkey`.
+   */
+  audience?: string | readonly string[];
+  /** Clock skew allowed on `exp`, `iat` and `nbf`, in seconds; default 5. */
+  clockToleranceSeconds?: number;
   /** How long a positive answer is reused while the revocation stream is live; default 10 s. */
   cacheTtlMs?: number;
   /** How many answers are kept; default 1000. 0 turns caching off. */
   cacheSize?: number;
-  /** Least time between two JWKS fetches on unknown `kid`s; default 5 s. */
+  /** Least time between two JWKS fetches on unknown `kid`s; default 60 s (once a minute). */
   jwksCooldownMs?: number;
   /** Follow `GET /v1/keys/revocations`; default true. Without it answers live at most 1 s. */
   revocations?: boolean;
@@ -100,6 +107,8 @@ class LatchkeyVerifier implements Verifier {
   private readonly cache: LruCache<Entry>;
   private readonly stream: RevocationStream | null;
   private readonly issuer: string;
+  private readonly audience: string[];
+  private readonly clockTolerance: number;
   private readonly ttlMs: number;
   private readonly now: () => number;
   /** Bumped by every invalidation, so an answer that raced one is not cached. */
@@ -125,6 +134,10 @@ class LatchkeyVerifier implements Verifier {
     });
     this.http.credential = options.apiKey;
     this.issuer = options.issuer ?? "latchkey";
+    const audience = options.audience ?? "latchkey";
+    this.audience = typeof audience === "string" ? [audience] : [...audience];
+    if (this.audience.length === 0) throw new TypeError("audience must name at least one");
+    this.clockTolerance = options.clockToleranceSeconds ?? 5;
     this.ttlMs = options.cacheTtlMs ?? 10_000;
     this.now = options.now ?? Date.now;
     this.cache = new LruCache<Entry>(options.cacheSize ?? 1000);
@@ -134,7 +147,9 @@ class LatchkeyVerifier implements Verifier {
     this.usageTimer = setInterval(() => void this.flushUsage(), options.usageFlushMs ?? 1000);
     this.usageTimer.unref();
     this.jwks = createRemoteJWKSet(new URL(this.http.url("/.well-known/jwks.json")), {
-      cooldownDuration: options.jwksCooldownMs ?? 5_000,
+      // A token under an unknown kid refetches the key set at most once a minute, so a flood
+      // of forged kids cannot turn every request into a JWKS fetch.
+      cooldownDuration: options.jwksCooldownMs ?? 60_000,
       timeoutDuration: options.timeoutMs ?? 5_000,
       [customFetch]: fetchImpl,
     });
@@ -272,16 +287,23 @@ class LatchkeyVerifier implements Verifier {
     let sub: string;
     let sid: string;
     let amr: string[];
+    let authTime: number;
     try {
+      // RFC 9068: the type, issuer, audience and expiry of an access token, all checked.
       const { payload } = await jwtVerify(token, this.jwks, {
         issuer: this.issuer,
+        audience: this.audience,
+        typ: "at+jwt",
         algorithms: ["EdDSA", "ES256"],
-        requiredClaims: ["sub", "sid", "exp", "iat"],
+        requiredClaims: ["sub", "sid", "exp", "iat", "auth_time"],
+        clockTolerance: this.clockTolerance,
         currentDate: new Date(this.now()),
       });
-      if (typeof payload.sid !== "string") return refuse("token_invalid");
+      if (typeof payload.sid !== "string" || typeof payload.auth_time !== "number")
+        return refuse("token_invalid");
       sub = payload.sub!;
       sid = payload.sid;
+      authTime = payload.auth_time * 1000;
       amr = Array.isArray(payload.amr) ? payload.amr.filter((v) => typeof v === "string") : [];
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) return refuse("token_expired");
@@ -292,7 +314,8 @@ class LatchkeyVerifier implements Verifier {
     }
     const cacheKey = `s:${sid}`;
     const hit = this.cache.get(cacheKey, this.now());
-    if (hit && hit.principal.userId === sub) return { principal: { ...hit.principal, amr } };
+    if (hit && hit.principal.userId === sub)
+      return { principal: { ...hit.principal, amr, authTime } };
     const generation = this.generation;
     let who: WhoamiAnswer;
     try {
@@ -311,6 +334,7 @@ class LatchkeyVerifier implements Verifier {
       scopes: who.scopes,
       amr,
       meta: null,
+      authTime,
     };
     this.remember(cacheKey, { principal, keyHash: null, keyExpiresAt: null }, generation);
     return { principal };
@@ -366,6 +390,7 @@ class LatchkeyVerifier implements Verifier {
       scopes: answer.scopes,
       amr: [],
       meta: answer.meta ?? null,
+      authTime: null,
     };
     const keyExpiresAt = answer.expires_at ? Date.parse(answer.expires_at) : null;
     this.remember(cacheKey, { principal, keyHash, keyExpiresAt }, generation);

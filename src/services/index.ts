@@ -1,6 +1,7 @@
 import { Accounts } from "./accounts/accounts.js";
 import { EmailVerification } from "./accounts/email-verification.js";
 import { PasswordFlows } from "./accounts/password-flows.js";
+import { Reauthentication } from "./accounts/reauthentication.js";
 import { LoginSessions } from "./accounts/login.js";
 import { Sessions } from "./accounts/sessions.js";
 import { Users } from "./accounts/users.js";
@@ -43,6 +44,8 @@ export interface Services {
   emailVerification: EmailVerification;
   /** Change and reset password (SPEC §9). */
   passwords: PasswordFlows;
+  /** Step-up: a signed-in person proves who they are again (SPEC §9). */
+  reauthentication: Reauthentication;
   /** The durable outbox every mail leaves from; main.ts starts its sender. */
   mailOutbox: MailOutbox;
   /** Leak reports (`POST /v1/keys/leaks`): real keys revoked, owners told. */
@@ -92,6 +95,7 @@ export function createServices(deps: Deps): Services {
     twofa,
     emailVerification,
     passwords,
+    reauthentication: new Reauthentication(accounts, twofa, sessions, audit),
     mailOutbox,
     leaks: new LeakReports(deps, apiKeys, audit),
     async close() {

@@ -6,6 +6,11 @@ export interface Principal {
   user: UserAccess;
   sessionId: string | null;
   amr: string[];
+  /**
+   * A session's `auth_time` (epoch ms): when the person last signed in or reauthenticated.
+   * Absent for an API key, which never proves a person (see http/step-up.ts).
+   */
+  authTime?: number;
   key: { id: string; environment: "live" | "test"; projectId: string | null } | null;
   /** Effective scopes: for a session the user's access; for a key its scopes ∩ that access. */
   scopes: ReadonlySet<string>;

@@ -276,6 +276,16 @@ function migrations(engine: Engine): Record<string, Migration> {
       },
     },
 
+    // Step-up (SPEC §9): when the person behind a session last proved who they are (sign-in
+    // or reauthentication), carried by every access token of the session as `auth_time`.
+    // Sessions from before this release count from their sign-in, which is when that was.
+    "0006_session_auth_time": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("sessions").addColumn("auth_time", "bigint").execute();
+        await sql`update sessions set auth_time = created_at`.execute(db);
+      },
+    },
+
     // Key controls (issue 20): a description and the owner's metadata, which verification
     // returns so a service needs no second lookup.
     "0007_key_meta": {

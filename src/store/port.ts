@@ -55,6 +55,8 @@ export interface SessionRow {
   absolute_expires_at: number | null;
   /** How long the session may go unrefreshed, as configured when it began. */
   idle_ms: number | null;
+  /** The last sign-in or reauthentication (epoch ms; null only for rows before 0006). */
+  auth_time: number | null;
 }
 
 export interface RefreshTokenRow {
@@ -75,6 +77,7 @@ export interface RefreshLookup {
   ended_at: number | null;
   absolute_expires_at: number | null;
   idle_ms: number | null;
+  auth_time: number | null;
   disabled: number;
 }
 
@@ -296,6 +299,16 @@ export interface SessionStore {
    * extends the session, atomically. False when the token was already spent (a race lost).
    */
   rotate(tokenHash: string, next: RefreshTokenRow, lastUsedAt: number): Promise<boolean>;
+  /**
+   * Records a reauthentication on an open session of the user: its new auth time and the
+   * factors just shown. False when the session is not the user's or has ended.
+   */
+  reauthenticate(
+    userId: string,
+    sessionId: string,
+    authTime: number,
+    amr: string,
+  ): Promise<boolean>;
   /** Ends the session and spends its live tokens; true when this call ended it. */
   end(sessionId: string, at: number, reason: string): Promise<boolean>;
   /** The live session with this id if it belongs to the user. */

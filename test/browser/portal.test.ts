@@ -360,6 +360,12 @@ describe(`web portal in Chromium [${store}]`, () => {
     const regenerate = page.getByRole("dialog", { name: "Regenerate backup codes" });
     await regenerate.getByLabel("Authentication code").fill("000000");
     await regenerate.getByRole("button", { name: "Regenerate" }).click();
+    // The sign-in is hours old (refreshes keep its auth time): first, confirm it is you.
+    const confirm = page.getByRole("dialog", { name: "Confirm it is you" });
+    await confirm.getByLabel("Password").fill(PASSWORD);
+    await confirm.getByLabel("Authentication or backup code").fill(totp(keys.totp!.secret, now()));
+    await confirm.getByRole("button", { name: "Confirm" }).click();
+    await confirm.waitFor({ state: "detached" });
     await regenerate.locator(".field-error").waitFor(); // the API's refusal, beside the field
     await regenerate.getByLabel("Authentication code").fill(backupCodes[0]!);
     await regenerate.getByRole("button", { name: "Regenerate" }).click();

@@ -59,6 +59,12 @@ export const ROUTES = {
     { method: "POST", path: "/v1/auth/password/reset/confirm", auth: "public" },
     { method: "POST", path: "/v1/auth/email/verify", auth: "public" },
     { method: "POST", path: "/v1/auth/email/verify/resend", auth: "session" },
+    {
+      method: "POST",
+      path: "/v1/auth/reauthenticate",
+      auth: "session",
+      body: { password: "a-long-old-password" },
+    },
   ],
   twofa: [
     { method: "POST", path: "/v1/auth/2fa/setup", auth: "session" },
@@ -128,6 +134,13 @@ export const ROUTES = {
     { method: "POST", path: "/v1/portal/login/mfa", auth: "public" },
     { method: "POST", path: "/v1/portal/refresh", auth: "public" },
     { method: "POST", path: "/v1/portal/logout", auth: "public" },
+    // Session-only (the cookie, CSRF-checked, or a bearer token): step-up for the portal.
+    {
+      method: "POST",
+      path: "/v1/portal/reauthenticate",
+      auth: "session",
+      body: { password: "a-long-old-password" },
+    },
   ],
 } as const satisfies Record<string, readonly RouteSpec[]>;
 

@@ -65,3 +65,35 @@ describeEachStore("SDK client: passwords and email verification", (store) => {
     await sdk.auth.login({ email, password: PASSWORD });
   });
 });
+
+describeEachStore("SDK client: step-up", (store) => {
+  let server: TestServer;
+  let clock = Date.now();
+
+  beforeAll(async () => {
+    server = await startTestServer({ store, now: () => clock });
+  });
+  afterAll(async () => server?.close());
+
+  it("throws reauthentication_required with its code, then reauthenticates and retries", async () => {
+    const email = uniqueEmail("sdk-step-up");
+    const sdk = new Latchkey({ baseUrl: server.url });
+    await sdk.auth.signup({ email, password: PASSWORD });
+    await sdk.auth.login({ email, password: PASSWORD });
+    clock += 10 * 60_000 + 1_000;
+    const create = () => sdk.keys.create({ name: "deploy", scopes: ["services:write"] });
+    const refused = await create().then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(LatchkeyApiError);
+    expect(refused).toMatchObject({ code: "reauthentication_required", status: 401 });
+    expect((refused as LatchkeyApiError).body.max_age).toBe(600);
+    expect(await code(sdk.auth.reauthenticate({ password: "not-my-password" }))).toBe(
+      "invalid_credentials",
+    );
+    const fresh = await sdk.auth.reauthenticate({ password: PASSWORD });
+    expect(fresh).toMatchObject({ token_type: "Bearer", expires_in: 3600 });
+    expect((await create()).name).toBe("deploy");
+  });
+});

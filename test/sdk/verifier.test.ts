@@ -1,8 +1,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { createVerifier, type Verifier } from "latchkey";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startServer } from "../../src/main.js";
 import { client, signupAndLogin } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -218,6 +218,45 @@ describeEachStore("verifier against a real server", (store) => {
     expect(await verifier.verify(owner.accessToken)).toMatchObject({ code: "token_invalid" });
   });
 
+  it("refuses tokens signed with Latchkey's real key but typed JWT or for another audience", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { verifier, count } = verifierFor(owner.serviceKey);
+    const key = server.services.deps.secrets.signing.keys[0]!;
+    const genuine = decodeJwt(owner.accessToken);
+    const forge = (typ: string | undefined, aud: string | string[]) =>
+      new SignJWT({ ...genuine, aud })
+        .setProtectedHeader(
+          typ ? { alg: key.alg, kid: key.kid, typ } : { alg: key.alg, kid: key.kid },
+        )
+        .sign(key.privateKey);
+    // The control: the same claims under the genuine header and audience are admitted.
+    expect((await verifier.verify(await forge("at+jwt", "latchkey"))).valid).toBe(true);
+    for (const token of [
+      await forge("JWT", "latchkey"),
+      await forge(undefined, "latchkey"),
+      await forge("at+jwt", "another-service"),
+      await forge("at+jwt", ["another-service", "billing"]),
+    ]) {
+      expect(await verifier.verify(token)).toMatchObject({ code: "token_invalid", status: 401 });
+    }
+    // Refused offline: only the control asked Latchkey who the session is.
+    expect(count("GET /v1/auth/whoami")).toBe(1);
+  });
+
+  it("allows a few seconds of clock skew on exp, not more", async () => {
+    const user = await signupAndLogin(server.url);
+    const owner = await ownerWithKeys(server.url);
+    const exp = decodeJwt(user.accessToken).exp! * 1000;
+    const skewed = (ms: number) => verifierFor(owner.serviceKey, { now: () => exp + ms }).verifier;
+    expect((await skewed(3_000).verify(user.accessToken)).valid).toBe(true);
+    expect(await skewed(10_000).verify(user.accessToken)).toMatchObject({ code: "token_expired" });
+    const strict = verifierFor(owner.serviceKey, {
+      now: () => exp + 3_000,
+      clockToleranceSeconds: 0,
+    }).verifier;
+    expect(await strict.verify(user.accessToken)).toMatchObject({ code: "token_expired" });
+  });
+
   it("refuses an expired access token without asking Latchkey", async () => {
     const user = await signupAndLogin(server.url);
     const owner = await ownerWithKeys(server.url);
@@ -262,10 +301,11 @@ describe("verifier and a rotated signing key", () => {
     };
   }
 
-  function token(key: CryptoKey, kid: string) {
-    return new SignJWT({ sid: "ses_1", amr: ["pwd"] })
-      .setProtectedHeader({ alg: "EdDSA", kid })
+  function token(key: CryptoKey, kid: string, audience = "latchkey") {
+    return new SignJWT({ sid: "ses_1", amr: ["pwd"], auth_time: Math.floor(Date.now() / 1000) })
+      .setProtectedHeader({ alg: "EdDSA", kid, typ: "at+jwt" })
       .setIssuer("latchkey")
+      .setAudience(audience)
       .setSubject("usr_1")
       .setIssuedAt()
       .setExpirationTime("1h")
@@ -305,14 +345,73 @@ describe("verifier and a rotated signing key", () => {
         principal: { userId: "usr_1", sessionId: "ses_1" },
       });
       expect(counting.count("GET /.well-known/jwks.json")).toBe(2);
-      const wrongIssuer = await new SignJWT({ sid: "ses_2" })
-        .setProtectedHeader({ alg: "EdDSA", kid: "k2" })
+      const wrongIssuer = await new SignJWT({ sid: "ses_2", auth_time: 1 })
+        .setProtectedHeader({ alg: "EdDSA", kid: "k2", typ: "at+jwt" })
         .setIssuer("someone-else")
+        .setAudience("latchkey")
         .setSubject("usr_1")
         .setIssuedAt()
         .setExpirationTime("1h")
         .sign(second.key);
       expect(await verifier.verify(wrongIssuer)).toMatchObject({ code: "token_invalid" });
+    } finally {
+      await verifier.close();
+    }
+  });
+
+  it("refetches the key set for unknown kids at most once a minute by default", async () => {
+    // jose's remote key set reads Date.now(): only the date is faked, timers stay real.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const start = Date.UTC(2026, 5, 1);
+    vi.setSystemTime(start);
+    const first = await signingKey("k1");
+    keys = [first.jwk];
+    const counting = countingFetch();
+    const verifier = createVerifier({
+      baseUrl: base,
+      apiKey: "unused",
+      revocations: false,
+      fetch: counting.fetch,
+    });
+    const forged = async (i: number) => {
+      const stranger = await signingKey(`forged-${i}`);
+      return verifier.verify(await token(stranger.key, `forged-${i}`));
+    };
+    try {
+      expect((await verifier.verify(await token(first.key, "k1"))).valid).toBe(true);
+      // A flood of tokens under kids the key set does not hold: no refetch within the minute.
+      for (let i = 0; i < 10; i += 1)
+        expect(await forged(i)).toMatchObject({ code: "token_invalid" });
+      vi.setSystemTime(start + 30_000);
+      expect(await forged(10)).toMatchObject({ code: "token_invalid" });
+      expect(counting.count("GET /.well-known/jwks.json")).toBe(1);
+      // A minute on, an unknown kid is looked up again (once), so a rotated key is found.
+      vi.setSystemTime(start + 61_000);
+      const rotated = await signingKey("k2");
+      keys = [rotated.jwk, first.jwk];
+      expect((await verifier.verify(await token(rotated.key, "k2"))).valid).toBe(true);
+      expect(await forged(11)).toMatchObject({ code: "token_invalid" });
+      expect(counting.count("GET /.well-known/jwks.json")).toBe(2);
+    } finally {
+      vi.useRealTimers();
+      await verifier.close();
+    }
+  });
+
+  it("accepts a token for any audience it is configured with, and only those", async () => {
+    const only = await signingKey("k1");
+    keys = [only.jwk];
+    const verifier = createVerifier({
+      baseUrl: base,
+      apiKey: "unused",
+      revocations: false,
+      audience: ["platform-api", "billing"],
+    });
+    try {
+      expect((await verifier.verify(await token(only.key, "k1", "billing"))).valid).toBe(true);
+      expect(await verifier.verify(await token(only.key, "k1", "latchkey"))).toMatchObject({
+        code: "token_invalid",
+      });
     } finally {
       await verifier.close();
     }

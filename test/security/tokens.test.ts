@@ -141,6 +141,46 @@ describeEachStore("forged and stale credentials are refused", (store) => {
     await expectRefused(await base({ sid: "ses_nope", amr: ["pwd"] }, "latchkey"), "token_invalid");
   });
 
+  it("issues RFC 9068 access tokens: typ at+jwt, iss, sub, aud, exp, iat, jti, client_id, auth_time", async () => {
+    expect(decodeProtectedHeader(user.accessToken)).toMatchObject({ typ: "at+jwt", kid });
+    expect(claims).toMatchObject({
+      iss: "latchkey",
+      sub: user.userId,
+      aud: "latchkey",
+      client_id: "latchkey",
+      amr: ["pwd"],
+    });
+    expect(claims.exp).toBe((claims.iat as number) + 3600);
+    expect(typeof claims.jti).toBe("string");
+    expect(claims.auth_time).toBeLessThanOrEqual(claims.iat as number);
+    const again = decodeJwt((await signupAndLogin(server.url)).accessToken);
+    expect(again.jti).not.toBe(claims.jti);
+  });
+
+  it("refuses tokens signed with the real key but typed JWT, untyped, or for another audience", async () => {
+    const key = server.services.deps.secrets.signing.keys[0]!;
+    const forge = (header: Record<string, unknown>, change: Record<string, unknown> = {}) =>
+      new SignJWT({ ...claims, ...change })
+        .setProtectedHeader({ alg: "EdDSA", kid: key.kid, ...header })
+        .sign(key.privateKey);
+    // The control: the genuine header and claims, re-signed, are accepted.
+    const control = await forge({ typ: "at+jwt" });
+    expect((await api.get("/v1/auth/whoami", { token: control })).status).toBe(200);
+    await expectRefused(await forge({ typ: "JWT" }), "token_invalid");
+    await expectRefused(await forge({}), "token_invalid");
+    await expectRefused(await forge({ typ: "at+jwt" }, { aud: "billing" }), "token_invalid");
+    await expectRefused(await forge({ typ: "at+jwt" }, { aud: undefined }), "token_invalid");
+    await expectRefused(await forge({ typ: "at+jwt" }, { auth_time: undefined }), "token_invalid");
+    // A token from before the upgrade (typ JWT, no aud, no auth_time) is refused: clients refresh.
+    const { aud: _aud, auth_time: _at, jti: _jti, client_id: _cid, ...legacy } = claims;
+    await expectRefused(
+      await new SignJWT(legacy)
+        .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ: "JWT" })
+        .sign(key.privateKey),
+      "token_invalid",
+    );
+  });
+
   it("answers token_expired once the hour has passed, and token_invalid after logout", async () => {
     const fresh = await signupAndLogin(server.url);
     const start = clock;
@@ -216,5 +256,32 @@ describeEachStore("forged and stale credentials are refused", (store) => {
       expect(reply.body.error.code, key).toBe("key_invalid");
       expect(JSON.stringify(reply.body)).not.toContain(key);
     }
+  });
+});
+
+describeEachStore("access tokens for several platform services", (store) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({
+      store,
+      env: { LATCHKEY_TOKEN_AUDIENCE: "platform-api, billing-api" },
+    });
+  });
+  afterAll(async () => server?.close());
+
+  it("carries every configured audience and accepts a token whose aud holds one of them", async () => {
+    const user = await signupAndLogin(server.url);
+    expect(decodeJwt(user.accessToken).aud).toEqual(["platform-api", "billing-api"]);
+    const key = server.services.deps.secrets.signing.keys[0]!;
+    const api = client(server.url);
+    const signed = (aud: string | string[]) =>
+      new SignJWT({ ...decodeJwt(user.accessToken), aud })
+        .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ: "at+jwt" })
+        .sign(key.privateKey);
+    expect((await api.get("/v1/auth/whoami", { token: await signed("billing-api") })).status).toBe(
+      200,
+    );
+    const foreign = await api.get("/v1/auth/whoami", { token: await signed("latchkey") });
+    expect([foreign.status, foreign.body.error.code]).toEqual([401, "token_invalid"]);
   });
 });

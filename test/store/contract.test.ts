@@ -86,6 +86,7 @@ function session(userId: string, overrides: Partial<SessionRow> = {}): SessionRo
     end_reason: null,
     absolute_expires_at: T0 + 120_000,
     idle_ms: 60_000,
+    auth_time: T0,
     ...overrides,
   };
 }
@@ -257,6 +258,7 @@ describeEachStore("store contract", (kind) => {
       ended_at: null,
       absolute_expires_at: T0 + 120_000,
       idle_ms: 60_000,
+      auth_time: T0,
       disabled: 0,
     });
     expect(await store.sessions.byRefreshHash("unknown")).toBeUndefined();
@@ -295,6 +297,23 @@ describeEachStore("store contract", (kind) => {
     for (const lost of losers) expect(await store.sessions.byRefreshHash(lost!)).toBeUndefined();
     const [open] = await store.sessions.listOpen(owner.id, T0);
     expect(open).toMatchObject({ id: s.id, last_used_at: T0 + 10, expires_at: T0 + 90_000 });
+  });
+
+  it("sessions: reauthenticate moves the auth time of the user's own open session only", async () => {
+    const owner = await newUser();
+    const stranger = await newUser();
+    const s = session(owner.id);
+    const hash = uid("rt");
+    await store.sessions.start(s, firstToken(s, hash));
+    expect(await store.sessions.reauthenticate(stranger.id, s.id, T0 + 5, '["pwd"]')).toBe(false);
+    expect(await store.sessions.reauthenticate(owner.id, s.id, T0 + 5, '["pwd","otp"]')).toBe(true);
+    expect(await store.sessions.byRefreshHash(hash)).toMatchObject({
+      auth_time: T0 + 5,
+      amr: '["pwd","otp"]',
+    });
+    await store.sessions.end(s.id, T0 + 6, "logout");
+    expect(await store.sessions.reauthenticate(owner.id, s.id, T0 + 7, '["pwd"]')).toBe(false);
+    expect((await store.sessions.byRefreshHash(hash))?.auth_time).toBe(T0 + 5);
   });
 
   it("sessions: end ends once, spends the live tokens; ownership and listing follow", async () => {

@@ -91,7 +91,7 @@ export async function testServices(
   const db = openDb(":memory:");
   await migrate(db);
   const store = kyselyStore(db);
-  const clock = { now: Date.UTC(2026, 0, 1) };
+  const clock = { now: CLOCK_START };
   const now = () => clock.now;
   const masterKey = createHash("sha256").update("unit-test master key").digest();
   const secrets: Secrets = { masterKey, signing: await signingKeys() };
@@ -108,7 +108,11 @@ export async function testServices(
     bus,
     secrets,
     box: new SecretBox(masterKey),
-    tokens: new AccessTokens(secrets.signing, config.issuer, config.accessTtlMs, now),
+    tokens: new AccessTokens(
+      secrets.signing,
+      { issuer: config.issuer, audience: config.tokenAudience, ttlMs: config.accessTtlMs },
+      now,
+    ),
     passwords: fastHasher,
     breachedPasswords: noBreachedPasswords,
     mailer: memoryMailer(),
@@ -165,8 +169,16 @@ export async function signUp(t: TestDeps, email: string): Promise<UserAccess> {
 }
 
 /** A session caller for key operations, acting as `user`. */
-export function sessionCaller(user: UserAccess): Caller {
+/** Where every unit test's frozen clock starts. */
+export const CLOCK_START = Date.UTC(2026, 0, 1);
+
+/**
+ * A signed-in session of `user` as a key route's caller; it authenticated at `authTime`
+ * (by default when the frozen clock starts, so step-up passes until the clock moves 10 min).
+ */
+export function sessionCaller(user: UserAccess, authTime = CLOCK_START): Caller {
   return {
+    authTime,
     user,
     scopes: user.access,
     keyId: null,

@@ -2,7 +2,9 @@
  * The portal's only way to the server: the ordinary /v1 API, authenticated by the
  * httpOnly session cookie, through the shared client (src/api/http-client.ts). Unsafe
  * methods carry the CSRF double-submit header, and an expired access token is refreshed
- * once, silently, then the call is retried.
+ * once, silently, then the call is retried. A sensitive action refused with
+ * `reauthentication_required` opens the step-up dialog; once the person has confirmed, the
+ * call is retried once.
  */
 import { LatchkeyApiError, requestJson, type FieldProblem } from "../../src/api/http-client.js";
 
@@ -72,7 +74,31 @@ function send<T>(method: string, path: string, body?: unknown): Promise<T> {
   });
 }
 
+let onStepUp: (() => Promise<boolean>) | null = null;
+let stepping: Promise<boolean> | null = null;
+
+/** The app's step-up dialog: resolves true once the person has reauthenticated, false if not. */
+export function whenStepUpNeeded(handler: () => Promise<boolean>): void {
+  onStepUp = handler;
+}
+
 export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  try {
+    return await sendFresh<T>(method, path, body);
+  } catch (error) {
+    const stepUp =
+      error instanceof LatchkeyApiError && error.code === "reauthentication_required" && onStepUp;
+    if (!stepUp) throw error;
+    // One dialog for calls refused together; each is retried once it is done.
+    stepping ??= stepUp().finally(() => {
+      stepping = null;
+    });
+    if (!(await stepping)) throw error;
+    return sendFresh<T>(method, path, body);
+  }
+}
+
+async function sendFresh<T>(method: string, path: string, body?: unknown): Promise<T> {
   try {
     return await send<T>(method, path, body);
   } catch (error) {

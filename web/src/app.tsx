@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, whenSignedOut } from "./api.js";
+import { api, whenSignedOut, whenStepUpNeeded } from "./api.js";
 import { KeyIcon, Logo, ShieldIcon } from "./components/icons.js";
+import { StepUpDialog } from "./components/step-up.js";
 import { Spinner, Toaster } from "./components/ui.js";
 import { KeyDetailsPage } from "./pages/key-details.js";
 import { KeysPage } from "./pages/keys.js";
@@ -17,6 +18,8 @@ const STANDALONE = new Set(["/forgot-password", "/reset-password", "/verify-emai
 export function App() {
   const path = usePath();
   const [me, setMe] = useState<Whoami | null | undefined>(undefined);
+  // The step-up dialog's answer, while it is open (see whenStepUpNeeded).
+  const [stepUp, setStepUp] = useState<((confirmed: boolean) => void) | null>(null);
 
   const loadMe = useCallback(async () => {
     try {
@@ -28,6 +31,7 @@ export function App() {
 
   useEffect(() => {
     whenSignedOut(() => setMe(null));
+    whenStepUpNeeded(() => new Promise<boolean>((resolve) => setStepUp(() => resolve)));
     void loadMe();
   }, [loadMe]);
 
@@ -119,6 +123,14 @@ export function App() {
       <main id="main" class="container">
         {page}
       </main>
+      {stepUp && (
+        <StepUpDialog
+          onDone={(confirmed) => {
+            setStepUp(null);
+            stepUp(confirmed);
+          }}
+        />
+      )}
       <Toaster path={path} />
     </>
   );

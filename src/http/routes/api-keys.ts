@@ -22,6 +22,7 @@ import {
 import { ErrorBody, IdParams } from "../../api/schemas.js";
 import type { Services } from "../../services/index.js";
 import { callerOf, principalOf } from "../request.js";
+import { stepUpCaller } from "../step-up.js";
 
 const security = [{ bearer: [] }];
 const read = { auth: "any" as const, scopes: ["keys:read"] };
@@ -38,10 +39,17 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     "/v1/api-keys",
     {
       config: write,
-      schema: { tags, security, body: CreateKeyBody, response: { 201: KeyCreated, ...errors } },
+      schema: {
+        tags,
+        summary:
+          "Create a key; a live key with write or admin scopes needs a recent authentication (step-up)",
+        security,
+        body: CreateKeyBody,
+        response: { 201: KeyCreated, ...errors },
+      },
     },
     async (request, reply) => {
-      const created = await apiKeys.create(callerOf(request), request.body);
+      const created = await apiKeys.create(stepUpCaller(request), request.body);
       reply.header("cache-control", "no-store");
       return reply.status(201).send(toKeyCreated(created));
     },
@@ -123,6 +131,8 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
       config: write,
       schema: {
         tags,
+        summary:
+          "Rotate a key; a live key with write or admin scopes needs a recent authentication (step-up)",
         security,
         params: IdParams,
         body: RotateBody.optional(),
@@ -131,7 +141,7 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request, reply) => {
       const rotated = await apiKeys.rotate(
-        callerOf(request),
+        stepUpCaller(request),
         request.params.id,
         request.body?.expire_old_in,
       );

@@ -29,6 +29,8 @@ import { LatchkeyError } from "../../core/errors.js";
 import type { Services } from "../../services/index.js";
 import { fastSerializerCompiler } from "../compiled.js";
 import { actorOfRequest, principalOf, requestMeta } from "../request.js";
+import { stepUp } from "../step-up.js";
+import { reauthenticateRoutes } from "../reauthenticate.js";
 
 const bearer = [{ bearer: [] }];
 
@@ -36,6 +38,8 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
   const app = base.withTypeProvider<ZodTypeProvider>();
   // Passwords and email verification (SPEC §9).
   lifecycleRoutes(base, services);
+  // Step-up before sensitive actions (SPEC §9).
+  reauthenticateRoutes(base, services);
 
   app.post(
     "/v1/auth/signup",
@@ -168,9 +172,11 @@ function lifecycleRoutes(base: FastifyInstance, services: Services): void {
     "/v1/auth/password",
     {
       config: { auth: "session" },
+      preHandler: stepUp(services, "changing the password"),
       schema: {
         tags: ["auth"],
-        summary: "Change the password; ends the user's other sessions",
+        summary:
+          "Change the password; ends the user's other sessions (needs a recent authentication)",
         security: bearer,
         body: PasswordChangeBody,
         response: {

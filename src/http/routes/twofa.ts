@@ -12,6 +12,7 @@ import {
 } from "../../api/twofa.js";
 import type { Services } from "../../services/index.js";
 import { actorOfRequest, principalOf, requestMeta } from "../request.js";
+import { stepUp } from "../step-up.js";
 
 const bearer = [{ bearer: [] }];
 const tags = ["2fa"];
@@ -78,8 +79,10 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
     "/v1/auth/2fa/disable",
     {
       config: session,
+      preHandler: stepUp(services, "disabling two-factor authentication"),
       schema: {
         tags,
+        summary: "Turn 2FA off with a code (needs a recent authentication: step-up)",
         security: bearer,
         body: TwoFactorCodeBody,
         response: { 200: TwoFactorDisabled, ...errors },
@@ -101,8 +104,10 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
     "/v1/auth/2fa/backup-codes",
     {
       config: session,
+      preHandler: stepUp(services, "regenerating backup codes"),
       schema: {
         tags,
+        summary: "A new set of backup codes (needs a recent authentication: step-up)",
         security: bearer,
         body: TwoFactorCodeBody,
         response: { 200: BackupCodesResponse, ...errors },

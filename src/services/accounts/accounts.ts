@@ -37,6 +37,12 @@ export interface SecondFactor {
     input: { code?: string | undefined; backupCode?: string | undefined },
     meta: RequestMeta,
   ): Promise<void>;
+  /** Verifies a code sent to reauthenticate (step-up); throws like verifyLoginCode. */
+  verifyReauthenticationCode(
+    userId: string,
+    input: { code?: string | undefined; backupCode?: string | undefined },
+    meta: RequestMeta,
+  ): Promise<void>;
   /** A short-lived single-use token for `POST /v1/auth/login/mfa`. */
   issueMfaToken(userId: string, meta: RequestMeta): Promise<string>;
 }

@@ -84,6 +84,7 @@ export class Sessions {
         end_reason: null,
         absolute_expires_at: absoluteEnd,
         idle_ms: sessionIdleMs,
+        auth_time: now,
       },
       {
         token_hash: sha256(refreshToken),
@@ -93,17 +94,41 @@ export class Sessions {
         spent_at: null,
       },
     );
-    return this.pair(input.userId, sessionId, input.amr, refreshToken);
+    return this.pair(input.userId, sessionId, input.amr, now, refreshToken);
   }
 
   private async pair(
     userId: string,
     sessionId: string,
     amr: string[],
+    authTime: number,
     refreshToken: string,
   ): Promise<SessionTokens> {
-    const accessToken = await this.deps.tokens.sign({ userId, sessionId, amr });
+    const accessToken = await this.deps.tokens.sign({ userId, sessionId, amr, authTime });
     return { accessToken, refreshToken, accessTtlSeconds: this.deps.tokens.ttlSeconds };
+  }
+
+  /**
+   * The person behind an open session proved who they are again (step-up): the session's
+   * auth time becomes now, so this access token and every one its refresh token yields
+   * carry it. Null when the session has ended or is not the user's.
+   */
+  async reauthenticated(
+    userId: string,
+    sessionId: string,
+    amr: string[],
+  ): Promise<{ accessToken: string; accessTtlSeconds: number; authTime: number } | null> {
+    const now = this.deps.now();
+    if (!(await this.isActive(sessionId, userId))) return null;
+    const stored = await this.deps.store.sessions.reauthenticate(
+      userId,
+      sessionId,
+      now,
+      JSON.stringify(amr),
+    );
+    if (!stored) return null;
+    const accessToken = await this.deps.tokens.sign({ userId, sessionId, amr, authTime: now });
+    return { accessToken, accessTtlSeconds: this.deps.tokens.ttlSeconds, authTime: now };
   }
 
   async refresh(refreshToken: string, ip: string | null): Promise<SessionTokens> {
@@ -139,7 +164,10 @@ export class Sessions {
     );
     // Lost the race for this token: it was spent a moment ago, so this is a reuse.
     if (!spent) return this.reused(row.session_id, row.user_id, ip);
-    return this.pair(row.user_id, row.session_id, JSON.parse(row.amr) as string[], next);
+    // A refresh keeps the session's auth time: it proves possession, not the person.
+    // (0 for a row without one: the next sensitive action asks to reauthenticate.)
+    const amr = JSON.parse(row.amr) as string[];
+    return this.pair(row.user_id, row.session_id, amr, row.auth_time ?? 0, next);
   }
 
   private async reused(sessionId: string, userId: string, ip: string | null): Promise<never> {

@@ -13,13 +13,22 @@ async function tokensAt(clock: { now: number }) {
     publicKey: (await importJWK(pub, "EdDSA")) as CryptoKey,
     publicJwk: pub,
   };
-  return new AccessTokens({ keys: [key] }, "latchkey", 3_600_000, () => clock.now);
+  return new AccessTokens(
+    { keys: [key] },
+    { issuer: "latchkey", audience: ["latchkey", "platform-api"], ttlMs: 3_600_000 },
+    () => clock.now,
+  );
 }
 
 it("remembers a verified token but still expires it on time", async () => {
   const clock = { now: Date.UTC(2026, 0, 1) };
   const tokens = await tokensAt(clock);
-  const token = await tokens.sign({ userId: "usr_1", sessionId: "ses_1", amr: ["pwd"] });
+  const token = await tokens.sign({
+    userId: "usr_1",
+    sessionId: "ses_1",
+    amr: ["pwd"],
+    authTime: clock.now,
+  });
   expect(await tokens.verify(token)).toMatchObject({
     ok: true,
     claims: { sub: "usr_1", sid: "ses_1" },
@@ -33,7 +42,12 @@ it("remembers a verified token but still expires it on time", async () => {
 it("never remembers a token that failed", async () => {
   const clock = { now: Date.UTC(2026, 0, 1) };
   const tokens = await tokensAt(clock);
-  const token = await tokens.sign({ userId: "usr_1", sessionId: "ses_1", amr: ["pwd"] });
+  const token = await tokens.sign({
+    userId: "usr_1",
+    sessionId: "ses_1",
+    amr: ["pwd"],
+    authTime: clock.now,
+  });
   const [h, p, s] = token.split(".");
   // A character well inside the signature: the last one carries padding bits, so changing
   // it (or writing "AA" over characters that were already "AA") can leave the bytes as they were.

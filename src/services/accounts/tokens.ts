@@ -1,5 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWK } from "jose";
 import type { SigningKeySet } from "../../infra/secrets.js";
+
+/** RFC 9068's media type for JWT access tokens: the `typ` header of every access token. */
+export const ACCESS_TOKEN_TYPE = "at+jwt";
+/** RFC 9068 `client_id`: tokens are only issued through Latchkey's own sign-in. */
+export const ACCESS_TOKEN_CLIENT = "latchkey";
 
 export interface AccessClaims {
   sub: string;
@@ -7,36 +13,70 @@ export interface AccessClaims {
   amr: string[];
   iat: number;
   exp: number;
+  /** When the person last proved who they are, in seconds (sign-in or reauthentication). */
+  auth_time: number;
+}
+
+export interface AccessTokenOptions {
+  issuer: string;
+  /** The `aud` of every token; a token is accepted when its `aud` holds one of them. */
+  audience: readonly string[];
+  ttlMs: number;
 }
 
 export type AccessCheck =
   { ok: true; claims: AccessClaims } | { ok: false; code: "token_expired" | "token_invalid" };
 
-/** Signs and verifies access tokens with the instance's key set (newest key signs). */
 /** Verified tokens remembered until they expire, so a busy session pays for one signature check. */
 const VERIFIED_LIMIT = 10_000;
 
+/**
+ * Signs and verifies access tokens with the instance's key set (newest key signs): RFC 9068
+ * JWTs (`typ: at+jwt`, `iss`, `sub`, `aud`, `exp`, `iat`, `jti`, `client_id`, `auth_time`)
+ * plus Latchkey's `sid` and `amr`. A token without that `typ` or for another audience is
+ * refused, so a token minted for something else cannot be replayed here.
+ */
 export class AccessTokens {
   private readonly verified = new Map<string, Readonly<AccessClaims>>();
+  private readonly issuer: string;
+  private readonly audience: string[];
+  private readonly ttlMs: number;
 
   constructor(
     private readonly keys: SigningKeySet,
-    private readonly issuer: string,
-    private readonly ttlMs: number,
+    options: AccessTokenOptions,
     private readonly now: () => number,
-  ) {}
+  ) {
+    if (options.audience.length === 0) throw new TypeError("access tokens need an audience");
+    this.issuer = options.issuer;
+    this.audience = [...options.audience];
+    this.ttlMs = options.ttlMs;
+  }
 
   get ttlSeconds(): number {
     return Math.floor(this.ttlMs / 1000);
   }
 
-  async sign(input: { userId: string; sessionId: string; amr: string[] }): Promise<string> {
+  /** `authTime`: epoch milliseconds of the session's last sign-in or reauthentication. */
+  async sign(input: {
+    userId: string;
+    sessionId: string;
+    amr: string[];
+    authTime: number;
+  }): Promise<string> {
     const key = this.keys.keys[0]!;
     const iat = Math.floor(this.now() / 1000);
-    return new SignJWT({ sid: input.sessionId, amr: input.amr })
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
+    return new SignJWT({
+      sid: input.sessionId,
+      amr: input.amr,
+      client_id: ACCESS_TOKEN_CLIENT,
+      auth_time: Math.floor(input.authTime / 1000),
+    })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })
       .setIssuer(this.issuer)
       .setSubject(input.userId)
+      .setAudience(this.audience.length === 1 ? this.audience[0]! : this.audience)
+      .setJti(randomBytes(16).toString("base64url"))
       .setIssuedAt(iat)
       .setExpirationTime(iat + this.ttlSeconds)
       .sign(key.privateKey);
@@ -71,16 +111,31 @@ export class AccessTokens {
       const { payload } = await jwtVerify(token, key.publicKey, {
         algorithms: [key.alg],
         issuer: this.issuer,
+        audience: this.audience,
+        typ: ACCESS_TOKEN_TYPE,
         currentDate: new Date(this.now()),
-        requiredClaims: ["sub", "sid", "exp", "iat"],
+        requiredClaims: ["sub", "sid", "exp", "iat", "jti", "auth_time"],
       });
       const amr = Array.isArray(payload.amr)
         ? payload.amr.filter((v): v is string => typeof v === "string")
         : [];
-      if (typeof payload.sid !== "string") return { ok: false, code: "token_invalid" };
+      const authTime = payload.auth_time;
+      if (
+        typeof payload.sid !== "string" ||
+        typeof authTime !== "number" ||
+        authTime > payload.iat!
+      )
+        return { ok: false, code: "token_invalid" };
       return {
         ok: true,
-        claims: { sub: payload.sub!, sid: payload.sid, amr, iat: payload.iat!, exp: payload.exp! },
+        claims: {
+          sub: payload.sub!,
+          sid: payload.sid,
+          amr,
+          iat: payload.iat!,
+          exp: payload.exp!,
+          auth_time: authTime,
+        },
       };
     } catch (error) {
       if (error instanceof errors.JWTExpired) return { ok: false, code: "token_expired" };

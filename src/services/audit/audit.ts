@@ -28,7 +28,8 @@ export type AuditEvent =
   | "email_verification_sent"
   | "password_changed"
   | "password_reset_requested"
-  | "password_reset";
+  | "password_reset"
+  | "reauthenticated";
 
 export interface AuditInput {
   event: AuditEvent;

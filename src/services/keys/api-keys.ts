@@ -3,10 +3,12 @@ import { LatchkeyError } from "../../core/errors.js";
 import type { Environment } from "../../core/key-format.js";
 import { isoOrNull, keyStatus } from "../../core/key-status.js";
 import { ADMIN_SCOPE } from "../../core/scopes.js";
+import { isPrivilegedKey } from "../../core/step-up.js";
 import type { KeyPatch, Store } from "../../store/port.js";
 import type { UserAccess } from "../accounts/users.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
+import { requireStepUp } from "../step-up.js";
 import type { Projects } from "../projects/projects.js";
 import { isRangeWithin } from "./ip-allow.js";
 import type { ApiKey, CreatedKey, KeyAt, NewKeyInput } from "./model.js";
@@ -24,6 +26,11 @@ export interface Caller {
   projectId: string | null;
   actor: string;
   ip: string | null;
+  /**
+   * The session's auth time (epoch ms), for step-up: creating or rotating a privileged key
+   * (live, with write or admin scopes) needs it recent. Absent: treated as not recent.
+   */
+  authTime?: number | undefined;
 }
 
 const notFound = () => new LatchkeyError("not_found", "API key not found");
@@ -48,6 +55,8 @@ export class ApiKeys {
     const parent = caller.keyId === null ? null : await this.own(caller, caller.keyId);
     const environment: Environment =
       input.environment ?? (parent?.environment === "test" ? "test" : "live");
+    if (isPrivilegedKey(this.deps.catalogue, environment, grants))
+      requireStepUp(this.deps, caller, "creating a live key with write or admin scopes");
     let expiresAt = expiryOf(input, now);
     let ipAllow = input.ip_allow ? compileIpAllow(input.ip_allow) : null;
     if (parent) {
@@ -262,6 +271,8 @@ export class ApiKeys {
     if (status !== "active") throw new LatchkeyError("conflict", CANNOT_ROTATE[status]);
     if (old.disabled_at !== null) throw new LatchkeyError("conflict", CANNOT_ROTATE.disabled);
     const grants = JSON.parse(old.scopes) as string[];
+    if (isPrivilegedKey(this.deps.catalogue, old.environment === "test" ? "test" : "live", grants))
+      requireStepUp(this.deps, caller, "rotating a live key with write or admin scopes");
     if (caller.keyId !== null) this.checkGrants(caller, grants);
     let oldExpiresAt = old.expires_at;
     if (expireOldIn !== undefined) {

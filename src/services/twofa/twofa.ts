@@ -27,7 +27,8 @@ export interface CodeInput {
 }
 
 /** Where a code was offered: named in audit events. */
-export type CodePurpose = "login" | "disable" | "backup_codes" | "password_reset";
+export type CodePurpose =
+  "login" | "disable" | "backup_codes" | "password_reset" | "reauthenticate";
 
 /** A new pending TOTP secret, for the authenticator app; shown this once. */
 export interface TotpSetup {
@@ -170,6 +171,14 @@ export class TwoFactor implements SecondFactor {
 
   async verifyResetCode(userId: string, input: CodeInput, meta: RequestMeta): Promise<void> {
     await this.checkCode(userId, input, meta, "password_reset", null);
+  }
+
+  async verifyReauthenticationCode(
+    userId: string,
+    input: CodeInput,
+    meta: RequestMeta,
+  ): Promise<void> {
+    await this.checkCode(userId, input, meta, "reauthenticate", null);
   }
 
   async issueMfaToken(userId: string, meta: RequestMeta): Promise<string> {

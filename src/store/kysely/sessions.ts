@@ -36,6 +36,7 @@ export class KyselySessions implements SessionStore {
         "s.ended_at",
         "s.absolute_expires_at",
         "s.idle_ms",
+        "s.auth_time",
         "u.disabled",
       ])
       .where("t.token_hash", "=", tokenHash)
@@ -59,6 +60,22 @@ export class KyselySessions implements SessionStore {
         .execute();
       return true;
     });
+  }
+
+  async reauthenticate(
+    userId: string,
+    sessionId: string,
+    authTime: number,
+    amr: string,
+  ): Promise<boolean> {
+    const result = await this.db
+      .updateTable("sessions")
+      .set({ auth_time: authTime, amr })
+      .where("id", "=", sessionId)
+      .where("user_id", "=", userId)
+      .where("ended_at", "is", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async end(sessionId: string, at: number, reason: string): Promise<boolean> {

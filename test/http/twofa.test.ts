@@ -157,6 +157,44 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
     expect(fresh.status).toBe(200);
   });
 
+  it("ends the user's other sessions when 2FA is turned on and off, keeping the caller's (ASVS)", async () => {
+    const user = await signupAndLogin(server.url);
+    const other = await api.post("/v1/auth/login", { email: user.email, password: PASSWORD });
+    expect(other.status).toBe(200);
+    const { secret } = await enableTwoFactor(server.url, user.accessToken, clock.ms);
+    // The session signed in with the password alone is over, at once and for its refresh token.
+    expect((await api.get("/v1/auth/whoami", { token: other.body.access_token })).status).toBe(401);
+    const refresh = await api.post("/v1/auth/refresh", { refresh_token: other.body.refresh_token });
+    expect(refresh.status).toBe(401);
+    expect((await api.get("/v1/auth/whoami", { token: user.accessToken })).status).toBe(200);
+
+    clock.steps();
+    const second = await api.post("/v1/auth/login", {
+      email: user.email,
+      password: PASSWORD,
+      code: authenticatorCode(secret, clock.ms),
+    });
+    expect(second.status).toBe(200);
+    clock.steps();
+    const off = await api.post(
+      "/v1/auth/2fa/disable",
+      { code: authenticatorCode(secret, clock.ms) },
+      { token: user.accessToken },
+    );
+    expect(off.status).toBe(200);
+    expect((await api.get("/v1/auth/whoami", { token: second.body.access_token })).status).toBe(
+      401,
+    );
+    expect((await api.get("/v1/auth/whoami", { token: user.accessToken })).status).toBe(200);
+    const ended = await server.db
+      .selectFrom("audit_log")
+      .select(["event", "details"])
+      .where("user_id", "=", user.userId)
+      .where("event", "in", ["2fa_enabled", "2fa_disabled"])
+      .execute();
+    expect(ended.map((e) => JSON.parse(e.details ?? "{}").sessions_ended)).toEqual([1, 1]);
+  });
+
   it("disables 2FA with a current code, after which the password alone signs in", async () => {
     const user = await signupAndLogin(server.url);
     const { secret } = await enableTwoFactor(server.url, user.accessToken, clock.ms);

@@ -60,6 +60,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
         request.body.code,
         requestMeta(request),
         actorOfRequest(request),
+        p.sessionId,
       );
       noStore(reply);
       return { backup_codes: codes };
@@ -95,6 +96,7 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
         { code: request.body.code, backupCode: request.body.backup_code },
         requestMeta(request),
         actorOfRequest(request),
+        p.sessionId,
       );
       return { enabled: false as const };
     },

@@ -46,6 +46,22 @@ const CACHE_LIMIT = 50_000;
  * (LATCHKEY_SESSION_IDLE), both recorded at sign-in: a refresh token lives until the idle
  * limit or the absolute end, whichever is sooner, so refreshing never outlives the end.
  */
+/**
+ * Ends every session of the user but `keep` (ASVS session termination: after a change to how
+ * they sign in), through the path that stops ended sessions here at once and, by the bus and
+ * the revocation stream, on other instances and at SDK verifiers. The ended sessions' ids.
+ */
+export async function endOtherSessions(
+  deps: Deps,
+  userId: string,
+  keep: string | null,
+  reason: string,
+): Promise<string[]> {
+  const ended = await deps.store.sessions.endAllOf(userId, deps.now(), reason, keep);
+  for (const sessionId of ended) await deps.bus.publish({ type: "session_ended", sessionId });
+  return ended;
+}
+
 export class Sessions {
   private readonly cache = new Map<string, SessionState>();
 

@@ -15,7 +15,7 @@ import { newId } from "../../infra/ids.js";
 import type { BackupCodeRow, Store } from "../../store/port.js";
 import type { SecondFactor } from "../accounts/accounts.js";
 import type { LoginSessions, RequestMeta } from "../accounts/login.js";
-import type { SessionTokens } from "../accounts/sessions.js";
+import { endOtherSessions, type SessionTokens } from "../accounts/sessions.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 import { CodeLockout } from "./lockout.js";
@@ -86,7 +86,14 @@ export class TwoFactor implements SecondFactor {
   }
 
   /** Confirms the pending secret with a first code; returns the backup codes, shown this once. */
-  async verify(userId: string, code: string, meta: RequestMeta, actor: string): Promise<string[]> {
+  /** `sessionId`: the caller's session, the one kept when the others end. */
+  async verify(
+    userId: string,
+    code: string,
+    meta: RequestMeta,
+    actor: string,
+    sessionId: string | null = null,
+  ): Promise<string[]> {
     const factor = await this.factor(userId);
     if (factor?.enabled_at != null)
       throw new LatchkeyError("conflict", "two-factor authentication is already enabled");
@@ -115,7 +122,15 @@ export class TwoFactor implements SecondFactor {
     if (!codes)
       throw new LatchkeyError("conflict", "the pending setup changed; start again with setup");
     await this.lockout.succeeded(userId);
-    await this.audit.record({ event: "2fa_enabled", userId, actor, ip: meta.ip });
+    // Sessions signed in with the password alone end: from now on signing in needs the code.
+    const ended = await endOtherSessions(this.deps, userId, sessionId, "2fa_enabled");
+    await this.audit.record({
+      event: "2fa_enabled",
+      userId,
+      actor,
+      ip: meta.ip,
+      details: { sessions_ended: ended.length },
+    });
     return codes;
   }
 
@@ -135,10 +150,23 @@ export class TwoFactor implements SecondFactor {
   }
 
   /** Turns 2FA off with a current TOTP code or a backup code. */
-  async disable(userId: string, input: CodeInput, meta: RequestMeta, actor: string): Promise<void> {
+  async disable(
+    userId: string,
+    input: CodeInput,
+    meta: RequestMeta,
+    actor: string,
+    sessionId: string | null = null,
+  ): Promise<void> {
     await this.checkCode(userId, input, meta, "disable", actor);
     await this.deps.store.twofa.remove(userId);
-    await this.audit.record({ event: "2fa_disabled", userId, actor, ip: meta.ip });
+    const ended = await endOtherSessions(this.deps, userId, sessionId, "2fa_disabled");
+    await this.audit.record({
+      event: "2fa_disabled",
+      userId,
+      actor,
+      ip: meta.ip,
+      details: { sessions_ended: ended.length },
+    });
   }
 
   /** A fresh set of backup codes; the old set stops working in the same transaction. */

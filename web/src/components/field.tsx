@@ -2,98 +2,96 @@ import type { ComponentChildren, JSX } from "preact";
 import { useId } from "preact/hooks";
 import { WarningIcon } from "./icons.js";
 
-type InputProps = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "id" | "label"> & {
+/** What every labelled field takes besides its control's own attributes. */
+interface FieldFrame {
   label: string;
   hint?: ComponentChildren;
   error?: string | null;
-};
+}
+
+/** The attributes that tie a control to its label, hint and error. */
+interface ControlAttributes {
+  id: string;
+  "aria-invalid": "true" | undefined;
+  "aria-describedby": string | undefined;
+}
+
+/**
+ * A label, the control `render` makes with the attributes that tie it to the label, the hint
+ * and, when the API refused the value, the reason beside it.
+ */
+function Field({
+  label,
+  hint,
+  error,
+  render,
+}: FieldFrame & { render: (control: ControlAttributes) => ComponentChildren }) {
+  const id = useId();
+  const described = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""]
+    .filter(Boolean)
+    .join(" ");
+  return (
+    <div class={error ? "field has-error" : "field"}>
+      <label for={id}>{label}</label>
+      {render({
+        id,
+        "aria-invalid": error ? "true" : undefined,
+        "aria-describedby": described || undefined,
+      })}
+      {hint && (
+        <p id={`${id}-hint`} class="hint">
+          {hint}
+        </p>
+      )}
+      <FieldError id={`${id}-error`} message={error} />
+    </div>
+  );
+}
+
+type InputProps = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "id" | "label"> & FieldFrame;
 
 /** A labelled input with its hint and, when the API refused it, the reason beside it. */
 export function TextField({ label, hint, error, ...input }: InputProps) {
-  const id = useId();
-  const described = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""]
-    .filter(Boolean)
-    .join(" ");
   return (
-    <div class={error ? "field has-error" : "field"}>
-      <label for={id}>{label}</label>
-      <input
-        id={id}
-        aria-invalid={error ? "true" : undefined}
-        aria-describedby={described || undefined}
-        {...input}
-      />
-      {hint && (
-        <p id={`${id}-hint`} class="hint">
-          {hint}
-        </p>
-      )}
-      <FieldError id={`${id}-error`} message={error} />
-    </div>
+    <Field
+      label={label}
+      hint={hint}
+      error={error}
+      render={(control) => <input {...control} {...input} />}
+    />
   );
 }
 
-type TextAreaProps = Omit<JSX.TextareaHTMLAttributes<HTMLTextAreaElement>, "id" | "label"> & {
-  label: string;
-  hint?: ComponentChildren;
-  error?: string | null;
-};
+type TextAreaProps = Omit<JSX.TextareaHTMLAttributes<HTMLTextAreaElement>, "id" | "label"> &
+  FieldFrame;
 
 /** A labelled multi-line input, as TextField. */
 export function TextAreaField({ label, hint, error, ...area }: TextAreaProps) {
-  const id = useId();
-  const described = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""]
-    .filter(Boolean)
-    .join(" ");
   return (
-    <div class={error ? "field has-error" : "field"}>
-      <label for={id}>{label}</label>
-      <textarea
-        id={id}
-        aria-invalid={error ? "true" : undefined}
-        aria-describedby={described || undefined}
-        {...area}
-      />
-      {hint && (
-        <p id={`${id}-hint`} class="hint">
-          {hint}
-        </p>
-      )}
-      <FieldError id={`${id}-error`} message={error} />
-    </div>
+    <Field
+      label={label}
+      hint={hint}
+      error={error}
+      render={(control) => <textarea {...control} {...area} />}
+    />
   );
 }
 
-type SelectProps = Omit<JSX.SelectHTMLAttributes<HTMLSelectElement>, "id" | "label"> & {
-  label: string;
-  hint?: ComponentChildren;
-  error?: string | null;
-  children: ComponentChildren;
-};
+type SelectProps = Omit<JSX.SelectHTMLAttributes<HTMLSelectElement>, "id" | "label"> &
+  FieldFrame & { children: ComponentChildren };
 
 export function SelectField({ label, hint, error, children, ...select }: SelectProps) {
-  const id = useId();
-  const described = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""]
-    .filter(Boolean)
-    .join(" ");
   return (
-    <div class={error ? "field has-error" : "field"}>
-      <label for={id}>{label}</label>
-      <select
-        id={id}
-        aria-invalid={error ? "true" : undefined}
-        aria-describedby={described || undefined}
-        {...select}
-      >
-        {children}
-      </select>
-      {hint && (
-        <p id={`${id}-hint`} class="hint">
-          {hint}
-        </p>
+    <Field
+      label={label}
+      hint={hint}
+      error={error}
+      render={(control) => (
+        <select {...control} {...select}>
+          {children}
+        </select>
       )}
-      <FieldError id={`${id}-error`} message={error} />
-    </div>
+    />
   );
 }
 

@@ -113,9 +113,28 @@ export const KeyPatch = z
       .boolean()
       .optional()
       .describe("false disables the key without revoking it (key_disabled); true enables it"),
+    expires_in: z
+      .string()
+      .max(16)
+      .optional()
+      .describe("a new, earlier end: a duration from now (30d, 24h); expiry can only be shortened"),
+    expires_at: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe("a new, earlier end; expiry can only be shortened"),
+    ip_allow: z
+      .array(z.string().trim().min(1).max(64))
+      .max(64)
+      .nullable()
+      .optional()
+      .describe("replaces the address allowlist; null removes it (not for a key minted by a key)"),
+  })
+  .refine((v) => v.expires_in === undefined || v.expires_at === undefined, {
+    message: "give expires_in or expires_at, not both",
+    path: ["expires_at"],
   })
   .refine((v) => Object.values(v).some((field) => field !== undefined), {
-    message: "name at least one of name, scopes, description, meta, enabled",
+    message: "name at least one of name, scopes, description, meta, enabled, expiry, ip_allow",
   });
 
 export const RotateBody = z.strictObject({

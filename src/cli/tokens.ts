@@ -156,6 +156,9 @@ interface EditOptions extends CommonOptions {
   description?: string;
   meta?: Record<string, unknown>;
   clearMeta?: boolean;
+  expires?: string;
+  ipAllow?: string[];
+  clearIpAllow?: boolean;
 }
 
 async function edit(id: string, options: EditOptions): Promise<void> {
@@ -167,10 +170,15 @@ async function edit(id: string, options: EditOptions): Promise<void> {
     throw usageError("give --meta or --clear-meta, not both");
   if (options.meta !== undefined) body.meta = options.meta;
   if (options.clearMeta) body.meta = null;
+  if (options.expires !== undefined) body.expires_in = options.expires;
+  if (options.ipAllow !== undefined && options.clearIpAllow)
+    throw usageError("give --ip-allow or --clear-ip-allow, not both");
+  if (options.ipAllow !== undefined) body.ip_allow = options.ipAllow;
+  if (options.clearIpAllow) body.ip_allow = null;
   if (Object.keys(body).length === 0)
     throw usageError(
       "nothing to change",
-      "pass --name N, --scope S (scopes may only narrow), --description D or --meta JSON",
+      "pass --name N, --scope S (scopes may only narrow), --description D, --meta JSON, --expires D (only earlier) or --ip-allow CIDR",
     );
   const cli: Cli = contextOf(options);
   const key = await cli.api.patch<KeyRecord>(path(id), body);
@@ -255,7 +263,14 @@ export function tokenCommand(): Command {
           "new metadata: a JSON object (≤ 4 KiB), replacing the old",
           parseMeta,
         )
-        .option("--clear-meta", "remove the metadata"),
+        .option("--clear-meta", "remove the metadata")
+        .option("--expires <duration>", "end the key sooner: a duration from now, e.g. 24h")
+        .option(
+          "--ip-allow <cidr>",
+          "replace the addresses the key may be used from (repeat, or separate with commas)",
+          collectScopes,
+        )
+        .option("--clear-ip-allow", "let the key be used from any address"),
     ).action(edit),
   );
   return token;

@@ -156,7 +156,14 @@ export interface KeyRow {
 export type KeyPatch = Partial<
   Pick<
     KeyRow,
-    "name" | "scopes" | "revoked_at" | "expires_at" | "description" | "meta" | "disabled_at"
+    | "name"
+    | "scopes"
+    | "revoked_at"
+    | "expires_at"
+    | "description"
+    | "meta"
+    | "disabled_at"
+    | "ip_allow"
   >
 >;
 

@@ -62,6 +62,27 @@ describe.concurrent("latchkey token and auth set-token", { timeout: 90_000 }, ()
     expect((await client(server.url).get("/v1/auth/whoami", { token: key })).status).toBe(200);
   });
 
+  it("ends a key sooner and replaces its address allowlist", async () => {
+    const { m, createKey } = await user();
+    const { id } = await createKey(["services:read"]);
+    const edited = await m.json([
+      "token",
+      "edit",
+      id,
+      "--expires",
+      "2d",
+      "--ip-allow",
+      "203.0.113.0/24,198.51.100.7",
+    ]);
+    expect(edited.ip_allow).toEqual(["203.0.113.0/24", "198.51.100.7/32"]);
+    expect(Date.parse(edited.expires_at)).toBeLessThanOrEqual(Date.now() + 2 * 86_400_000 + 5_000);
+    const later = await m.run(["token", "edit", id, "--expires", "30d"]);
+    expect(later.code).toBe(2);
+    expect(later.stderr).toContain("expiry can only be shortened");
+    const open = await m.json(["token", "edit", id, "--clear-ip-allow"]);
+    expect(open.ip_allow).toBeNull();
+  });
+
   it("sets, shows, changes and clears a key's description and metadata", async () => {
     const { m } = await user();
     const made = await m.json([

@@ -171,4 +171,111 @@ describeEachStore("API key controls: description, metadata, disabling", (store) 
     }
     expect(outcomes).toContain("key_disabled");
   });
+
+  it("shortens a key's expiry, never lengthens it, and verification sees the new end at once", async () => {
+    const key = await createKey(api, user.token, { expires_in: "30d" });
+    expect((await verify(api, service, { key: key.key })).expires_at).toBe(key.expires_at);
+    const shorter = await api.patch(
+      `/v1/api-keys/${key.id}`,
+      { expires_in: "1d" },
+      { token: user.token },
+    );
+    expect(shorter.status).toBe(200);
+    expect(Date.parse(shorter.body.expires_at)).toBeLessThan(Date.parse(key.expires_at));
+    expect((await verify(api, service, { key: key.key })).expires_at).toBe(shorter.body.expires_at);
+
+    for (const body of [{ expires_in: "90d" }, { expires_at: "2020-01-01T00:00:00Z" }]) {
+      const refused = await api.patch(`/v1/api-keys/${key.id}`, body, { token: user.token });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.details[0].field).toMatch(/^expires_(in|at)$/);
+    }
+    // A key that never expired may be given an end.
+    const open = await createKey(api, user.token);
+    const ends = await api.patch(
+      `/v1/api-keys/${open.id}`,
+      { expires_in: "7d" },
+      { token: user.token },
+    );
+    expect(ends.status).toBe(200);
+    expect(ends.body.expires_at).toEqual(expect.any(String));
+    const audit = await api.get("/v1/audit-log?event=key_edited&limit=500", { token: user.token });
+    const edit = audit.body.events.find((e: any) => e.details.key_id === open.id);
+    expect(edit.details.expires_at).toBe(ends.body.expires_at);
+  });
+
+  it("replaces the IP allowlist, and verification applies the new one at once", async () => {
+    const key = await createKey(api, user.token);
+    expect((await verify(api, service, { key: key.key, ip: "198.51.100.7" })).valid).toBe(true);
+    const narrowed = await api.patch(
+      `/v1/api-keys/${key.id}`,
+      { ip_allow: ["203.0.113.0/24"] },
+      { token: user.token },
+    );
+    expect(narrowed.status).toBe(200);
+    expect(narrowed.body.ip_allow).toEqual(["203.0.113.0/24"]);
+    expect((await verify(api, service, { key: key.key, ip: "198.51.100.7" })).code).toBe(
+      "ip_not_allowed",
+    );
+    expect((await verify(api, service, { key: key.key, ip: "203.0.113.9" })).valid).toBe(true);
+    const bad = await api.patch(
+      `/v1/api-keys/${key.id}`,
+      { ip_allow: ["nope"] },
+      { token: user.token },
+    );
+    expect(bad.status).toBe(400);
+    const cleared = await api.patch(
+      `/v1/api-keys/${key.id}`,
+      { ip_allow: null },
+      { token: user.token },
+    );
+    expect(cleared.body.ip_allow).toBeNull();
+    expect((await verify(api, service, { key: key.key, ip: "198.51.100.7" })).valid).toBe(true);
+  });
+
+  it("keeps a key-minted key inside its parent's limits, and a parent above its children", async () => {
+    const parent = await createKey(api, user.token, {
+      name: "minter",
+      scopes: ["keys:write", "keys:read", "services:read"],
+      // The test calls from loopback: the parent must be usable from there to mint.
+      ip_allow: ["127.0.0.0/8", "203.0.113.0/24"],
+      expires_in: "30d",
+    });
+    const child = await createKey(api, parent.key, { name: "child", scopes: ["services:read"] });
+    expect(child.ip_allow).toEqual(["127.0.0.0/8", "203.0.113.0/24"]);
+    // The child may not leave the parent's addresses, nor drop its list.
+    for (const ip_allow of [["198.51.100.0/24"], null]) {
+      const wider = await api.patch(
+        `/v1/api-keys/${child.id}`,
+        { ip_allow },
+        { token: user.token },
+      );
+      if (ip_allow === null) expect(wider.body.ip_allow).toEqual(["127.0.0.0/8", "203.0.113.0/24"]);
+      else expect(wider.status).toBe(403);
+    }
+    const inside = await api.patch(
+      `/v1/api-keys/${child.id}`,
+      { ip_allow: ["203.0.113.8/29"] },
+      { token: user.token },
+    );
+    expect(inside.body.ip_allow).toEqual(["203.0.113.8/29"]);
+    // The parent may not move its list away from where its child is used.
+    const away = await api.patch(
+      `/v1/api-keys/${parent.id}`,
+      { ip_allow: ["198.51.100.0/24"] },
+      { token: user.token },
+    );
+    expect(away.status).toBe(409);
+    expect(away.body.error.message).toContain(child.id);
+    // Shortening the parent's life ends its child no later.
+    const short = await api.patch(
+      `/v1/api-keys/${parent.id}`,
+      { expires_in: "1d" },
+      { token: user.token },
+    );
+    expect(short.status).toBe(200);
+    const shown = await api.get(`/v1/api-keys/${child.id}`, { token: user.token });
+    expect(Date.parse(shown.body.expires_at)).toBeLessThanOrEqual(
+      Date.parse(short.body.expires_at),
+    );
+  });
 });

@@ -136,6 +136,9 @@ export class ApiKeys {
       description?: string | undefined;
       meta?: Record<string, unknown> | null | undefined;
       enabled?: boolean | undefined;
+      expires_in?: string | undefined;
+      expires_at?: string | undefined;
+      ip_allow?: string[] | null | undefined;
     },
   ): Promise<KeyAt> {
     const row = await this.own(caller, id);
@@ -168,6 +171,28 @@ export class ApiKeys {
         changes.meta_changed = true;
       }
     }
+    if (patch.expires_in !== undefined || patch.expires_at !== undefined) {
+      const field = patch.expires_at !== undefined ? "expires_at" : "expires_in";
+      const next = expiryOf(patch as NewKeyInput, now);
+      if (next === null || (row.expires_at !== null && next > row.expires_at))
+        throw badField(
+          field,
+          "expiry can only be shortened" +
+            (row.expires_at === null ? "" : ` (it ends ${isoOrNull(row.expires_at)})`),
+        );
+      if (next !== row.expires_at) {
+        values.expires_at = next;
+        changes.expires_at = isoOrNull(next);
+      }
+    }
+    if (patch.ip_allow !== undefined) {
+      const next = await this.allowlistFor(caller, row, patch.ip_allow);
+      const text = next === null ? null : JSON.stringify(next);
+      if (text !== row.ip_allow) {
+        values.ip_allow = text;
+        changes.ip_allow = next;
+      }
+    }
     // Disabling pauses the key alone (not the keys it minted): revoke for that.
     let toggled: "key_disabled" | "key_enabled" | null = null;
     if (patch.enabled === false && row.disabled_at === null) {
@@ -178,11 +203,23 @@ export class ApiKeys {
       toggled = "key_enabled";
     }
     if (Object.keys(values).length > 0) {
-      const narrowed = await this.deps.store.transaction(async (tx) => {
+      const { narrowed, capped } = await this.deps.store.transaction(async (tx) => {
         await tx.keys.update(id, values);
-        return values.scopes === undefined ? [] : this.narrowDescendants(tx, row, values.scopes);
+        const narrowed =
+          values.scopes === undefined ? [] : await this.narrowDescendants(tx, row, values.scopes);
+        // Keys this one minted end no later than it does.
+        const end = values.expires_at;
+        if (end === undefined || end === null) return { narrowed, capped: [] };
+        const below = await tx.keys.descendants([row.id]);
+        const capped = below.filter((k) => k.expires_at === null || k.expires_at > end);
+        await tx.keys.setExpiry(
+          capped.map((k) => k.id),
+          end,
+        );
+        return { narrowed, capped };
       });
       for (const { row: child, revoked } of narrowed) await this.changed(child, revoked);
+      for (const child of capped) await this.changed(child, false);
       await this.changed(row, false);
       const who = { userId: caller.user.id, actor: caller.actor, ip: caller.ip };
       if (toggled) await this.audit.record({ event: toggled, ...who, details: { key_id: id } });
@@ -360,6 +397,47 @@ export class ApiKeys {
     const row = await this.deps.store.keys.owned(id, caller.user.id);
     if (!row) throw notFound();
     return row;
+  }
+
+  /**
+   * A key's new address allowlist (null: none). A key minted by a key stays within its
+   * parent's list (unset: the parent's), a key editing another within its own; and the keys
+   * this one minted must still fall inside the new list (else 409: narrow or revoke them first).
+   */
+  private async allowlistFor(
+    caller: Caller,
+    row: ApiKey,
+    entries: string[] | null,
+  ): Promise<string[] | null> {
+    let next = entries === null ? null : compileIpAllow(entries);
+    const environment = row.environment === "test" ? "test" : "live";
+    for (const boundId of [row.parent_key_id, caller.keyId]) {
+      if (boundId === null || boundId === row.id) continue;
+      const bound = await this.deps.store.keys.byIds([boundId]);
+      if (bound[0])
+        ({ ipAllow: next } = withinParent(
+          bound[0],
+          { environment, expiresAt: null, ipAllow: next },
+          { expiry: "cap", field: "ip_allow" },
+        ));
+    }
+    if (next !== null) {
+      const now = this.deps.now();
+      const live = (await this.deps.store.keys.descendants([row.id])).filter(
+        (k) => keyStatus(k, now) === "active",
+      );
+      const outside = live.filter(
+        (k) =>
+          k.ip_allow === null ||
+          (JSON.parse(k.ip_allow) as string[]).some((range) => !isRangeWithin(range, next!)),
+      );
+      if (outside.length > 0)
+        throw new LatchkeyError(
+          "conflict",
+          `keys this key minted may be used outside the new list (${outside.map((k) => k.id).join(", ")}); narrow or revoke them first`,
+        );
+    }
+    return next;
   }
 
   /** Newest first. */

@@ -257,6 +257,19 @@ describe(`web portal in Chromium [${store}]`, () => {
     await page.getByRole("button", { name: "Enable" }).click();
     await page.getByRole("button", { name: "Disable" }).waitFor();
     expect((await whoamiWith(keys.ci!.secret)).status).toBe(200);
+
+    // An allowlist that leaves out this machine stops the key here; emptied, it works again.
+    const limits = async (addresses: string) => {
+      await page.getByRole("button", { name: "Edit" }).click();
+      const dialog = page.getByRole("dialog", { name: "Edit key" });
+      await dialog.getByLabel("Allowed addresses").fill(addresses);
+      await dialog.getByRole("button", { name: "Save changes" }).click();
+      await dialog.waitFor({ state: "detached" });
+    };
+    await limits("203.0.113.0/24");
+    expect((await whoamiWith(keys.ci!.secret)).body.error.code).toBe("ip_not_allowed");
+    await limits("");
+    expect((await whoamiWith(keys.ci!.secret)).status).toBe(200);
   });
 
   it("rotates the key: the new one works and the old one overlaps", async () => {

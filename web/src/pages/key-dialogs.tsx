@@ -6,7 +6,7 @@ import { SecretReveal } from "../components/secret.js";
 import { toast } from "../components/ui.js";
 import { navigate } from "../router.js";
 import { ScopePicker, sortScopes } from "../scopes.js";
-import type { ApiKey, CreatedKey } from "../types.js";
+import type { ApiKey, CreatedKey, KeyDetails } from "../types.js";
 
 /** Edit (rename, narrow scopes, description, metadata) and Rotate, opened from a key's page. */
 
@@ -26,12 +26,23 @@ function parseMeta(text: string): { meta: Record<string, unknown> | null } | { e
 const metaText = (meta: Record<string, unknown> | null) =>
   meta ? JSON.stringify(meta, null, 2) : "";
 
+/** Ending a key sooner: the choices the dialog offers (the API takes any earlier end). */
+const SOONER = [
+  { value: "", label: "Keep its current end" },
+  { value: "1h", label: "In 1 hour" },
+  { value: "24h", label: "In 24 hours" },
+  { value: "7d", label: "In 7 days" },
+  { value: "30d", label: "In 30 days" },
+];
+
+const addressText = (list: string[] | null) => (list ?? []).join(", ");
+
 export function EditKeyDialog({
   apiKey,
   onClose,
   onSaved,
 }: {
-  apiKey: ApiKey;
+  apiKey: KeyDetails;
   onClose: () => void;
   onSaved: () => void;
 }) {
@@ -39,6 +50,8 @@ export function EditKeyDialog({
   const [scopes, setScopes] = useState<Set<string>>(new Set(apiKey.scopes));
   const [description, setDescription] = useState(apiKey.description ?? "");
   const [meta, setMeta] = useState(metaText(apiKey.meta));
+  const [sooner, setSooner] = useState("");
+  const [addresses, setAddresses] = useState(addressText(apiKey.ip_allow));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
 
@@ -55,6 +68,11 @@ export function EditKeyDialog({
       return;
     }
     if (JSON.stringify(parsed.meta) !== JSON.stringify(apiKey.meta)) body.meta = parsed.meta;
+    if (sooner) body.expires_in = sooner;
+    if (addresses.trim() !== addressText(apiKey.ip_allow)) {
+      const list = addresses.split(/[\s,]+/).filter(Boolean);
+      body.ip_allow = list.length > 0 ? list : null;
+    }
     if (Object.keys(body).length === 0) return onClose();
     if (scopes.size === 0) {
       setError(
@@ -80,6 +98,10 @@ export function EditKeyDialog({
       error?.fieldMessage("scopes") ?? (error?.code.startsWith("scope_") ? error.message : null),
     description: error?.fieldMessage("description") ?? null,
     meta: error?.fieldMessage("meta") ?? null,
+    expires: error?.fieldMessage("expires_in") ?? null,
+    addresses:
+      error?.fieldMessage("ip_allow") ??
+      (error?.code === "scope_not_grantable" || error?.code === "conflict" ? error.message : null),
   };
   const formError = error && !Object.values(fields).some(Boolean) ? error.message : null;
   return (
@@ -113,6 +135,35 @@ export function EditKeyDialog({
           value={meta}
           onInput={(e) => setMeta(e.currentTarget.value)}
           error={fields.meta}
+        />
+        <SelectField
+          label="End the key"
+          name="expires_in"
+          value={sooner}
+          onChange={(e) => setSooner(e.currentTarget.value)}
+          hint={
+            apiKey.expires_at
+              ? `It ends ${new Date(apiKey.expires_at).toLocaleString()}; an end can only move earlier.`
+              : "It never ends; an end, once set, can only move earlier."
+          }
+          error={fields.expires}
+        >
+          {SOONER.map((o) => (
+            <option key={o.value} value={o.value}>
+              {o.label}
+            </option>
+          ))}
+        </SelectField>
+        <TextField
+          label="Allowed addresses"
+          name="ip_allow"
+          placeholder="Any address"
+          autoComplete="off"
+          spellcheck={false}
+          hint="IPv4/IPv6 addresses or CIDR ranges, separated by commas; empty allows any address."
+          value={addresses}
+          onInput={(e) => setAddresses(e.currentTarget.value)}
+          error={fields.addresses}
         />
         <ScopePicker
           legend="Scopes"

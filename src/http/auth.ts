@@ -74,7 +74,7 @@ export function authenticate(
   const token = bearerToken(request);
   if (token === null) {
     // The portal's browser session: an access token in an httpOnly cookie (CSRF-checked).
-    const cookie = sessionCookieToken(request);
+    const cookie = sessionCookieToken(request, services.deps.config.secureCookies);
     return cookie === null ? null : fromAccessToken(services, cookie);
   }
   if (looksLikeJwt(token)) return fromAccessToken(services, token);

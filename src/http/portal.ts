@@ -20,7 +20,13 @@ import { actorOf } from "../core/actor.js";
 import { LatchkeyError } from "../core/errors.js";
 import type { Services } from "../services/index.js";
 import type { SessionTokens } from "../services/accounts/sessions.js";
-import { checkCsrf, COOKIES, readCookies } from "./cookies.js";
+import {
+  checkCsrf,
+  cookieNames,
+  isSecureRequest,
+  readCookies,
+  type CookieNames,
+} from "./cookies.js";
 import { requestMeta } from "./request.js";
 import {
   REAUTHENTICATE_ERRORS,
@@ -46,7 +52,11 @@ const CSP = [
 /** Paths that belong to the API or to operators: never answered with the portal's page. */
 const NOT_PORTAL = /^\/(v1(\/|$)|\.well-known\/|openapi\.json|metrics|healthz|readyz|assets\/)/;
 
-function securityHeaders(reply: FastifyReply): void {
+/** HSTS over https: a year, this host only (subdomains are the operator's to decide). */
+const HSTS = "max-age=31536000";
+
+function securityHeaders(reply: FastifyReply, secure: boolean): void {
+  if (secure) reply.header("strict-transport-security", HSTS);
   reply.header("content-security-policy", CSP);
   reply.header("x-frame-options", "DENY");
   reply.header("x-content-type-options", "nosniff");
@@ -68,7 +78,9 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
   const app = base.withTypeProvider<ZodTypeProvider>();
   const { config } = services.deps;
   await app.register(fastifyCookie);
-  app.addHook("onSend", async (_request, reply) => securityHeaders(reply));
+  app.addHook("onSend", async (request, reply) =>
+    securityHeaders(reply, isSecureRequest(request, config.secureCookies)),
+  );
 
   const built = existsSync(`${WEB_DIST}index.html`);
   if (built) {
@@ -94,9 +106,8 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     return reply.sendFile("favicon.svg", WEB_DIST, { maxAge: 86_400_000 });
   });
 
-  const secure = (request: FastifyRequest) =>
-    config.secureCookies === "true" ||
-    (config.secureCookies === "auto" && request.protocol === "https");
+  const secure = (request: FastifyRequest) => isSecureRequest(request, config.secureCookies);
+  const names = (request: FastifyRequest) => cookieNames(request, config.secureCookies);
 
   /** Sets the session cookies; a sign-in gets a new CSRF secret, a refresh keeps the current one. */
   const startSession = (
@@ -107,21 +118,21 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
   ) => {
     const common = { sameSite: "strict", secure: secure(request) } as const;
     const refreshAge = Math.floor(Math.min(config.sessionIdleMs, config.sessionMaxAgeMs) / 1000);
-    const current = kind === "refresh" ? readCookies(request)[COOKIES.csrf] : undefined;
+    const current = kind === "refresh" ? readCookies(request)[names(request).csrf] : undefined;
     const csrf = current ?? randomBytes(24).toString("base64url");
-    reply.setCookie(COOKIES.session, tokens.accessToken, {
+    reply.setCookie(names(request).session, tokens.accessToken, {
       ...common,
       httpOnly: true,
       path: "/",
       maxAge: tokens.accessTtlSeconds,
     });
-    reply.setCookie(COOKIES.refresh, tokens.refreshToken, {
+    reply.setCookie(names(request).refresh, tokens.refreshToken, {
       ...common,
       httpOnly: true,
       path: "/v1/portal",
       maxAge: refreshAge,
     });
-    reply.setCookie(COOKIES.csrf, csrf, {
+    reply.setCookie(names(request).csrf, csrf, {
       ...common,
       httpOnly: false,
       path: "/",
@@ -133,9 +144,9 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
 
   const endSession = (request: FastifyRequest, reply: FastifyReply) => {
     const common = { sameSite: "strict", secure: secure(request) } as const;
-    reply.clearCookie(COOKIES.session, { ...common, httpOnly: true, path: "/" });
-    reply.clearCookie(COOKIES.refresh, { ...common, httpOnly: true, path: "/v1/portal" });
-    reply.clearCookie(COOKIES.csrf, { ...common, path: "/" });
+    reply.clearCookie(names(request).session, { ...common, httpOnly: true, path: "/" });
+    reply.clearCookie(names(request).refresh, { ...common, httpOnly: true, path: "/v1/portal" });
+    reply.clearCookie(names(request).csrf, { ...common, path: "/" });
   };
 
   const session = { 200: PortalSession, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody };
@@ -196,9 +207,9 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     "/v1/portal/refresh",
     { schema: { tags: ["portal"], response: session } },
     async (request, reply) => {
-      const token = readCookies(request)[COOKIES.refresh];
+      const token = readCookies(request)[names(request).refresh];
       if (!token) throw new LatchkeyError("unauthenticated", "no portal session to refresh");
-      checkCsrf(request);
+      checkCsrf(request, names(request));
       try {
         const tokens = await services.sessions.refresh(token, request.ip);
         return startSession(request, reply, tokens, "refresh");
@@ -223,7 +234,7 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     },
     async (request, reply) => {
       const fresh = await reauthenticateRequest(services, request, request.body);
-      reply.setCookie(COOKIES.session, fresh.accessToken, {
+      reply.setCookie(names(request).session, fresh.accessToken, {
         sameSite: "strict",
         secure: secure(request),
         httpOnly: true,
@@ -245,9 +256,9 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     { schema: { tags: ["portal"], response: { 204: NoContent, 403: ErrorBody } } },
     async (request, reply) => {
       const cookies = readCookies(request);
-      if (cookies[COOKIES.session] || cookies[COOKIES.refresh]) {
-        checkCsrf(request);
-        const claims = await sessionOf(services, cookies, request.ip);
+      if (cookies[names(request).session] || cookies[names(request).refresh]) {
+        checkCsrf(request, names(request));
+        const claims = await sessionOf(services, cookies, names(request), request.ip);
         if (claims) {
           await services.sessions.end(claims.sid, "logout");
           await services.audit.record({
@@ -268,15 +279,16 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
 async function sessionOf(
   services: Services,
   cookies: Record<string, string | undefined>,
+  names: CookieNames,
   ip: string,
 ): Promise<{ sid: string; sub: string } | null> {
   const { tokens } = services.deps;
-  const access = cookies[COOKIES.session];
+  const access = cookies[names.session];
   if (access) {
     const check = await tokens.verify(access);
     if (check.ok) return check.claims;
   }
-  const refresh = cookies[COOKIES.refresh];
+  const refresh = cookies[names.refresh];
   if (!refresh) return null;
   try {
     const fresh = await services.sessions.refresh(refresh, ip);

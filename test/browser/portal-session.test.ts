@@ -231,4 +231,43 @@ describe("portal cookies behind https", () => {
     expect(login.set).toHaveLength(3);
     for (const cookie of login.set) expect(cookie.attributes.has("secure")).toBe(true);
   });
+
+  it("names them __Host- (and the path-bound refresh cookie __Secure-), reads only those, and sends HSTS", async () => {
+    const b = browser(server.url);
+    const email = uniqueEmail("host");
+    await b.send("POST", "/v1/portal/signup", { body: { email, password: PASSWORD } });
+    const login = await b.send("POST", "/v1/portal/login", { body: { email, password: PASSWORD } });
+    const byName = new Map(login.set.map((c) => [c.name, c]));
+    expect([...byName.keys()].sort()).toEqual([
+      "__Host-lk_csrf",
+      "__Host-lk_session",
+      "__Secure-lk_refresh",
+    ]);
+    for (const name of ["__Host-lk_session", "__Host-lk_csrf"]) {
+      const cookie = byName.get(name)!;
+      // What the __Host- prefix demands: Secure, Path=/, no Domain.
+      expect(cookie.attributes.get("path")).toBe("/");
+      expect(cookie.attributes.has("domain")).toBe(false);
+      expect(cookie.attributes.get("samesite")?.toLowerCase()).toBe("strict");
+    }
+    expect(byName.get("__Host-lk_session")!.attributes.has("httponly")).toBe(true);
+    expect(byName.get("__Secure-lk_refresh")!.attributes.get("path")).toBe("/v1/portal");
+    expect(login.headers.get("strict-transport-security")).toBe("max-age=31536000");
+    const page = await fetch(`${server.url}/`, { headers: { accept: "text/html" } });
+    expect(page.headers.get("strict-transport-security")).toBe("max-age=31536000");
+
+    const csrf = b.jar.cookies.get("__Host-lk_csrf")!;
+    const who = await b.send("GET", "/v1/auth/whoami");
+    expect(who.status).toBe(200);
+    // A cookie without the prefix (set by a sibling host or over plain http) is not read.
+    const access = b.jar.cookies.get("__Host-lk_session")!;
+    b.jar.cookies.delete("__Host-lk_session");
+    b.jar.cookies.set("lk_session", access);
+    expect((await b.send("GET", "/v1/auth/whoami")).status).toBe(401);
+    b.jar.cookies.set("__Host-lk_session", access);
+    b.jar.cookies.delete("lk_session");
+    // The double-submit check reads the prefixed CSRF cookie too.
+    const out = await b.send("POST", "/v1/portal/logout", { csrf });
+    expect(out.status).toBe(204);
+  });
 });

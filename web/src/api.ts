@@ -28,7 +28,8 @@ export function asApiError(caught: unknown, fallback = "request failed (0)"): La
 }
 
 function csrfToken(): string | null {
-  const match = /(?:^|;\s*)lk_csrf=([^;]+)/.exec(document.cookie);
+  // `__Host-lk_csrf` over https, `lk_csrf` over plain http (src/http/cookies.ts).
+  const match = /(?:^|;\s*)(?:__Host-)?lk_csrf=([^;]+)/.exec(document.cookie);
   return match ? decodeURIComponent(match[1]!) : null;
 }
 

@@ -2,6 +2,7 @@
 import { useState } from "preact/hooks";
 import { api, asApiError, type ApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
+import { NewPasswordFields, useNewPassword } from "../components/new-password.js";
 import { Badge, toast } from "../components/ui.js";
 import type { Whoami } from "../types.js";
 
@@ -66,26 +67,22 @@ export function EmailCard({ me }: { me: Whoami }) {
 
 export function PasswordCard({ onChanged }: { onChanged: () => void }) {
   const [current, setCurrent] = useState("");
-  const [next, setNext] = useState("");
-  const [repeat, setRepeat] = useState("");
+  const fresh = useNewPassword();
   const [busy, setBusy] = useState(false);
-  const [mismatch, setMismatch] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
 
   const submit = async (event: Event) => {
     event.preventDefault();
     setError(null);
-    setMismatch(next !== repeat);
-    if (next !== repeat) return;
+    if (!fresh.confirmed()) return;
     setBusy(true);
     try {
       const result = await api.post<{ sessions_ended: number }>("/v1/auth/password", {
         current_password: current,
-        new_password: next,
+        new_password: fresh.password,
       });
       setCurrent("");
-      setNext("");
-      setRepeat("");
+      fresh.clear();
       const others = result.sessions_ended;
       toast(
         others > 0
@@ -121,28 +118,7 @@ export function PasswordCard({ onChanged }: { onChanged: () => void }) {
           onInput={(e) => setCurrent(e.currentTarget.value)}
           error={currentError}
         />
-        <TextField
-          label="New password"
-          type="password"
-          name="new_password"
-          autoComplete="new-password"
-          required
-          minLength={10}
-          value={next}
-          onInput={(e) => setNext(e.currentTarget.value)}
-          hint="At least 10 characters. Common passwords are refused."
-          error={nextError}
-        />
-        <TextField
-          label="Repeat the new password"
-          type="password"
-          name="repeat_password"
-          autoComplete="new-password"
-          required
-          value={repeat}
-          onInput={(e) => setRepeat(e.currentTarget.value)}
-          error={mismatch ? "the two passwords differ" : null}
-        />
+        <NewPasswordFields state={fresh} error={nextError} />
         <button type="submit" class="button button-primary" disabled={busy}>
           {busy ? "Changing…" : "Change password"}
         </button>

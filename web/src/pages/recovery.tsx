@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { asApiError as toApiError, request, type ApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
+import { NewPasswordFields, useNewPassword } from "../components/new-password.js";
 import { Spinner } from "../components/ui.js";
 import { Link } from "../router.js";
 import { AuthCard } from "./sign-in.js";
@@ -84,21 +85,18 @@ export function ForgotPasswordPage() {
 
 export function ResetPasswordPage({ onDone }: { onDone: () => void }) {
   const [token] = useState(tokenFromQuery);
-  const [password, setPassword] = useState("");
-  const [repeat, setRepeat] = useState("");
+  const fresh = useNewPassword();
   const [needsCode, setNeedsCode] = useState(false);
   const [useBackup, setUseBackup] = useState(false);
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
-  const [mismatch, setMismatch] = useState(false);
 
   const submit = async (event: Event) => {
     event.preventDefault();
     setError(null);
-    setMismatch(password !== repeat);
-    if (password !== repeat) return;
+    if (!fresh.confirmed()) return;
     setBusy(true);
     try {
       const second = !needsCode
@@ -108,7 +106,7 @@ export function ResetPasswordPage({ onDone }: { onDone: () => void }) {
           : { code: code.trim() };
       await request("POST", "/v1/auth/password/reset/confirm", {
         token,
-        new_password: password,
+        new_password: fresh.password,
         ...second,
       });
       setDone(true);
@@ -160,28 +158,7 @@ export function ResetPasswordPage({ onDone }: { onDone: () => void }) {
     <AuthCard title="Choose a new password" subtitle="Every session will be signed out.">
       <form onSubmit={submit} noValidate>
         <FormError message={formError} />
-        <TextField
-          label="New password"
-          type="password"
-          name="new_password"
-          autoComplete="new-password"
-          required
-          minLength={10}
-          value={password}
-          onInput={(e) => setPassword(e.currentTarget.value)}
-          hint="At least 10 characters. Common passwords are refused."
-          error={passwordError}
-        />
-        <TextField
-          label="Repeat the new password"
-          type="password"
-          name="repeat_password"
-          autoComplete="new-password"
-          required
-          value={repeat}
-          onInput={(e) => setRepeat(e.currentTarget.value)}
-          error={mismatch ? "the two passwords differ" : null}
-        />
+        <NewPasswordFields state={fresh} error={passwordError} />
         {needsCode && (
           <>
             <p class="muted" role="status">

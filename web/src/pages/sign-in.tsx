@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { asApiError as toApiError, request, type ApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
 import { Logo } from "../components/icons.js";
+import { PASSWORD_HINT } from "../components/new-password.js";
 import { toast } from "../components/ui.js";
 import { Link } from "../router.js";
 
@@ -276,7 +277,7 @@ export function SignUpPage({ onSignedIn }: Props) {
           minLength={10}
           value={password}
           onInput={(e) => setPassword(e.currentTarget.value)}
-          hint="At least 10 characters. Common passwords are refused."
+          hint={PASSWORD_HINT}
           error={p.password}
         />
         <button type="submit" class="button button-primary button-block" disabled={busy}>

@@ -18,7 +18,8 @@ import { confirm, isInteractive } from "./prompt.js";
 
 const path = (id: string) => `/v1/api-keys/${encodeURIComponent(id)}`;
 
-function collectScopes(value: string, previous: string[] = []): string[] {
+/** A repeatable option whose values may also be separated by commas or spaces. */
+function collectList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
 }
 
@@ -195,7 +196,7 @@ export function tokenCommand(): Command {
         new Command("create")
           .description("create an API key; its secret is printed this once")
           .argument("<name>", "what the key is for, e.g. ci-deploy")
-          .requiredOption("--scope <scope>", SCOPE_HELP, collectScopes)
+          .requiredOption("--scope <scope>", SCOPE_HELP, collectList)
           .addOption(new Option("--env <environment>", "key environment").choices(["live", "test"]))
           .option("--expires <duration>", "lifetime, e.g. 30d, 90d, 24h, 1y (default: never)")
           .option("--project <id>", "restrict the key to one project")
@@ -256,7 +257,7 @@ export function tokenCommand(): Command {
         .description("rename a key, narrow its scopes, or change its description or metadata")
         .argument("<id>", "key id (key_…)")
         .option("--name <name>", "new name")
-        .option("--scope <scope>", `${SCOPE_HELP}; the new set must be narrower`, collectScopes)
+        .option("--scope <scope>", `${SCOPE_HELP}; the new set must be narrower`, collectList)
         .option("--description <text>", "new description ('' clears it)")
         .option(
           "--meta <json>",
@@ -268,7 +269,7 @@ export function tokenCommand(): Command {
         .option(
           "--ip-allow <cidr>",
           "replace the addresses the key may be used from (repeat, or separate with commas)",
-          collectScopes,
+          collectList,
         )
         .option("--clear-ip-allow", "let the key be used from any address"),
     ).action(edit),

@@ -173,7 +173,7 @@ export class ApiKeys {
     }
     if (patch.expires_in !== undefined || patch.expires_at !== undefined) {
       const field = patch.expires_at !== undefined ? "expires_at" : "expires_in";
-      const next = expiryOf(patch as NewKeyInput, now);
+      const next = expiryOf(patch, now);
       if (next === null || (row.expires_at !== null && next > row.expires_at))
         throw badField(
           field,

@@ -13,7 +13,10 @@ export function badField(field: string, message: string): LatchkeyError {
   });
 }
 
-export function expiryOf(input: NewKeyInput, now: number): number | null {
+export function expiryOf(
+  input: Pick<NewKeyInput, "expires_in" | "expires_at">,
+  now: number,
+): number | null {
   if (input.expires_in !== undefined) {
     const ms = parseDuration(input.expires_in);
     if (ms === null) throw badField("expires_in", "not a duration such as 30d, 90d, 24h, 1y");

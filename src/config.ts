@@ -50,6 +50,16 @@ const ENV = z.object({
     .url({ protocol: /^https?$/, message: "an http:// or https:// URL" })
     .optional(),
   LATCHKEY_TOTP_ISSUER: z.string().default("Latchkey"),
+  // Passkeys (WebAuthn, SPEC §9): the relying party and the origins its ceremonies may come from.
+  LATCHKEY_WEBAUTHN_RP_ID: z
+    .string()
+    .regex(
+      /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i,
+      "a domain, e.g. example.com",
+    )
+    .optional(),
+  LATCHKEY_WEBAUTHN_RP_NAME: z.string().min(1).max(64).default("Latchkey"),
+  LATCHKEY_WEBAUTHN_ORIGINS: z.string().optional(),
   LATCHKEY_SCOPES: z.string().optional(),
   LATCHKEY_DEFAULT_ROLE: z.enum(ROLES).default("owner"),
   LATCHKEY_DEFAULT_PLAN: z.enum(PLANS).default("free"),
@@ -107,6 +117,7 @@ export interface Config {
   stepUpMaxAgeMs: number;
   publicUrl: string;
   totpIssuer: string;
+  webauthn: WebAuthnConfig;
   scopes: readonly string[];
   defaultRole: (typeof ROLES)[number];
   defaultPlan: Plan;
@@ -147,6 +158,20 @@ export interface Config {
   breachedPasswords: string | null;
   /** Leak reports (`POST /v1/keys/leaks`) an address may send per minute without `keys:report`. */
   leakReportsPerMinute: number;
+}
+
+/** The WebAuthn relying party (passkeys). */
+export interface WebAuthnConfig {
+  /** The RP ID: the domain passkeys are bound to. */
+  rpId: string;
+  /** The name authenticators show. */
+  rpName: string;
+  /**
+   * The origins a ceremony may come from; null in development (no LATCHKEY_PUBLIC_URL and no
+   * LATCHKEY_WEBAUTHN_ORIGINS): any port of http://localhost, the only host a browser lets
+   * use passkeys without TLS.
+   */
+  origins: readonly string[] | null;
 }
 
 export class ConfigError extends Error {
@@ -190,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stepUpMaxAgeMs: e.LATCHKEY_STEP_UP_MAX_AGE,
     publicUrl,
     totpIssuer: e.LATCHKEY_TOTP_ISSUER,
+    webauthn: webauthnConfig(e, publicUrl),
     scopes,
     defaultRole: e.LATCHKEY_DEFAULT_ROLE,
     defaultPlan: e.LATCHKEY_DEFAULT_PLAN,
@@ -222,6 +248,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     leakReportsPerMinute: e.LATCHKEY_LEAK_REPORTS_PER_MINUTE,
   };
+}
+
+function webauthnConfig(e: z.infer<typeof ENV>, publicUrl: string): WebAuthnConfig {
+  let origins: string[] | null = null;
+  if (e.LATCHKEY_WEBAUTHN_ORIGINS) {
+    origins = e.LATCHKEY_WEBAUTHN_ORIGINS.split(",")
+      .map((text) => text.trim())
+      .filter(Boolean)
+      .map((text) => {
+        const origin = originOf(text);
+        if (!origin)
+          throw new ConfigError(
+            `invalid configuration: LATCHKEY_WEBAUTHN_ORIGINS: not an http(s) origin: ${text}`,
+          );
+        return origin;
+      });
+  } else if (e.LATCHKEY_PUBLIC_URL) {
+    origins = [new URL(publicUrl).origin];
+  }
+  const host = new URL(origins?.[0] ?? publicUrl).hostname;
+  // An address is no RP ID (WebAuthn needs a domain): development runs on localhost.
+  const rpId = e.LATCHKEY_WEBAUTHN_RP_ID ?? (/^[\d.]+$|^\[/.test(host) ? "localhost" : host);
+  return { rpId: rpId.toLowerCase(), rpName: e.LATCHKEY_WEBAUTHN_RP_NAME, origins };
+}
+
+function originOf(text: string): string | null {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== "https:" && url.protocol !== "http:") return null;
+    return url.origin;
+  } catch {
+    return null;
+  }
 }
 
 /** The public URL's host as a mail domain (`localhost` for an address literal). */

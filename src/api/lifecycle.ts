@@ -1,5 +1,6 @@
 /** Wire schemas of the account-lifecycle routes (SPEC §9): passwords and email verification. */
 import { z } from "zod";
+import { AuthenticationCredential } from "./passkeys.js";
 
 // Length and common-password rules are checked by the service, so the message names the rule.
 const password = z.string().min(1).max(1024);
@@ -44,17 +45,32 @@ export const PasswordResetConfirmBody = z
     path: ["code"],
   });
 
-/** Step-up (SPEC §9): the password, and with 2FA on a TOTP or backup code. */
+/**
+ * Step-up (SPEC §9): the password, and with 2FA on a TOTP or backup code; or a passkey's
+ * answer to `POST /v1/auth/passkeys/reauthenticate/options`.
+ */
 export const ReauthenticateBody = z
   .strictObject({
-    password,
+    password: password.optional(),
     code: totpCode.optional().describe("with 2FA on: a current TOTP code"),
     backup_code: backupCode.optional().describe("with 2FA on: a backup code instead"),
+    passkey: AuthenticationCredential.optional().describe(
+      "instead of the password: a passkey's answer (with user verification)",
+    ),
+  })
+  .refine((body) => (body.password === undefined) !== (body.passkey === undefined), {
+    message: "send `password` (with `code` or `backup_code` when 2FA is on) or `passkey`",
+    path: ["password"],
   })
   .refine((body) => body.code === undefined || body.backup_code === undefined, {
     message: "send `code` or `backup_code`, not both",
     path: ["code"],
-  });
+  })
+  .refine(
+    (body) =>
+      body.passkey === undefined || (body.code === undefined && body.backup_code === undefined),
+    { message: "a passkey needs no `code` or `backup_code`", path: ["passkey"] },
+  );
 
 /** A fresh access token for the same session; its refresh token is unchanged. */
 export const Reauthenticated = z.object({
@@ -90,3 +106,4 @@ export type PasswordChangedT = z.infer<typeof PasswordChanged>;
 export type PasswordResetAcceptedT = z.infer<typeof PasswordResetAccepted>;
 export type EmailVerifiedT = z.infer<typeof EmailVerified>;
 export type EmailVerificationSentT = z.infer<typeof EmailVerificationSent>;
+export type ReauthenticateBodyT = z.infer<typeof ReauthenticateBody>;

@@ -13,6 +13,8 @@ import type { KeyActivityEntry, KeyUsage } from "../services/keys/views.js";
 import type { Principal } from "../services/principal.js";
 import type { Project } from "../services/projects/projects.js";
 import type { TotpSetup, TwoFactorState } from "../services/twofa/twofa.js";
+import type { PasskeyView } from "../services/passkeys/passkeys.js";
+import type { PasskeyT } from "./passkeys.js";
 import type {
   KeyActivityEntryT,
   KeyActivityT,
@@ -229,6 +231,18 @@ export function toTwoFactorStatus(state: TwoFactorState): TwoFactorStatusT {
     enabled_at: iso(state.enabledAt),
     pending: state.pending,
     backup_codes_remaining: state.backupCodesRemaining,
+  };
+}
+
+export function toPasskey(view: PasskeyView): PasskeyT {
+  return {
+    id: view.id,
+    name: view.name,
+    created_at: iso(view.createdAt)!,
+    last_used_at: iso(view.lastUsedAt),
+    device_type: view.deviceType,
+    backed_up: view.backedUp,
+    transports: view.transports,
   };
 }
 

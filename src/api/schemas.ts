@@ -23,6 +23,12 @@ export const ErrorBody = z.object({
     required: z.array(z.string()).optional(),
     retry_after: z.number().optional(),
     mfa_token: z.string().optional(),
+    methods: z
+      .array(z.string())
+      .optional()
+      .describe(
+        "with mfa_required: the second factors the account can use (totp, backup_code, passkey)",
+      ),
   }),
 });
 

@@ -5,6 +5,8 @@ export const ERRORS = {
   invalid_credentials: { status: 401, exit: 3 },
   mfa_required: { status: 401, exit: 3 },
   invalid_mfa_code: { status: 401, exit: 3 },
+  // A passkey's answer did not verify (unknown credential, wrong origin, spent challenge …).
+  passkey_invalid: { status: 401, exit: 3 },
   // SPEC §9 step-up: the action needs an authentication under LATCHKEY_STEP_UP_MAX_AGE old.
   reauthentication_required: { status: 401, exit: 3 },
   token_expired: { status: 401, exit: 3 },

@@ -23,6 +23,7 @@ import { projectRoutes } from "./routes/projects.js";
 import { systemRoutes } from "./routes/system.js";
 import { verifyRoutes } from "./routes/verify.js";
 import { twofaRoutes } from "./routes/twofa.js";
+import { passkeyRoutes } from "./routes/passkeys.js";
 
 export type App = FastifyInstance;
 
@@ -148,6 +149,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   await app.register(async (scoped) => systemRoutes(scoped, services));
   await app.register(async (scoped) => authRoutes(scoped, services));
   await app.register(async (scoped) => twofaRoutes(scoped, services));
+  await app.register(async (scoped) => passkeyRoutes(scoped, services));
   await app.register(async (scoped) => auditRoutes(scoped, services));
   await app.register(async (scoped) => adminRoutes(scoped, services));
   await app.register(async (scoped) => apiKeyRoutes(scoped, services));

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { toPortalSession, toPublicUser } from "../api/mappers.js";
 import { PortalReauthenticated, ReauthenticateBody } from "../api/lifecycle.js";
+import { PasskeyLoginBody } from "../api/passkeys.js";
 import { PortalMeta, PortalSession } from "../api/portal.js";
 import {
   ErrorBody,
@@ -28,6 +29,7 @@ import {
   type CookieNames,
 } from "./cookies.js";
 import { requestMeta } from "./request.js";
+import { asAssertion } from "./routes/passkeys.js";
 import {
   REAUTHENTICATE_ERRORS,
   reauthenticateRequest,
@@ -197,6 +199,21 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
       const tokens = await services.twofa.completeLogin(
         mfa_token,
         { code, backupCode: backup_code },
+        requestMeta(request),
+      );
+      return startSession(request, reply, tokens, "sign-in");
+    },
+  );
+
+  // A passkey sign-in (SPEC §9), passwordless or as the second step: the API's own service call
+  // (`POST /v1/auth/passkeys/login`); the options come from `POST /v1/auth/passkeys/login/options`.
+  app.post(
+    "/v1/portal/passkeys/login",
+    { schema: { tags: ["portal"], body: PasskeyLoginBody, response: session } },
+    async (request, reply) => {
+      const tokens = await services.passkeys.login(
+        asAssertion(request.body.credential),
+        request.body.mfa_token,
         requestMeta(request),
       );
       return startSession(request, reply, tokens, "sign-in");

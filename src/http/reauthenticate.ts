@@ -1,6 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { Reauthenticated, ReauthenticateBody, type ReauthenticatedT } from "../api/lifecycle.js";
+import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
+import {
+  Reauthenticated,
+  ReauthenticateBody,
+  type ReauthenticateBodyT,
+  type ReauthenticatedT,
+} from "../api/lifecycle.js";
 import { ErrorBody } from "../api/schemas.js";
 import type { Services } from "../services/index.js";
 import type { Reauthenticated as Fresh } from "../services/accounts/reauthentication.js";
@@ -19,14 +25,16 @@ export const REAUTHENTICATE_ERRORS = {
 export function reauthenticateRequest(
   services: Services,
   request: FastifyRequest,
-  body: { password: string; code?: string | undefined; backup_code?: string | undefined },
+  body: ReauthenticateBodyT,
 ): Promise<Fresh> {
   const principal = principalOf(request);
-  const { password, code, backup_code } = body;
+  const { password, code, backup_code, passkey } = body;
   return services.reauthentication.reauthenticate(
     principal.user,
     principal.sessionId!,
-    { password, code, backupCode: backup_code },
+    passkey
+      ? { passkey: passkey as unknown as AuthenticationResponseJSON }
+      : { password: password!, code, backupCode: backup_code },
     requestMeta(request),
     actorOfRequest(request),
   );
@@ -55,7 +63,7 @@ export function reauthenticateRoutes(base: FastifyInstance, services: Services):
       schema: {
         tags: ["auth"],
         summary:
-          "Prove who you are again (password, plus a 2FA code when 2FA is on): a fresh access token for the same session",
+          "Prove who you are again (password, plus a 2FA code when 2FA is on; or a passkey): a fresh access token for the same session",
         security: bearer,
         body: ReauthenticateBody,
         response: { 200: Reauthenticated, ...REAUTHENTICATE_ERRORS },

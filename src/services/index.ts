@@ -15,6 +15,7 @@ import { KeyViews } from "./keys/views.js";
 import { KeyVerifier } from "./keys/verify.js";
 import { MailOutbox } from "./mail/outbox.js";
 import { LeakReports } from "./leaks/leaks.js";
+import { Passkeys } from "./passkeys/passkeys.js";
 import { Projects } from "./projects/projects.js";
 import { TwoFactor } from "./twofa/twofa.js";
 import { UsageReports } from "./usage/reports.js";
@@ -44,6 +45,8 @@ export interface Services {
   emailVerification: EmailVerification;
   /** Change and reset password (SPEC §9). */
   passwords: PasswordFlows;
+  /** Passkeys (WebAuthn): registration, second factor, passwordless sign-in (SPEC §9). */
+  passkeys: Passkeys;
   /** Step-up: a signed-in person proves who they are again (SPEC §9). */
   reauthentication: Reauthentication;
   /** The durable outbox every mail leaves from; main.ts starts its sender. */
@@ -64,12 +67,17 @@ export function createServices(deps: Deps): Services {
   const sessions = new Sessions(deps, audit);
   const logins = new LoginSessions(sessions, audit);
   const twofa = new TwoFactor(deps, audit, logins);
+  const passkeys = new Passkeys(deps, audit, logins);
   const mailOutbox = new MailOutbox(deps);
   const emailVerification = new EmailVerification(deps, audit, mailOutbox);
-  const accounts = new Accounts(deps, logins, audit, twofa, {
-    verification: emailVerification,
-    outbox: mailOutbox,
-  });
+  const accounts = new Accounts(
+    deps,
+    logins,
+    audit,
+    twofa,
+    { verification: emailVerification, outbox: mailOutbox },
+    passkeys,
+  );
   const passwords = new PasswordFlows(deps, accounts, audit, mailOutbox, twofa);
   const projects = new Projects(deps, audit);
   const keyCache = new KeyCache(deps);
@@ -95,7 +103,8 @@ export function createServices(deps: Deps): Services {
     twofa,
     emailVerification,
     passwords,
-    reauthentication: new Reauthentication(accounts, twofa, sessions, audit),
+    passkeys,
+    reauthentication: new Reauthentication(accounts, twofa, sessions, audit, passkeys),
     mailOutbox,
     leaks: new LeakReports(deps, apiKeys, audit),
     async close() {

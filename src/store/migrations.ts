@@ -301,6 +301,47 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.alterTable("api_keys").addColumn("disabled_at", "bigint").execute();
       },
     },
+    "0009_passkeys": {
+      async up(db: Kysely<unknown>) {
+        // WebAuthn credentials (SPEC §9): the public key only; the private key never leaves
+        // the authenticator. credential_id and public_key are base64url text on both engines.
+        await db.schema
+          .createTable("passkeys")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("user_id", "text", (c) =>
+            c.notNull().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("credential_id", "text", (c) => c.notNull().unique())
+          .addColumn("public_key", "text", (c) => c.notNull())
+          .addColumn("counter", "bigint", (c) => c.notNull())
+          .addColumn("transports", "text", (c) => c.notNull())
+          .addColumn("device_type", "text", (c) => c.notNull())
+          .addColumn("backed_up", "integer", (c) => c.notNull())
+          .addColumn("aaguid", "text", (c) => c.notNull())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("last_used_at", "bigint")
+          .execute();
+        await db.schema.createIndex("passkeys_user").on("passkeys").column("user_id").execute();
+
+        // Each ceremony's challenge: stored as SHA-256, single use, minutes long.
+        await db.schema
+          .createTable("webauthn_challenges")
+          .addColumn("challenge_hash", "text", (c) => c.primaryKey())
+          .addColumn("purpose", "text", (c) => c.notNull())
+          .addColumn("user_id", "text", (c) => c.references("users.id").onDelete("cascade"))
+          .addColumn("session_id", "text")
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .addColumn("used_at", "bigint")
+          .execute();
+        await db.schema
+          .createIndex("webauthn_challenges_expiry")
+          .on("webauthn_challenges")
+          .column("expires_at")
+          .execute();
+      },
+    },
   };
 }
 

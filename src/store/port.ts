@@ -120,6 +120,42 @@ export interface MfaTokenLookup {
   disabled: number;
 }
 
+/** A registered passkey (WebAuthn credential): its public key, never a secret. */
+export interface PasskeyRow {
+  id: string;
+  user_id: string;
+  /** The credential id, base64url. */
+  credential_id: string;
+  /** The COSE public key, base64url. */
+  public_key: string;
+  /** The authenticator's signature counter (0 for authenticators that keep none). */
+  counter: number;
+  /** JSON list of transports ("internal", "hybrid", "usb" …). */
+  transports: string;
+  /** "singleDevice" or "multiDevice" (synced). */
+  device_type: string;
+  backed_up: number;
+  aaguid: string;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** What a WebAuthn challenge was issued for. */
+export type ChallengePurpose = "register" | "login" | "mfa" | "reauthenticate";
+
+export interface ChallengeRow {
+  challenge_hash: string;
+  purpose: ChallengePurpose;
+  /** The user the ceremony is for; null for a passwordless sign-in (any passkey may answer). */
+  user_id: string | null;
+  /** The MFA token's hash (mfa) or the session (reauthenticate) the challenge is bound to. */
+  session_id: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
 export interface ProjectRow {
   id: string;
   owner_id: string;
@@ -448,6 +484,27 @@ export interface TwoFactorStore {
   spendMfaToken(tokenHash: string, at: number): Promise<boolean>;
 }
 
+export interface PasskeyStore {
+  insert(row: PasskeyRow): Promise<void>;
+  /** Oldest first. */
+  listByUser(userId: string): Promise<PasskeyRow[]>;
+  countByUser(userId: string): Promise<number>;
+  byCredentialId(credentialId: string): Promise<PasskeyRow | undefined>;
+  /** False when the user has no such passkey. */
+  rename(userId: string, id: string, name: string): Promise<boolean>;
+  /** False when the user has no such passkey. */
+  remove(userId: string, id: string): Promise<boolean>;
+  /**
+   * Records a use: the new counter and time, only if the stored counter is still `previous`
+   * (two assertions racing with one counter value cannot both pass).
+   */
+  recordUse(id: string, previous: number, counter: number, at: number): Promise<boolean>;
+  /** Stores a challenge, deleting expired ones. */
+  issueChallenge(row: ChallengeRow): Promise<void>;
+  /** Spends the challenge: the row, only for the call that spent it (unused, unexpired at `at`). */
+  spendChallenge(challengeHash: string, at: number): Promise<ChallengeRow | undefined>;
+}
+
 export interface ProjectStore {
   insert(row: ProjectRow): Promise<void>;
   /** Oldest first, then by id. */
@@ -466,6 +523,7 @@ export interface Store {
   readonly projects: ProjectStore;
   readonly accountTokens: AccountTokenStore;
   readonly mail: MailStore;
+  readonly passkeys: PasskeyStore;
   /**
    * Runs `fn` with a store bound to one transaction: committed when `fn` resolves, rolled
    * back when it throws. Inside a transaction, `transaction` runs `fn` in the same one.

@@ -7,6 +7,8 @@ import type {
   KeyRow,
   MailRow,
   MfaTokenRow,
+  ChallengeRow,
+  PasskeyRow,
   ProjectRow,
   RefreshTokenRow,
   SessionRow,
@@ -58,4 +60,6 @@ export interface Database {
   audit_log: AuditLogTable;
   account_tokens: AccountTokenRow;
   mail_outbox: MailRow;
+  passkeys: PasskeyRow;
+  webauthn_challenges: ChallengeRow;
 }

@@ -79,6 +79,17 @@ export const ROUTES = {
     },
     { method: "POST", path: "/v1/auth/login/mfa", auth: "public" },
   ],
+  // Passkeys are a person's (session only); another user's passkey: test/http/passkeys.test.ts.
+  passkeys: [
+    { method: "GET", path: "/v1/auth/passkeys", auth: "session" },
+    { method: "POST", path: "/v1/auth/passkeys/register/options", auth: "session" },
+    { method: "POST", path: "/v1/auth/passkeys/register", auth: "session" },
+    { method: "PATCH", path: "/v1/auth/passkeys/:id", auth: "session", body: { name: "n" } },
+    { method: "DELETE", path: "/v1/auth/passkeys/:id", auth: "session" },
+    { method: "POST", path: "/v1/auth/passkeys/login/options", auth: "public" },
+    { method: "POST", path: "/v1/auth/passkeys/login", auth: "public" },
+    { method: "POST", path: "/v1/auth/passkeys/reauthenticate/options", auth: "session" },
+  ],
   "api-keys": [
     { method: "POST", path: "/v1/api-keys", ...write, body: { name: "x", scopes: ["logs:read"] } },
     { method: "GET", path: "/v1/api-keys", ...read },
@@ -132,6 +143,7 @@ export const ROUTES = {
     { method: "POST", path: "/v1/portal/signup", auth: "public" },
     { method: "POST", path: "/v1/portal/login", auth: "public" },
     { method: "POST", path: "/v1/portal/login/mfa", auth: "public" },
+    { method: "POST", path: "/v1/portal/passkeys/login", auth: "public" },
     { method: "POST", path: "/v1/portal/refresh", auth: "public" },
     { method: "POST", path: "/v1/portal/logout", auth: "public" },
     // Session-only (the cookie, CSRF-checked, or a bearer token): step-up for the portal.

@@ -69,6 +69,8 @@ export class Accounts {
     private readonly secondFactor: SecondFactor | null,
     /** Signup mails the verification link through the outbox, in the signup's transaction. */
     private readonly mail: { verification: EmailVerification; outbox: MailOutbox } | null = null,
+    /** Whether the user has passkeys: the second step may then be a passkey (SPEC §9). */
+    private readonly passkeys: { count(userId: string): Promise<number> } | null = null,
   ) {
     // Verified against when the email is unknown, so both answers take the same time.
     this.dummyHash = deps.passwords.hash("latchkey-timing-equaliser");
@@ -189,8 +191,11 @@ export class Accounts {
     if (factor && (await factor.isEnabled(userId))) {
       if (input.code === undefined && input.backupCode === undefined) {
         const mfaToken = await factor.issueMfaToken(userId, meta);
+        const methods = ["totp", "backup_code"];
+        if (this.passkeys && (await this.passkeys.count(userId)) > 0) methods.push("passkey");
         throw new LatchkeyError("mfa_required", "a second factor is required", {
           mfa_token: mfaToken,
+          methods,
         });
       }
       await factor.verifyLoginCode(

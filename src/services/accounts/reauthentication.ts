@@ -1,17 +1,30 @@
+import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
 import { LatchkeyError } from "../../core/errors.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Accounts, SecondFactor } from "./accounts.js";
 import type { RequestMeta } from "./login.js";
 import type { Sessions } from "./sessions.js";
 
-/**
- * What a person shows to reauthenticate: the password, plus the second factor when 2FA is
- * on. (A passkey assertion, once passkeys exist, is another proof of the same kind.)
- */
+/** What a person shows to reauthenticate: the password, plus the second factor when 2FA is on. */
 export interface PasswordProof {
   password: string;
   code?: string | undefined;
   backupCode?: string | undefined;
+}
+
+/** …or a passkey's answer (with user verification) to `POST /v1/auth/passkeys/reauthenticate/options`. */
+export interface PasskeyProof {
+  passkey: AuthenticationResponseJSON;
+}
+
+/** Checks a passkey's answer for a reauthentication of one session (the Passkeys service). */
+export interface PasskeyReauthenticator {
+  verifyReauthentication(
+    userId: string,
+    sessionId: string,
+    credential: AuthenticationResponseJSON,
+    meta: RequestMeta,
+  ): Promise<string[]>;
 }
 
 export interface Reauthenticated {
@@ -33,15 +46,47 @@ export class Reauthentication {
     private readonly secondFactor: SecondFactor | null,
     private readonly sessions: Sessions,
     private readonly audit: AuditLog,
+    private readonly passkeys: PasskeyReauthenticator | null = null,
   ) {}
 
   async reauthenticate(
     user: { id: string; email: string },
     sessionId: string,
-    proof: PasswordProof,
+    proof: PasswordProof | PasskeyProof,
     meta: RequestMeta,
     actor: string,
   ): Promise<Reauthenticated> {
+    const amr =
+      "passkey" in proof
+        ? await this.withPasskey(user.id, sessionId, proof, meta)
+        : await this.withPassword(user, proof, meta);
+    const fresh = await this.sessions.reauthenticated(user.id, sessionId, amr);
+    if (!fresh) throw new LatchkeyError("token_invalid", "session has ended");
+    await this.audit.record({
+      event: "reauthenticated",
+      userId: user.id,
+      actor,
+      ip: meta.ip,
+      details: { amr },
+    });
+    return fresh;
+  }
+
+  private async withPasskey(
+    userId: string,
+    sessionId: string,
+    proof: PasskeyProof,
+    meta: RequestMeta,
+  ): Promise<string[]> {
+    if (!this.passkeys) throw new LatchkeyError("invalid_request", "passkeys are not available");
+    return this.passkeys.verifyReauthentication(userId, sessionId, proof.passkey, meta);
+  }
+
+  private async withPassword(
+    user: { id: string; email: string },
+    proof: PasswordProof,
+    meta: RequestMeta,
+  ): Promise<string[]> {
     const passwordOwner = await this.accounts.checkPassword(user.email, proof.password, meta);
     if (passwordOwner !== user.id)
       throw new LatchkeyError("invalid_credentials", "email or password is incorrect");
@@ -60,15 +105,6 @@ export class Reauthentication {
       );
       amr.push("otp");
     }
-    const fresh = await this.sessions.reauthenticated(user.id, sessionId, amr);
-    if (!fresh) throw new LatchkeyError("token_invalid", "session has ended");
-    await this.audit.record({
-      event: "reauthenticated",
-      userId: user.id,
-      actor,
-      ip: meta.ip,
-      details: { amr },
-    });
-    return fresh;
+    return amr;
   }
 }

@@ -29,7 +29,10 @@ export type AuditEvent =
   | "password_changed"
   | "password_reset_requested"
   | "password_reset"
-  | "reauthenticated";
+  | "reauthenticated"
+  | "passkey_added"
+  | "passkey_renamed"
+  | "passkey_removed";
 
 export interface AuditInput {
   event: AuditEvent;

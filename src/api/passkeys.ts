@@ -87,3 +87,4 @@ export const Passkey = z.object({
 export const PasskeyList = z.object({ passkeys: z.array(Passkey) });
 
 export type PasskeyT = z.infer<typeof Passkey>;
+export type PasskeyListT = z.infer<typeof PasskeyList>;

@@ -117,6 +117,14 @@ async function sendFresh<T>(method: string, path: string, body?: unknown): Promi
   }
 }
 
+/**
+ * A call made before anyone is signed in (the steps of a sign-in): no refresh, no step-up,
+ * no "signed out" when it is refused.
+ */
+export function anonymous<T>(path: string, body: unknown = {}): Promise<T> {
+  return send<T>("POST", path, body);
+}
+
 export const api = {
   get: <T>(path: string) => request<T>("GET", path),
   post: <T>(path: string, body?: unknown) => request<T>("POST", path, body ?? {}),

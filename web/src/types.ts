@@ -26,6 +26,7 @@ export type {
   TwoFactorStatusT as TwoFactorStatus,
 } from "../../src/api/twofa.js";
 export type { PortalMetaT as PortalMeta } from "../../src/api/portal.js";
+export type { PasskeyT as Passkey } from "../../src/api/passkeys.js";
 
 /** A labelled count, as the charts draw it (presentation, not wire). */
 export interface Count {

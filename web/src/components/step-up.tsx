@@ -1,5 +1,6 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, asApiError, type ApiError } from "../api.js";
+import { passkeysSupported, reauthenticateWithPasskey } from "../passkeys.js";
 import { FormError, TextField } from "./field.js";
 import { Modal } from "./modal.js";
 
@@ -21,6 +22,27 @@ export function StepUpDialog({ onDone }: { onDone: (confirmed: boolean) => void 
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
+  // A passkey (with user verification) stands in for password and code.
+  const [hasPasskey, setHasPasskey] = useState(false);
+  useEffect(() => {
+    if (!passkeysSupported()) return;
+    api.get<{ passkeys: unknown[] }>("/v1/auth/passkeys").then(
+      (list) => setHasPasskey(list.passkeys.length > 0),
+      () => setHasPasskey(false),
+    );
+  }, []);
+
+  const withPasskey = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await reauthenticateWithPasskey();
+      onDone(true);
+    } catch (caught) {
+      setError(asApiError(caught));
+      setBusy(false);
+    }
+  };
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -76,6 +98,16 @@ export function StepUpDialog({ onDone }: { onDone: (confirmed: boolean) => void 
           onInput={(e) => setCode(e.currentTarget.value)}
           error={codeError}
         />
+        {hasPasskey && (
+          <button
+            type="button"
+            class="button button-secondary button-block"
+            onClick={() => void withPasskey()}
+            disabled={busy}
+          >
+            Use a passkey instead
+          </button>
+        )}
         <div class="modal-actions">
           <button type="button" class="button button-secondary" onClick={() => onDone(false)}>
             Cancel

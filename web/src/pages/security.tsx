@@ -5,6 +5,7 @@ import { Badge, PageHeader, Spinner, toast } from "../components/ui.js";
 import { ago, describeAgent, formatDateTime } from "../format.js";
 import type { AuditEntry, AuditList, Session, SessionList, Whoami } from "../types.js";
 import { EmailCard, PasswordCard } from "./account-cards.js";
+import { PasskeysCard } from "./passkeys.js";
 import { TwoFactorCard } from "./two-factor.js";
 
 export function SecurityPage({ me, onSignOut }: { me: Whoami; onSignOut: () => Promise<void> }) {
@@ -14,11 +15,12 @@ export function SecurityPage({ me, onSignOut }: { me: Whoami; onSignOut: () => P
     <>
       <PageHeader
         title="Security"
-        description="Your email and password, two-factor sign-in, where you are signed in, and what happened on your account."
+        description="Your email and password, two-factor sign-in and passkeys, where you are signed in, and what happened on your account."
       />
       <EmailCard me={me} />
       <PasswordCard onChanged={() => setGeneration((g) => g + 1)} />
       <TwoFactorCard />
+      <PasskeysCard />
       <SessionsCard key={`s${generation}`} onSignOut={onSignOut} />
       <AuditCard key={`a${generation}`} />
     </>
@@ -68,6 +70,7 @@ function SessionsCard({ onSignOut }: { onSignOut: () => Promise<void> }) {
                   {describeAgent(s.user_agent)}
                   {s.current && <Badge tone="info">This device</Badge>}
                   {s.amr.includes("otp") && <Badge tone="success">2FA</Badge>}
+                  {s.amr.includes("hwk") && <Badge tone="success">Passkey</Badge>}
                 </span>
                 <span class="muted small">
                   {s.ip ?? "unknown IP"} · signed in {formatDateTime(s.created_at)} · active{" "}

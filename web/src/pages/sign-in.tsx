@@ -5,6 +5,7 @@ import { FormError, TextField } from "../components/field.js";
 import { Logo } from "../components/icons.js";
 import { PASSWORD_HINT } from "../components/new-password.js";
 import { toast } from "../components/ui.js";
+import { passkeysSupported, signInWithPasskey } from "../passkeys.js";
 import { Link } from "../router.js";
 
 interface Props {
@@ -57,7 +58,7 @@ function problems(error: ApiError | null) {
 export function SignInPage({ onSignedIn }: Props) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [mfaToken, setMfaToken] = useState<string | null>(null);
+  const [mfa, setMfa] = useState<{ token: string; passkey: boolean } | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
 
@@ -71,7 +72,11 @@ export function SignInPage({ onSignedIn }: Props) {
     } catch (caught) {
       const failure = asApiError(caught);
       if (failure.code === "mfa_required" && failure.mfaToken !== undefined) {
-        setMfaToken(failure.mfaToken);
+        const methods = failure.body.methods;
+        setMfa({
+          token: failure.mfaToken,
+          passkey: Array.isArray(methods) && methods.includes("passkey"),
+        });
       } else {
         setError(failure);
       }
@@ -80,12 +85,26 @@ export function SignInPage({ onSignedIn }: Props) {
     }
   };
 
-  if (mfaToken) {
+  const withPasskey = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await signInWithPasskey();
+      await onSignedIn();
+    } catch (caught) {
+      setError(asApiError(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (mfa) {
     return (
       <MfaStep
-        mfaToken={mfaToken}
+        mfaToken={mfa.token}
+        passkey={mfa.passkey}
         onBack={() => {
-          setMfaToken(null);
+          setMfa(null);
           setPassword("");
         }}
         onSignedIn={onSignedIn}
@@ -125,6 +144,16 @@ export function SignInPage({ onSignedIn }: Props) {
           {busy ? "Signing in…" : "Sign in"}
         </button>
       </form>
+      {passkeysSupported() && (
+        <button
+          type="button"
+          class="button button-secondary button-block auth-alternative"
+          onClick={() => void withPasskey()}
+          disabled={busy}
+        >
+          Sign in with a passkey
+        </button>
+      )}
       <p class="auth-switch">
         <Link href="/forgot-password">Forgot your password?</Link>
       </p>
@@ -137,9 +166,10 @@ export function SignInPage({ onSignedIn }: Props) {
 
 function MfaStep({
   mfaToken,
+  passkey,
   onBack,
   onSignedIn,
-}: { mfaToken: string; onBack: () => void } & Props) {
+}: { mfaToken: string; passkey: boolean; onBack: () => void } & Props) {
   const [useBackup, setUseBackup] = useState(false);
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
@@ -154,6 +184,19 @@ function MfaStep({
         ? { mfa_token: mfaToken, backup_code: code.trim() }
         : { mfa_token: mfaToken, code: code.trim() };
       await request("POST", "/v1/portal/login/mfa", body);
+      await onSignedIn();
+    } catch (caught) {
+      setError(asApiError(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const withPasskey = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await signInWithPasskey(mfaToken);
       await onSignedIn();
     } catch (caught) {
       setError(asApiError(caught));
@@ -207,6 +250,16 @@ function MfaStep({
           {busy ? "Verifying…" : "Verify"}
         </button>
       </form>
+      {passkey && passkeysSupported() && (
+        <button
+          type="button"
+          class="button button-secondary button-block auth-alternative"
+          onClick={() => void withPasskey()}
+          disabled={busy}
+        >
+          Use a passkey instead
+        </button>
+      )}
       <div class="auth-links">
         <button
           type="button"

@@ -10,6 +10,7 @@ import { scanCommand } from "./scan.js";
 import { serveCommand } from "./serve.js";
 import { tokenCommand } from "./tokens.js";
 import { twofaCommand } from "./twofa.js";
+import { passkeyCommand } from "./passkeys.js";
 import { usersCommand } from "./users.js";
 
 /** Settings `addCommand` does not pass down: every command throws instead of exiting, hints on error. */
@@ -52,6 +53,7 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
     );
   for (const command of authCommands()) program.addCommand(command);
   program.addCommand(twofaCommand());
+  program.addCommand(passkeyCommand());
   program.addCommand(passwordCommand());
   program.addCommand(emailCommand());
   program.addCommand(tokenCommand());

@@ -19,6 +19,15 @@ import type {
 } from "../api/keys.js";
 import type { LeakReceipt, LeakReportBody } from "../api/leaks.js";
 import type {
+  CeremonyOptions,
+  Passkey,
+  PasskeyList,
+  PasskeyLoginBody,
+  PasskeyLoginOptionsBody,
+  PasskeyRegisterBody,
+  PasskeyRenameBody,
+} from "../api/passkeys.js";
+import type {
   EmailVerificationSent,
   EmailVerified,
   EmailVerifyBody,
@@ -86,6 +95,7 @@ export interface LatchkeyOptions {
 export class Latchkey {
   readonly auth;
   readonly twofa;
+  readonly passkeys;
   readonly keys;
   readonly projects;
   readonly audit;
@@ -101,6 +111,7 @@ export class Latchkey {
     this.http.credential = options.apiKey ?? options.accessToken ?? null;
     this.auth = authGroup(this.http);
     this.twofa = twofaGroup(this.http);
+    this.passkeys = passkeysGroup(this.http);
     this.keys = keysGroup(this.http);
     this.projects = projectsGroup(this.http);
     this.audit = auditGroup(this.http);
@@ -151,8 +162,8 @@ function authGroup(http: Transport) {
         }),
       ),
     /**
-     * Step-up (SPEC §9): the password (+ `code` or `backup_code` with 2FA on) for the signed-in
-     * session; the fresh access token is adopted, so a call refused with
+     * Step-up (SPEC §9): the password (+ `code` or `backup_code` with 2FA on), or `passkey` (the
+     * answer to `passkeys.reauthenticationOptions`), for the signed-in session; the fresh access token is adopted, so a call refused with
      * `reauthentication_required` can be retried as it was.
      */
     reauthenticate: async (body: In<typeof ReauthenticateBody>) => {
@@ -213,6 +224,45 @@ function twofaGroup(http: Transport) {
       http.request<Out<typeof BackupCodesResponse>>("POST", "/v1/auth/2fa/backup-codes", {
         body,
       }),
+  };
+}
+
+/**
+ * Passkeys (WebAuthn, SPEC §9). A ceremony has two calls: `*Options` gives what the browser
+ * passes to `navigator.credentials` (e.g. `startRegistration({ optionsJSON })` of
+ * @simplewebauthn/browser), and the browser's answer goes back as `credential`.
+ */
+function passkeysGroup(http: Transport) {
+  const path = (id: string) => `/v1/auth/passkeys/${encodeURIComponent(id)}`;
+  return {
+    list: () => http.request<Out<typeof PasskeyList>>("GET", "/v1/auth/passkeys"),
+    /** Needs a recent authentication (step-up), like `register`. */
+    registrationOptions: () =>
+      http.request<Out<typeof CeremonyOptions>>("POST", "/v1/auth/passkeys/register/options"),
+    register: (body: In<typeof PasskeyRegisterBody>) =>
+      http.request<Out<typeof Passkey>>("POST", "/v1/auth/passkeys/register", { body }),
+    rename: (id: string, body: In<typeof PasskeyRenameBody>) =>
+      http.request<Out<typeof Passkey>>("PATCH", path(id), { body }),
+    /** Needs a recent authentication (step-up). */
+    remove: (id: string) => http.request<null>("DELETE", path(id)).then(() => undefined),
+    /** Passwordless (no body), or the second step with the `mfa_token` of `auth.login`. */
+    loginOptions: (body: In<typeof PasskeyLoginOptionsBody> = {}) =>
+      http.request<Out<typeof CeremonyOptions>>("POST", "/v1/auth/passkeys/login/options", {
+        body,
+        credential: null,
+      }),
+    /** Signs in; the access token is adopted for the calls that follow. */
+    login: async (body: In<typeof PasskeyLoginBody>) => {
+      const pair = await http.request<Out<typeof TokenPair>>("POST", "/v1/auth/passkeys/login", {
+        body,
+        credential: null,
+      });
+      http.credential = pair.access_token;
+      return pair;
+    },
+    /** For `auth.reauthenticate({ passkey })`: the signed-in session's challenge. */
+    reauthenticationOptions: () =>
+      http.request<Out<typeof CeremonyOptions>>("POST", "/v1/auth/passkeys/reauthenticate/options"),
   };
 }
 

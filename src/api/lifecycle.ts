@@ -91,7 +91,14 @@ export const EmailVerifyBody = z.strictObject({ token: oneTimeToken });
 export const EmailVerified = z.object({
   email: z.string(),
   email_verified: z.literal(true),
+  previous_email: z
+    .string()
+    .optional()
+    .describe("set when the link was an email change's: the address the account had before"),
 });
+
+/** Change the account's address (step-up): a link to the new one moves the account there. */
+export const EmailChangeBody = z.strictObject({ email });
 
 export const EmailVerificationSent = z.object({ sent: z.literal(true), email: z.string() });
 

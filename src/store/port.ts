@@ -36,6 +36,7 @@ export type UserPatch = Partial<
     | "updated_at"
     | "password_hash"
     | "email_verified_at"
+    | "email"
   >
 >;
 
@@ -276,7 +277,7 @@ export interface StoredAudit extends AuditRow {
 }
 
 /** What a one-time mailed token is for. */
-export type AccountTokenPurpose = "verify_email" | "password_reset";
+export type AccountTokenPurpose = "verify_email" | "password_reset" | "change_email";
 
 /** A one-time token sent by mail (SPEC §9); only its SHA-256 is stored. */
 export interface AccountTokenRow {
@@ -323,7 +324,7 @@ export interface UserStore {
   byEmail(email: string): Promise<UserRow | undefined>;
   /** Oldest first, then by id. */
   list(options: { limit: number; offset: number }): Promise<UserRow[]>;
-  /** False when there is no such user. */
+  /** False when there is no such user; throws DuplicateError when a new email is taken. */
   update(id: string, patch: UserPatch): Promise<boolean>;
   /**
    * The user's plan, read under a lock held until the transaction ends, so key creation

@@ -61,6 +61,12 @@ export const ROUTES = {
     { method: "POST", path: "/v1/auth/email/verify/resend", auth: "session" },
     {
       method: "POST",
+      path: "/v1/auth/email",
+      auth: "session",
+      body: { email: "route-security-new@example.test" },
+    },
+    {
+      method: "POST",
       path: "/v1/auth/reauthenticate",
       auth: "session",
       body: { password: "a-long-old-password" },

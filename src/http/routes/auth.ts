@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import {
+  EmailChangeBody,
   EmailVerificationSent,
   EmailVerified,
   EmailVerifyBody,
@@ -251,11 +252,48 @@ function lifecycleRoutes(base: FastifyInstance, services: Services): void {
       },
     },
     async (request) => {
-      const { email } = await services.emailVerification.verify(
+      const { email, changedFrom } = await services.emailVerification.verify(
         request.body.token,
         requestMeta(request),
       );
-      return { email, email_verified: true as const };
+      return {
+        email,
+        email_verified: true as const,
+        ...(changedFrom ? { previous_email: changedFrom } : {}),
+      };
+    },
+  );
+
+  app.post(
+    "/v1/auth/email",
+    {
+      config: { auth: "session" },
+      preHandler: stepUp(services, "changing the email address"),
+      schema: {
+        tags: ["auth"],
+        summary:
+          "Change the email address: a link mailed to the new one moves the account there (needs a recent authentication)",
+        security: bearer,
+        body: EmailChangeBody,
+        response: {
+          202: EmailVerificationSent,
+          400: ErrorBody,
+          401: ErrorBody,
+          403: ErrorBody,
+          409: ErrorBody,
+          429: ErrorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const { email } = await services.emailVerification.requestChange(
+        principal.user,
+        request.body.email,
+        requestMeta(request),
+        actorOfRequest(request),
+      );
+      return reply.status(202).send({ sent: true as const, email });
     },
   );
 

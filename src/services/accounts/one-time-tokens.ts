@@ -9,11 +9,12 @@ import type { Deps } from "../deps.js";
 export async function spendableToken(
   deps: Deps,
   tokenHash: string,
-  purpose: AccountTokenPurpose,
+  purpose: AccountTokenPurpose | readonly AccountTokenPurpose[],
   what: string,
 ): Promise<AccountTokenRow> {
   const row = await deps.store.accountTokens.byHash(tokenHash);
-  if (!row || row.purpose !== purpose || row.used_at !== null)
+  const purposes: readonly AccountTokenPurpose[] = typeof purpose === "string" ? [purpose] : purpose;
+  if (!row || !purposes.includes(row.purpose) || row.used_at !== null)
     throw new LatchkeyError("token_invalid", `this ${what} is not valid or was already used`);
   if (row.expires_at <= deps.now())
     throw new LatchkeyError("token_expired", `this ${what} has expired; ask for a new one`);

@@ -30,6 +30,8 @@ export type AuditEvent =
   | "password_reset_requested"
   | "password_reset"
   | "reauthenticated"
+  | "email_change_requested"
+  | "email_changed"
   | "passkey_added"
   | "passkey_renamed"
   | "passkey_removed";

@@ -11,7 +11,12 @@ export interface MailMessage {
   html: string;
 }
 
-export type MailKind = "verify_email" | "password_reset" | "password_changed";
+export type MailKind =
+  | "verify_email"
+  | "password_reset"
+  | "password_changed"
+  | "change_email"
+  | "email_change_notice";
 
 function escapeHtml(text: string): string {
   return text
@@ -86,6 +91,33 @@ export function passwordChangedMail(to: string, how: "changed" | "reset"): MailM
     [
       what,
       "If this was not you, reset your password at once from the sign-in page and review your API keys and the security log.",
+    ],
+    null,
+  );
+}
+
+/** To the new address: the link that moves the account to it. */
+export function changeEmailMail(to: string, url: string): MailMessage {
+  return compose(
+    to,
+    "Confirm your new email address",
+    [
+      "Someone (hopefully you) asked to move a Latchkey account to this address. Open the link below to confirm: the account then signs in with this address.",
+      "The link works once and expires in 24 hours.",
+      "If you did not ask for this, ignore this message: nothing changes.",
+    ],
+    { url, label: "Confirm my new email address" },
+  );
+}
+
+/** To the old address: a change was asked for (no link: nothing to click for an attacker to phish). */
+export function emailChangeNoticeMail(to: string, newAddress: string): MailMessage {
+  return compose(
+    to,
+    "Your email address is being changed",
+    [
+      `Someone signed in to your Latchkey account asked to change its email address to ${newAddress}. It changes once the link mailed there is opened.`,
+      "If this was not you, sign in, change your password and review your sessions and API keys: the request needed a recent sign-in.",
     ],
     null,
   );

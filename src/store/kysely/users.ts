@@ -43,12 +43,17 @@ export class KyselyUsers implements UserStore {
   }
 
   async update(id: string, patch: UserPatch): Promise<boolean> {
-    const result = await this.db
-      .updateTable("users")
-      .set(patch)
-      .where("id", "=", id)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    try {
+      const result = await this.db
+        .updateTable("users")
+        .set(patch)
+        .where("id", "=", id)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    } catch (error) {
+      if (this.traits.isUniqueViolation(error)) throw new DuplicateError(error);
+      throw error;
+    }
   }
 
   async planForUpdate(id: string): Promise<string | undefined> {

@@ -10,7 +10,7 @@ import { secondFactorBody } from "./auth.js";
 import { contextOf, warnIfInsecure, withCommonOptions, type CommonOptions } from "./context.js";
 import { ApiError, authError, usageError } from "./exit.js";
 import { ask, isInteractive, readAllStdin } from "./prompt.js";
-import { enableStepUp } from "./step-up.js";
+import { enableStepUp, withStepUpOptions, type StepUpOptions } from "./step-up.js";
 
 interface PasswordInput extends CommonOptions {
   passwordStdin?: boolean;
@@ -138,7 +138,22 @@ async function verify(token: string, options: CommonOptions): Promise<void> {
     { token: tokenFrom(token) },
     { auth: "none" },
   );
-  cli.out.result(result, (s) => `${s.green("✓")} ${s.bold(result.email)} is verified.\n`);
+  cli.out.result(result, (s) =>
+    result.previous_email
+      ? `${s.green("✓")} Your account's address is now ${s.bold(result.email)} (it was ${result.previous_email}).\n`
+      : `${s.green("✓")} ${s.bold(result.email)} is verified.\n`,
+  );
+}
+
+async function changeEmail(address: string, options: CommonOptions & StepUpOptions) {
+  const cli = contextOf(options);
+  enableStepUp(cli, options);
+  const result = await cli.api.post<EmailVerificationSentT>("/v1/auth/email", { email: address });
+  cli.out.result(
+    result,
+    (s) =>
+      `${s.green("✓")} A confirmation link is on its way to ${s.bold(result.email)}: the account moves there once it is opened (\`latchkey email verify LINK\`). Your current address got a notice.\n`,
+  );
 }
 
 async function resend(options: CommonOptions): Promise<void> {
@@ -190,7 +205,9 @@ export function emailCommand(): Command {
   email.addCommand(
     withCommonOptions(
       new Command("verify")
-        .description("verify your address with the token (or link) mailed at signup")
+        .description(
+          "verify your address with the token (or link) mailed at signup, or confirm an email change",
+        )
         .argument("<token>", "the token, or the whole link from the mail"),
     ).action(verify),
   );
@@ -198,6 +215,17 @@ export function emailCommand(): Command {
     withCommonOptions(new Command("resend").description("mail a new verification link")).action(
       resend,
     ),
+  );
+  email.addCommand(
+    withCommonOptions(
+      withStepUpOptions(
+        new Command("change")
+          .description(
+            "move your account to a new address (a link mailed there confirms it; asks you to confirm it is you when the sign-in is old)",
+          )
+          .argument("<new-email>", "the new address"),
+      ),
+    ).action(changeEmail),
   );
   return email;
 }

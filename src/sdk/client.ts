@@ -28,6 +28,7 @@ import type {
   PasskeyRenameBody,
 } from "../api/passkeys.js";
 import type {
+  EmailChangeBody,
   EmailVerificationSent,
   EmailVerified,
   EmailVerifyBody,
@@ -203,6 +204,12 @@ function authGroup(http: Transport) {
         body,
         credential: null,
       }),
+    /**
+     * Needs a session and a recent authentication (step-up): mails the new address a link that
+     * moves the account there (`verifyEmail` with its token), and the old one a notice.
+     */
+    changeEmail: (body: In<typeof EmailChangeBody>) =>
+      http.request<Out<typeof EmailVerificationSent>>("POST", "/v1/auth/email", { body }),
     /** Needs a session; mails a new verification link (throttled). */
     resendVerification: () =>
       http.request<Out<typeof EmailVerificationSent>>("POST", "/v1/auth/email/verify/resend"),

@@ -72,7 +72,7 @@ describe(`portal passkeys in Chromium [${store}]`, () => {
 
   const signOut = async () => {
     await page.getByRole("button", { name: "Sign out" }).first().click();
-    await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor();
+    await page.getByRole("heading", { level: 1, name: "Sign in", exact: true }).waitFor();
   };
 
   it("adds and names a passkey on the Security page", async () => {

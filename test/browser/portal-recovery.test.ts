@@ -106,7 +106,7 @@ describe(`portal account recovery in Chromium [${store}]`, () => {
     await heading("Sign in").waitFor();
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill(NEW_PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await page.getByRole("heading", { level: 1, name: "API keys" }).waitFor();
   });
 
@@ -133,6 +133,37 @@ describe(`portal account recovery in Chromium [${store}]`, () => {
     // Still signed in here: the current session survives its own password change.
     await page.reload();
     await heading("Security").waitFor();
+    expect(problems).toEqual([]);
+  });
+
+  it("changes the email address from the Security page, confirmed by the new address's link", async () => {
+    const moved = uniqueEmail("browser-moved");
+    await page.getByRole("button", { name: "Change email address" }).click();
+    const dialog = page.getByRole("dialog", { name: "Change email address" });
+    // Another account's address is refused beside the field.
+    await dialog.getByLabel("New email address").fill(email);
+    await dialog.getByRole("button", { name: "Send confirmation link" }).click();
+    await dialog.getByText(/already the account's email/).waitFor();
+    await dialog.getByLabel("New email address").fill(moved);
+    await dialog.getByRole("button", { name: "Send confirmation link" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await page
+      .getByRole("status")
+      .getByText(/We mailed a link to/)
+      .waitFor();
+    expect((await inbox.waitFor(email, /being changed/i)).text).toContain(moved);
+
+    const link = linkIn(await inbox.waitFor(moved, /confirm your new email/i));
+    await page.goto(link.toString());
+    await heading("Email address changed").waitFor();
+    await page.getByText(`Your account now signs in with ${moved}`).waitFor();
+    const api = client(server.url);
+    expect(
+      (await api.post("/v1/auth/login", { email: moved, password: NEWER_PASSWORD })).status,
+    ).toBe(200);
+    await page.getByRole("link", { name: "Continue to Latchkey" }).click();
+    await page.getByRole("link", { name: "Security" }).click();
+    await page.locator("#main .mono", { hasText: moved }).first().waitFor();
     expect(problems).toEqual([]);
   });
 

@@ -62,7 +62,7 @@ describe(`portal step-up in Chromium [${store}]`, () => {
     await page.goto(`${server.url}/sign-in`);
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await page.getByLabel("Authentication code").fill(totp(secret, now()));
     await page.getByRole("button", { name: "Verify", exact: true }).click();
     await page.getByRole("heading", { level: 1, name: "API keys" }).waitFor();

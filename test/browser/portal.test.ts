@@ -136,7 +136,7 @@ describe(`web portal in Chromium [${store}]`, () => {
 
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await heading("Two-factor authentication").waitFor();
     await page.getByLabel("Authentication code").fill("123456");
     await page.getByRole("button", { name: "Verify" }).click();

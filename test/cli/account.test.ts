@@ -53,6 +53,32 @@ describe.sequential("latchkey password and email (the real binary)", { timeout: 
     expect(again.stderr).toContain("token_invalid");
   });
 
+  it("email change mails the new address; email verify with its link moves the account", async () => {
+    const { m, email } = await user();
+    const moved = uniqueEmail("cli-moved");
+    clock.advance(10 * 60_000 + 1_000);
+    // Step-up: an old sign-in without a terminal exits 3, saying what to pass.
+    const stale = await m.spawn(["email", "change", moved]);
+    expect(stale.code).toBe(3);
+    expect(stale.stderr).toContain("--password-stdin");
+    const asked = await m.spawn(["email", "change", moved, "--password-stdin"], {
+      input: `${PASSWORD}\n`,
+    });
+    expect(asked.code, asked.stderr).toBe(0);
+    expect(asked.stdout).toContain(moved);
+    expect(asked.stdout + asked.stderr).not.toContain(PASSWORD);
+    const mail = await inbox.waitFor(moved, /confirm your new email/i);
+    const confirmed = await m.spawn(["email", "verify", tokenIn(mail)]);
+    expect(confirmed.code, confirmed.stderr).toBe(0);
+    expect(confirmed.stdout).toContain(`now ${moved}`);
+    expect(confirmed.stdout).toContain(email);
+    const who = await m.spawn(["whoami", "-o", "json"]);
+    expect(JSON.parse(who.stdout)).toMatchObject({ email: moved, email_verified: true });
+    const taken = await m.spawn(["email", "change", moved]);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toContain("already the account's email");
+  });
+
   it("email resend mails a new link, and the whole link works as the argument", async () => {
     const { m, email } = await user();
     const result = await m.spawn(["email", "resend"]);

@@ -30,6 +30,22 @@ describeEachStore("SDK client: passwords and email verification", (store) => {
     await inbox?.close();
   });
 
+  it("changes the email address: the link mailed to the new one moves the account", async () => {
+    const email = uniqueEmail("sdk-change");
+    const moved = uniqueEmail("sdk-moved");
+    const sdk = new Latchkey({ baseUrl: server.url });
+    await sdk.auth.signup({ email, password: PASSWORD });
+    await sdk.auth.login({ email, password: PASSWORD });
+    expect(await sdk.auth.changeEmail({ email: moved })).toEqual({ sent: true, email: moved });
+    const mail = await inbox.waitFor(moved, /confirm your new email/i);
+    expect(await sdk.auth.verifyEmail({ token: tokenIn(mail) })).toEqual({
+      email: moved,
+      email_verified: true,
+      previous_email: email,
+    });
+    expect((await sdk.auth.whoami()).email).toBe(moved);
+  });
+
   it("verifies the email, re-sends, changes and resets the password", async () => {
     const email = uniqueEmail("sdk-acct");
     const sdk = new Latchkey({ baseUrl: server.url });

@@ -3,6 +3,7 @@ import { useState } from "preact/hooks";
 import { api, asApiError, type ApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
 import { NewPasswordFields, useNewPassword } from "../components/new-password.js";
+import { Modal } from "../components/modal.js";
 import { Badge, toast } from "../components/ui.js";
 import type { Whoami } from "../types.js";
 
@@ -10,6 +11,8 @@ export function EmailCard({ me }: { me: Whoami }) {
   const [busy, setBusy] = useState(false);
   const [sent, setSent] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [changing, setChanging] = useState(false);
+  const [pending, setPending] = useState<string | null>(null);
 
   const resend = async () => {
     setBusy(true);
@@ -61,7 +64,86 @@ export function EmailCard({ me }: { me: Whoami }) {
           )}
         </>
       )}
+      {pending && (
+        <p role="status" class="muted">
+          We mailed a link to <span class="mono">{pending}</span>. Your account moves to that
+          address once you open it (within 24 hours); until then you sign in with {me.email}.
+        </p>
+      )}
+      <button type="button" class="button button-secondary" onClick={() => setChanging(true)}>
+        Change email address
+      </button>
+      {changing && (
+        <ChangeEmailDialog
+          current={me.email}
+          onClose={() => setChanging(false)}
+          onSent={(address) => {
+            setChanging(false);
+            setPending(address);
+            toast(`Confirmation link sent to ${address}`);
+          }}
+        />
+      )}
     </section>
+  );
+}
+
+function ChangeEmailDialog({
+  current,
+  onClose,
+  onSent,
+}: {
+  current: string;
+  onClose: () => void;
+  onSent: (address: string) => void;
+}) {
+  const [email, setEmail] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const result = await api.post<{ email: string }>("/v1/auth/email", { email });
+      onSent(result.email);
+    } catch (caught) {
+      setError(asApiError(caught));
+      setBusy(false);
+    }
+  };
+
+  const fieldError =
+    error?.fieldMessage("email") ?? (error?.code === "conflict" ? error.message : null);
+  return (
+    <Modal
+      title="Change email address"
+      description={`We will mail a link to the new address; your account moves there once you open it. ${current} gets a notice.`}
+      onClose={onClose}
+    >
+      <form onSubmit={submit} noValidate>
+        <FormError message={error && !fieldError ? error.message : null} />
+        <TextField
+          label="New email address"
+          name="new-email"
+          type="email"
+          autoComplete="email"
+          autoFocus
+          value={email}
+          onInput={(e) => setEmail(e.currentTarget.value)}
+          error={fieldError}
+        />
+        <div class="modal-actions">
+          <button type="button" class="button button-secondary" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="button button-primary" disabled={busy}>
+            {busy ? "Sending…" : "Send confirmation link"}
+          </button>
+        </div>
+      </form>
+    </Modal>
   );
 }
 

@@ -202,15 +202,17 @@ export function ResetPasswordPage({ onDone }: { onDone: () => void }) {
 export function VerifyEmailPage({ onVerified }: { onVerified: () => void }) {
   const [state, setState] = useState<"working" | "verified" | ApiError>("working");
   const [email, setEmail] = useState("");
+  const [previous, setPrevious] = useState<string | null>(null);
   const started = useRef(false);
 
   useEffect(() => {
     if (started.current) return;
     started.current = true;
     const token = tokenFromQuery();
-    request<{ email: string }>("POST", "/v1/auth/email/verify", { token })
+    request<{ email: string; previous_email?: string }>("POST", "/v1/auth/email/verify", { token })
       .then((result) => {
         setEmail(result.email);
+        setPrevious(result.previous_email ?? null);
         setState("verified");
         onVerified();
       })
@@ -225,7 +227,14 @@ export function VerifyEmailPage({ onVerified }: { onVerified: () => void }) {
     );
   if (state === "verified")
     return (
-      <AuthCard title="Email verified" subtitle={`${email} is confirmed as your address.`}>
+      <AuthCard
+        title={previous ? "Email address changed" : "Email verified"}
+        subtitle={
+          previous
+            ? `Your account now signs in with ${email} (it was ${previous}).`
+            : `${email} is confirmed as your address.`
+        }
+      >
         <p class="auth-switch">
           <Link href="/keys">Continue to Latchkey</Link>
         </p>

@@ -125,7 +125,11 @@ export class EmailVerification {
       });
       const url = portalLink(this.deps.config.publicUrl, "verify-email", token);
       await this.outbox.enqueue(tx, "change_email", changeEmailMail(email, url));
-      await this.outbox.enqueue(tx, "email_change_notice", emailChangeNoticeMail(user.email, email));
+      await this.outbox.enqueue(
+        tx,
+        "email_change_notice",
+        emailChangeNoticeMail(user.email, email),
+      );
     });
     this.outbox.wake();
     await this.audit.record({

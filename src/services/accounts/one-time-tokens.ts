@@ -13,7 +13,8 @@ export async function spendableToken(
   what: string,
 ): Promise<AccountTokenRow> {
   const row = await deps.store.accountTokens.byHash(tokenHash);
-  const purposes: readonly AccountTokenPurpose[] = typeof purpose === "string" ? [purpose] : purpose;
+  const purposes: readonly AccountTokenPurpose[] =
+    typeof purpose === "string" ? [purpose] : purpose;
   if (!row || !purposes.includes(row.purpose) || row.used_at !== null)
     throw new LatchkeyError("token_invalid", `this ${what} is not valid or was already used`);
   if (row.expires_at <= deps.now())

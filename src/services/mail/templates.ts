@@ -12,11 +12,7 @@ export interface MailMessage {
 }
 
 export type MailKind =
-  | "verify_email"
-  | "password_reset"
-  | "password_changed"
-  | "change_email"
-  | "email_change_notice";
+  "verify_email" | "password_reset" | "password_changed" | "change_email" | "email_change_notice";
 
 function escapeHtml(text: string): string {
   return text

@@ -334,7 +334,7 @@ class LatchkeyVerifier implements Verifier {
         audience: this.audience,
         typ: "at+jwt",
         algorithms: ["EdDSA", "ES256"],
-        requiredClaims: ["sub", "exp", "iat", "jti"],
+        requiredClaims: ["sub", "exp", "iat"],
         clockTolerance: this.clockTolerance,
         currentDate: new Date(this.now()),
       });
@@ -400,7 +400,9 @@ class LatchkeyVerifier implements Verifier {
       typeof scope !== "string" ||
       (environment !== "live" && environment !== "test") ||
       (projectId !== null && typeof projectId !== "string") ||
-      payload.sid !== undefined
+      typeof payload.jti !== "string" ||
+      payload.sid !== undefined ||
+      payload.exp! - payload.iat! > KEY_TOKEN_MAX_MS / 1000
     )
       return refuse("token_invalid");
     if (this.revokedKeys.has(keyId)) return refuse("key_revoked");

@@ -30,6 +30,9 @@ export const KEY_TOKEN_DEFAULT_TTL_S = 300;
 
 /** What the gate keeps of a key, to judge the tokens exchanged for it. */
 interface KeyState {
+  hash: string;
+  /** The key's shared change version when this was read (with Redis); null otherwise. */
+  version: string | null;
   grants: string[];
   ownerId: string;
   revokedAt: number | null;
@@ -161,20 +164,41 @@ export class KeyExchange {
     };
   }
 
+  /**
+   * The key's state by id. With a shared limiter (Redis) each use also compares the key's
+   * change version, bumped by revoke, disable and edit before they answer (as KeyChecker
+   * does), so another instance's revocation holds here from the moment its DELETE answers.
+   */
   private async state(keyId: string): Promise<KeyState | null> {
     const known = this.states.get(keyId);
     const now = this.deps.now();
-    if (known && now - known.loadedAt < STATE_TTL_MS) return known;
+    const { limiter } = this.deps;
+    if (known && now - known.loadedAt < STATE_TTL_MS) {
+      if (!limiter.sharesVersions) return known;
+      const version = await limiter.version(known.hash);
+      if (version === known.version) return known;
+      return this.load(keyId, version);
+    }
+    return this.load(keyId, null);
+  }
+
+  /**
+   * Reads the row; `version` (read before it, so a change after the read bumps it again) is
+   * kept with it. Read without one, a row is fresh from the store but compared again next time.
+   */
+  private async load(keyId: string, version: string | null): Promise<KeyState | null> {
     const generation = this.generation;
     const [row] = await this.deps.store.keys.byIds([keyId]);
     if (!row) return null;
     const state: KeyState = {
+      hash: row.key_hash,
+      version,
       grants: JSON.parse(row.scopes) as string[],
       ownerId: row.owner_id,
       revokedAt: row.revoked_at,
       expiresAt: row.expires_at,
       disabledAt: row.disabled_at,
-      loadedAt: now,
+      loadedAt: this.deps.now(),
     };
     if (generation !== this.generation) return state;
     if (this.states.size >= STATE_LIMIT) this.states.delete(this.states.keys().next().value!);

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import type { WhoamiT } from "../api/schemas.js";
+import { looksLikeJwt } from "../core/key-format.js";
 import {
   contextOf,
   warnIfInsecure,
@@ -215,6 +216,8 @@ async function setToken(key: string | undefined, options: CommonOptions): Promis
     secret = isInteractive() ? await ask("API key: ", { hidden: true }) : await readAllStdin();
   secret = secret.trim();
   if (!secret) throw usageError("an API key is required");
+  if (looksLikeJwt(secret))
+    throw usageError("that is an access token, not an API key", "store the key itself");
   // Checked before anything is written: a bad key leaves the old credentials untouched.
   const who = await cli.api.get<WhoamiT>("/v1/auth/whoami", { auth: { bearer: secret } });
   if (who.credential_type !== "api_key")

@@ -3,6 +3,7 @@ import type { KeyListT } from "../api/keys.js";
 import { contextOf, withCommonOptions, type Cli, type CommonOptions } from "./context.js";
 import { enableStepUp, withStepUpOptions, type StepUpOptions } from "./step-up.js";
 import { usageError } from "./exit.js";
+import { exchangeToken } from "./exchange.js";
 import {
   expiryNote,
   keyFields,
@@ -273,6 +274,24 @@ export function tokenCommand(): Command {
         )
         .option("--clear-ip-allow", "let the key be used from any address"),
     ).action(edit),
+  );
+  token.addCommand(
+    withCommonOptions(
+      new Command("exchange")
+        .description(
+          "exchange an API key for a short-lived access token (JWT, at most 15 min) that services verify offline",
+        )
+        .option("--key-stdin", "read the API key from stdin")
+        .option(
+          "--key <key>",
+          "the API key (other local users can see it in the process list: prefer --key-stdin or LATCHKEY_API_KEY)",
+        )
+        .option("--scope <scope>", `${SCOPE_HELP}; default: all of the key's`, collectList)
+        .option(
+          "--expires <duration>",
+          "how long the token lives, e.g. 10m (default 5m, at most 15m)",
+        ),
+    ).action(exchangeToken),
   );
   return token;
 }

@@ -16,6 +16,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { portalRoutes } from "./portal.js";
 import { apiKeyRoutes } from "./routes/api-keys.js";
 import { authRoutes } from "./routes/auth.js";
+import { keyExchangeRoutes } from "./routes/key-exchange.js";
 import { keyUsageRoutes } from "./routes/key-usage.js";
 import { leakRoutes } from "./routes/leaks.js";
 import { revocationRoutes } from "./routes/revocations.js";
@@ -156,6 +157,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   await app.register(async (scoped) => projectRoutes(scoped, services));
   await app.register(async (scoped) => verifyRoutes(scoped, services));
   await app.register(async (scoped) => keyUsageRoutes(scoped, services));
+  await app.register(async (scoped) => keyExchangeRoutes(scoped, services));
   await app.register(async (scoped) => leakRoutes(scoped, services));
   await app.register(async (scoped) => revocationRoutes(scoped, services));
   await app.register(async (scoped) => portalRoutes(scoped, services));

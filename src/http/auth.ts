@@ -21,6 +21,8 @@ declare module "fastify" {
     scopes?: readonly string[];
     /** false: an API key calling this route does not spend its rate limit (keys:verify services). */
     keyRateLimit?: boolean;
+    /** false: a token exchanged for a key is refused here (minting keys, exchanging). */
+    exchangedTokens?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -38,12 +40,21 @@ export function bearerToken(request: FastifyRequest): string | null {
   return match[1]!;
 }
 
-async function fromAccessToken(services: Services, token: string): Promise<Principal> {
-  const check = await services.deps.tokens.verify(token);
+/** `fromCookie`: the portal's cookie only ever holds a session's token, never a key's. */
+async function fromAccessToken(
+  services: Services,
+  token: string,
+  fromCookie = false,
+): Promise<Principal> {
+  const check = await services.deps.tokens.check(token);
   if (!check.ok) {
     const message =
       check.code === "token_expired" ? "access token has expired" : "access token is not valid";
     throw new LatchkeyError(check.code, message);
+  }
+  if (check.kind === "key") {
+    if (fromCookie) throw new LatchkeyError("token_invalid", "access token is not valid");
+    return services.keyExchange.principal(check.claims);
   }
   const { sub, sid, amr, auth_time } = check.claims;
   const [active, user] = await Promise.all([
@@ -75,7 +86,7 @@ export function authenticate(
   if (token === null) {
     // The portal's browser session: an access token in an httpOnly cookie (CSRF-checked).
     const cookie = sessionCookieToken(request, services.deps.config.secureCookies);
-    return cookie === null ? null : fromAccessToken(services, cookie);
+    return cookie === null ? null : fromAccessToken(services, cookie, true);
   }
   if (looksLikeJwt(token)) return fromAccessToken(services, token);
   const auth = services.keyVerifier.authenticate(token, {
@@ -165,7 +176,10 @@ function admit(
     reply.header("x-ratelimit-reset", String(Math.ceil(ratelimit.reset / 1000)));
   }
   const config = routeOf(request).config;
-  const refused = refusalOf(principal, config.auth ?? "public", config.scopes ?? []);
+  const refused =
+    principal.exchanged && config.exchangedTokens === false
+      ? new LatchkeyError("forbidden", "a token exchanged for a key cannot do this; use the key")
+      : refusalOf(principal, config.auth ?? "public", config.scopes ?? []);
   if (refused) {
     // A refused call still counts in the key's usage, with why it was refused.
     if (principal.key)

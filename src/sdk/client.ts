@@ -17,6 +17,7 @@ import type {
   VerifyBody,
   VerifyResponse,
 } from "../api/keys.js";
+import type { ExchangeBody, ExchangeResponse } from "../api/exchange.js";
 import type { LeakReceipt, LeakReportBody } from "../api/leaks.js";
 import type {
   CeremonyOptions,
@@ -295,6 +296,16 @@ function keysGroup(http: Transport) {
     /** For services (needs `keys:verify`); prefer `createVerifier`, which caches. */
     verify: (body: In<typeof VerifyBody>) =>
       http.request<Out<typeof VerifyResponse>>("POST", "/v1/keys/verify", { body }),
+    /**
+     * Exchanges an API key for a short-lived access token (`POST /v1/keys/exchange`): at most
+     * 15 minutes, scopes narrowed on request, verified offline by `createVerifier`. The key
+     * is the client's own `apiKey` unless `options.key` names another.
+     */
+    exchange: (body: In<typeof ExchangeBody> = {}, options: { key?: string } = {}) =>
+      http.request<Out<typeof ExchangeResponse>>("POST", "/v1/keys/exchange", {
+        body,
+        ...(options.key !== undefined ? { credential: options.key } : {}),
+      }),
     /** For services (needs `keys:verify`): counts cached hits; `createVerifier` does it itself. */
     reportUsage: (body: In<typeof KeyUsageReport>) =>
       http.request<Out<typeof KeyUsageAccepted>>("POST", "/v1/keys/usage", { body }),

@@ -31,6 +31,11 @@ export interface Principal {
    * for a service's own step-up rule. Null for an API key.
    */
   authTime: number | null;
+  /**
+   * Set for a token exchanged for an API key (`POST /v1/keys/exchange`), verified offline:
+   * `keyId` is its key, `scopes` the token's (within the key's when it was exchanged).
+   */
+  exchanged?: true;
 }
 
 export type VerifyResult =

@@ -1,4 +1,10 @@
-import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify } from "jose";
+import {
+  createRemoteJWKSet,
+  customFetch,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+} from "jose";
 import type { z } from "zod";
 import type { VerifyResponse } from "../api/keys.js";
 import type { Whoami } from "../api/schemas.js";
@@ -81,6 +87,10 @@ interface Entry {
 }
 
 const STREAM_DOWN_TTL_MS = 1000;
+/** An exchanged token lives at most this long (Latchkey caps it): how long a key's news matters. */
+const KEY_TOKEN_MAX_MS = 900_000;
+/** Keys and users heard about, remembered at most (oldest forgotten first). */
+const NEWS_LIMIT = 100_000;
 /** Uses of a key's rate limit asked for with each verification (Latchkey grants what fits). */
 const LEASE_ASK = 1000;
 /** Entries per `POST /v1/keys/usage` (its bound, src/api/keys.ts). */
@@ -122,6 +132,12 @@ class LatchkeyVerifier implements Verifier {
   private readonly usageTimer: NodeJS.Timeout;
   private reporting: Promise<void> = Promise.resolve();
   private readonly onError: ((error: Error) => void) | undefined;
+  /** Since when (epoch ms) the revocation stream has been live without a break; null: down. */
+  private liveSince: number | null = null;
+  /** Keys revoked, by id, and when the stream said so: their exchanged tokens are refused. */
+  private readonly revokedKeys = new Map<string, number>();
+  /** When a key (`k:id`) or user (`u:id`) last changed, as the stream told it. */
+  private readonly news = new Map<string, number>();
 
   constructor(options: VerifierOptions) {
     if (!options.apiKey) throw new TypeError("apiKey (a key with keys:verify) is required");
@@ -248,7 +264,29 @@ class LatchkeyVerifier implements Verifier {
   private setLive(connected: boolean): void {
     // Events may have been missed while disconnected: start from an empty cache either way.
     if (connected !== this.live || !connected) this.flush();
+    if (connected && !this.live) this.liveSince = this.now();
+    if (!connected) this.liveSince = null;
     this.live = connected;
+  }
+
+  /** What the stream says of keys and users, kept while an exchanged token could still live. */
+  private hear(event: RevocationEvent): void {
+    const now = this.now();
+    const note = (map: Map<string, number>, id: string) => {
+      map.delete(id);
+      if (map.size >= NEWS_LIMIT) map.delete(map.keys().next().value!);
+      map.set(id, now);
+    };
+    if (event.type === "key_changed") {
+      note(this.news, `k:${event.keyId}`);
+      if (event.revoked) note(this.revokedKeys, event.keyId);
+    } else if (event.type === "user_changed") note(this.news, `u:${event.userId}`);
+    for (const map of [this.news, this.revokedKeys]) {
+      for (const [id, at] of map) {
+        if (now - at < KEY_TOKEN_MAX_MS + this.clockTolerance * 1000) break;
+        map.delete(id);
+      }
+    }
   }
 
   private flush(): void {
@@ -257,6 +295,7 @@ class LatchkeyVerifier implements Verifier {
   }
 
   private invalidate(event: RevocationEvent): void {
+    this.hear(event);
     this.generation += 1;
     this.cache.deleteWhere((entry) => {
       const p = entry.principal;
@@ -295,11 +334,17 @@ class LatchkeyVerifier implements Verifier {
         audience: this.audience,
         typ: "at+jwt",
         algorithms: ["EdDSA", "ES256"],
-        requiredClaims: ["sub", "sid", "exp", "iat", "auth_time"],
+        requiredClaims: ["sub", "exp", "iat"],
         clockTolerance: this.clockTolerance,
         currentDate: new Date(this.now()),
       });
-      if (typeof payload.sid !== "string" || typeof payload.auth_time !== "number")
+      if (payload.token_use === "key") return this.keyToken(token, payload);
+      if (
+        payload.token_use !== undefined ||
+        payload.key_id !== undefined ||
+        typeof payload.sid !== "string" ||
+        typeof payload.auth_time !== "number"
+      )
         return refuse("token_invalid");
       sub = payload.sub!;
       sid = payload.sid;
@@ -338,6 +383,62 @@ class LatchkeyVerifier implements Verifier {
     };
     this.remember(cacheKey, { principal, keyHash: null, keyExpiresAt: null }, generation);
     return { principal };
+  }
+
+  /**
+   * A token exchanged for an API key, its signature already checked: trusted offline when
+   * the stream has been live since before it was issued and has said nothing of its key or
+   * owner since; a token of a revoked key is refused at once. Otherwise (stream down,
+   * verifier just started, the key or its owner changed) Latchkey confirms it once through
+   * `GET /v1/auth/whoami`, which also narrows its scopes to the key's current ones.
+   */
+  private async keyToken(token: string, payload: JWTPayload): Promise<Found> {
+    const { key_id: keyId, sub, scope, environment, project_id: projectId } = payload;
+    if (
+      typeof keyId !== "string" ||
+      payload.owner_id !== sub ||
+      typeof scope !== "string" ||
+      (environment !== "live" && environment !== "test") ||
+      (projectId !== null && typeof projectId !== "string") ||
+      typeof payload.jti !== "string" ||
+      payload.sid !== undefined ||
+      payload.exp! - payload.iat! > KEY_TOKEN_MAX_MS / 1000
+    )
+      return refuse("token_invalid");
+    if (this.revokedKeys.has(keyId)) return refuse("key_revoked");
+    const principal: Principal = {
+      type: "api_key",
+      userId: sub!,
+      sessionId: null,
+      keyId,
+      environment,
+      projectId,
+      scopes: scope === "" ? [] : scope.split(" "),
+      amr: [],
+      meta: null,
+      authTime: null,
+      exchanged: true,
+    };
+    const issuedAt = payload.iat! * 1000 - this.clockTolerance * 1000;
+    const heard = Math.max(this.news.get(`k:${keyId}`) ?? 0, this.news.get(`u:${sub}`) ?? 0);
+    if (this.liveSince !== null && this.liveSince <= issuedAt && heard < issuedAt)
+      return { principal };
+    const cacheKey = `x:${payload.jti}`;
+    const hit = this.cache.get(cacheKey, this.now());
+    if (hit) return { principal: hit.principal };
+    const generation = this.generation;
+    let who: WhoamiAnswer;
+    try {
+      who = await this.http.request<WhoamiAnswer>("GET", "/v1/auth/whoami", { credential: token });
+    } catch (error) {
+      if (error instanceof LatchkeyApiError && error.status === 401) return refuse(error.code);
+      return unavailable("Latchkey did not answer whoami");
+    }
+    if (who.key_id !== keyId || who.user_id !== sub) return refuse("token_invalid");
+    const confirmed = { ...principal, scopes: who.scopes };
+    const keyExpiresAt = payload.exp! * 1000;
+    this.remember(cacheKey, { principal: confirmed, keyHash: null, keyExpiresAt }, generation);
+    return { principal: confirmed };
   }
 
   private async apiKey(key: string, options: VerifyOptions, required: string[]): Promise<Found> {

@@ -10,6 +10,7 @@ import type { Deps } from "./deps.js";
 import { ApiKeys } from "./keys/api-keys.js";
 import { KeyCache } from "./keys/cache.js";
 import { KeyChecker } from "./keys/check.js";
+import { KeyExchange } from "./keys/exchange.js";
 import { KeyLeases } from "./keys/lease.js";
 import { KeyViews } from "./keys/views.js";
 import { KeyVerifier } from "./keys/verify.js";
@@ -38,6 +39,8 @@ export interface Services {
   keyVerifier: KeyVerifier;
   /** Rate-limit leases for verifiers' cached answers (`lease` of `POST /v1/keys/verify`). */
   keyLeases: KeyLeases;
+  /** Short-lived tokens from a key (`POST /v1/keys/exchange`) and their principals. */
+  keyExchange: KeyExchange;
   /** Cached hits verifiers report (`POST /v1/keys/usage`), counted like direct calls. */
   usageReports: UsageReports;
   twofa: TwoFactor;
@@ -99,6 +102,7 @@ export function createServices(deps: Deps): Services {
     projects,
     keyVerifier,
     keyLeases,
+    keyExchange: new KeyExchange(deps, users),
     usageReports: new UsageReports(deps, usage, keyLeases),
     twofa,
     emailVerification,

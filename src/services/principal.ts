@@ -11,7 +11,18 @@ export interface Principal {
    * Absent for an API key, which never proves a person (see http/step-up.ts).
    */
   authTime?: number;
-  key: { id: string; environment: "live" | "test"; projectId: string | null } | null;
+  key: {
+    id: string;
+    environment: "live" | "test";
+    projectId: string | null;
+    /** The key's own end (epoch ms), when known: a token exchanged for it ends no later. */
+    expiresAt?: number | null;
+  } | null;
+  /**
+   * Set for a token exchanged for an API key (`POST /v1/keys/exchange`): it acts as that key
+   * with the token's scopes, but never mints keys, exchanges again or passes for a session.
+   */
+  exchanged?: true;
   /** Effective scopes: for a session the user's access; for a key its scopes ∩ that access. */
   scopes: ReadonlySet<string>;
 }

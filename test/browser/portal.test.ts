@@ -209,6 +209,22 @@ describe(`web portal in Chromium [${store}]`, () => {
   });
 
   it("shows usage and activity on the key's page, and narrows its scopes", async () => {
+    // One exchange for a short-lived token: the key's page says so (issue 20 item 6).
+    const exchanged = await fetch(`${server.url}/v1/keys/exchange`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${keys.ci!.secret}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(exchanged.status).toBe(200);
+    await expect
+      .poll(
+        async () =>
+          (await page.request.get(`${server.url}/v1/api-keys/${keys.ci!.id}`))
+            .json()
+            .then((b) => b.usage.by_endpoint.some((e: any) => e.endpoint.endsWith("/exchange"))),
+        POLL,
+      )
+      .toBe(true);
     await expect
       .poll(
         async () =>
@@ -225,6 +241,8 @@ describe(`web portal in Chromium [${store}]`, () => {
     await page.locator("table tbody tr").first().waitFor();
     expect(await page.getByRole("img", { name: /calls in the last 24 hours/ }).count()).toBe(1);
     await shoot("key-details");
+    await page.getByRole("heading", { name: "Short-lived tokens" }).waitFor();
+    await page.getByText(/Exchanged for access tokens 1 time, last/).waitFor();
 
     await page.getByRole("button", { name: "Edit" }).click();
     const edit = page.getByRole("dialog", { name: "Edit key" });

@@ -141,6 +141,8 @@ export const ROUTES = {
       body: { uses: [{ key_id: "key_x", count: 1 }] },
     },
   ],
+  // Any API key may buy a short-lived token for itself (test/http/key-exchange.test.ts).
+  exchange: [{ method: "POST", path: "/v1/keys/exchange", auth: "any", body: {} }],
   // Anyone may report a leak; a credential only adds per-key outcomes (test/http/leaks.test.ts).
   leaks: [{ method: "POST", path: "/v1/keys/leaks", auth: "public" }],
   // The portal's browser session (cookies, CSRF-checked): its own suite in test/browser.

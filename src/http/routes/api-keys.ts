@@ -27,6 +27,8 @@ import { stepUpCaller } from "../step-up.js";
 const security = [{ bearer: [] }];
 const read = { auth: "any" as const, scopes: ["keys:read"] };
 const write = { auth: "any" as const, scopes: ["keys:write"] };
+/** Minting keys takes the key itself or a session, never a token exchanged for a key. */
+const mint = { ...write, exchangedTokens: false };
 const tags = ["api-keys"];
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
 
@@ -38,7 +40,7 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
   app.post(
     "/v1/api-keys",
     {
-      config: write,
+      config: mint,
       schema: {
         tags,
         summary:
@@ -128,7 +130,7 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
   app.post(
     "/v1/api-keys/:id/rotate",
     {
-      config: write,
+      config: mint,
       schema: {
         tags,
         summary:

@@ -56,3 +56,52 @@ it("never remembers a token that failed", async () => {
   expect(await tokens.verify(tampered)).toEqual({ ok: false, code: "token_invalid" });
   expect(await tokens.verify(tampered)).toEqual({ ok: false, code: "token_invalid" });
 });
+
+it("tells a key's exchanged token from a session's, and takes neither for the other", async () => {
+  const clock = { now: Date.UTC(2026, 0, 1) };
+  const tokens = await tokensAt(clock);
+  const keyToken = await tokens.signKeyToken({
+    keyId: "key_1",
+    ownerId: "usr_1",
+    environment: "test",
+    projectId: null,
+    scopes: ["logs:read", "services:read"],
+    ttlSeconds: 300,
+  });
+  // A session's check (the portal's cookie, sign-in flows) refuses it outright.
+  expect(await tokens.verify(keyToken)).toEqual({ ok: false, code: "token_invalid" });
+  expect(await tokens.check(keyToken)).toEqual({
+    ok: true,
+    kind: "key",
+    claims: expect.objectContaining({
+      sub: "usr_1",
+      key_id: "key_1",
+      environment: "test",
+      project_id: null,
+      scopes: ["logs:read", "services:read"],
+      exp: clock.now / 1000 + 300,
+    }),
+  });
+  const session = await tokens.sign({
+    userId: "usr_1",
+    sessionId: "ses_1",
+    amr: ["pwd"],
+    authTime: clock.now,
+  });
+  expect(await tokens.check(session)).toMatchObject({ ok: true, kind: "session" });
+  clock.now += 300_000;
+  expect(await tokens.check(keyToken)).toEqual({ ok: false, code: "token_expired" });
+});
+
+it("signs no key token for longer than 15 minutes", async () => {
+  const tokens = await tokensAt({ now: Date.UTC(2026, 0, 1) });
+  const input = {
+    keyId: "key_1",
+    ownerId: "usr_1",
+    environment: "live" as const,
+    projectId: null,
+    scopes: ["logs:read"],
+  };
+  await expect(tokens.signKeyToken({ ...input, ttlSeconds: 901 })).rejects.toThrow(TypeError);
+  await expect(tokens.signKeyToken({ ...input, ttlSeconds: 0 })).rejects.toThrow(TypeError);
+});

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWK } from "jose";
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWK, type JWTPayload } from "jose";
 import type { SigningKeySet } from "../../infra/secrets.js";
 
 /** RFC 9068's media type for JWT access tokens: the `typ` header of every access token. */
@@ -27,6 +27,46 @@ export interface AccessTokenOptions {
 export type AccessCheck =
   { ok: true; claims: AccessClaims } | { ok: false; code: "token_expired" | "token_invalid" };
 
+/**
+ * `token_use` of a token exchanged for an API key (`POST /v1/keys/exchange`). Session tokens
+ * carry no `token_use` and always a `sid`; key tokens never a `sid`, so neither passes for
+ * the other, here or in the SDK's verifier.
+ */
+export const KEY_TOKEN_USE = "key";
+/** The longest an exchanged token lives (issue 20 item 6). */
+export const KEY_TOKEN_MAX_TTL_S = 900;
+
+/** What an exchanged token vouches for: one key, its owner, and scopes within the key's. */
+export interface KeyTokenClaims {
+  /** The key's owner (also `owner_id`). */
+  sub: string;
+  key_id: string;
+  environment: "live" | "test";
+  project_id: string | null;
+  /** Concrete scopes, from the `scope` claim (space-separated, RFC 9068). */
+  scopes: string[];
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+export interface KeyTokenInput {
+  keyId: string;
+  ownerId: string;
+  environment: "live" | "test";
+  projectId: string | null;
+  scopes: readonly string[];
+  ttlSeconds: number;
+}
+
+/** Either kind of access token, once its signature, issuer, audience and expiry hold. */
+export type TokenCheck =
+  | { ok: true; kind: "session"; claims: AccessClaims }
+  | { ok: true; kind: "key"; claims: KeyTokenClaims }
+  | { ok: false; code: "token_expired" | "token_invalid" };
+
+type Verified = Extract<TokenCheck, { ok: true }>;
+
 /** Verified tokens remembered until they expire, so a busy session pays for one signature check. */
 const VERIFIED_LIMIT = 10_000;
 
@@ -37,7 +77,7 @@ const VERIFIED_LIMIT = 10_000;
  * refused, so a token minted for something else cannot be replayed here.
  */
 export class AccessTokens {
-  private readonly verified = new Map<string, Readonly<AccessClaims>>();
+  private readonly verified = new Map<string, Readonly<Verified>>();
   private readonly issuer: string;
   private readonly audience: string[];
   private readonly ttlMs: number;
@@ -82,10 +122,47 @@ export class AccessTokens {
       .sign(key.privateKey);
   }
 
+  /**
+   * A token exchanged for an API key: the same signer, header and `iss`/`aud` as a session's,
+   * told apart by `token_use: "key"` and `key_id` (and no `sid`).
+   */
+  async signKeyToken(input: KeyTokenInput): Promise<string> {
+    if (!(input.ttlSeconds > 0 && input.ttlSeconds <= KEY_TOKEN_MAX_TTL_S))
+      throw new TypeError(`a key token lives 1 to ${KEY_TOKEN_MAX_TTL_S} seconds`);
+    const key = this.keys.keys[0]!;
+    const iat = Math.floor(this.now() / 1000);
+    return new SignJWT({
+      token_use: KEY_TOKEN_USE,
+      key_id: input.keyId,
+      owner_id: input.ownerId,
+      scope: input.scopes.join(" "),
+      environment: input.environment,
+      project_id: input.projectId,
+      client_id: ACCESS_TOKEN_CLIENT,
+    })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })
+      .setIssuer(this.issuer)
+      .setSubject(input.ownerId)
+      .setAudience(this.audience.length === 1 ? this.audience[0]! : this.audience)
+      .setJti(randomBytes(16).toString("base64url"))
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + Math.floor(input.ttlSeconds))
+      .sign(key.privateKey);
+  }
+
+  /** A session's access token only: a key token answers `token_invalid` here. */
   async verify(token: string): Promise<AccessCheck> {
+    const check = await this.check(token);
+    if (!check.ok) return check;
+    if (check.kind !== "session") return { ok: false, code: "token_invalid" };
+    return { ok: true, claims: check.claims };
+  }
+
+  /** A session's or a key's access token, saying which. */
+  async check(token: string): Promise<TokenCheck> {
     const known = this.verified.get(token);
     if (known) {
-      if (known.exp * 1000 > this.now()) return { ok: true, claims: known };
+      if (known.claims.exp * 1000 > this.now()) return known;
       this.verified.delete(token);
       return { ok: false, code: "token_expired" };
     }
@@ -93,12 +170,12 @@ export class AccessTokens {
     if (check.ok) {
       if (this.verified.size >= VERIFIED_LIMIT)
         this.verified.delete(this.verified.keys().next().value!);
-      this.verified.set(token, check.claims);
+      this.verified.set(token, check);
     }
     return check;
   }
 
-  private async verifySignature(token: string): Promise<AccessCheck> {
+  private async verifySignature(token: string): Promise<TokenCheck> {
     let kid: string | undefined;
     try {
       kid = decodeProtectedHeader(token).kid;
@@ -114,8 +191,11 @@ export class AccessTokens {
         audience: this.audience,
         typ: ACCESS_TOKEN_TYPE,
         currentDate: new Date(this.now()),
-        requiredClaims: ["sub", "sid", "exp", "iat", "jti", "auth_time"],
+        requiredClaims: ["sub", "exp", "iat", "jti"],
       });
+      if (payload.token_use === KEY_TOKEN_USE) return keyClaims(payload);
+      if (payload.token_use !== undefined || payload.key_id !== undefined)
+        return { ok: false, code: "token_invalid" };
       const amr = Array.isArray(payload.amr)
         ? payload.amr.filter((v): v is string => typeof v === "string")
         : [];
@@ -128,6 +208,7 @@ export class AccessTokens {
         return { ok: false, code: "token_invalid" };
       return {
         ok: true,
+        kind: "session",
         claims: {
           sub: payload.sub!,
           sid: payload.sid,
@@ -146,6 +227,34 @@ export class AccessTokens {
   jwks(): { keys: JWK[] } {
     return { keys: this.keys.keys.map((k) => k.publicJwk) };
   }
+}
+
+function keyClaims(payload: JWTPayload): TokenCheck {
+  const { key_id, owner_id, scope, environment, project_id } = payload;
+  if (
+    typeof key_id !== "string" ||
+    owner_id !== payload.sub ||
+    typeof scope !== "string" ||
+    (environment !== "live" && environment !== "test") ||
+    (project_id !== null && typeof project_id !== "string") ||
+    payload.sid !== undefined ||
+    payload.exp! - payload.iat! > KEY_TOKEN_MAX_TTL_S
+  )
+    return { ok: false, code: "token_invalid" };
+  return {
+    ok: true,
+    kind: "key",
+    claims: {
+      sub: payload.sub!,
+      key_id,
+      environment,
+      project_id,
+      scopes: scope === "" ? [] : scope.split(" "),
+      jti: payload.jti!,
+      iat: payload.iat!,
+      exp: payload.exp!,
+    },
+  };
 }
 
 export { looksLikeJwt } from "../../core/key-format.js";

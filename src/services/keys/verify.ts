@@ -110,7 +110,12 @@ export class KeyVerifier {
       user: owner,
       sessionId: null,
       amr: [],
-      key: { id: key.id, environment: key.environment, projectId: key.projectId },
+      key: {
+        id: key.id,
+        environment: key.environment,
+        projectId: key.projectId,
+        expiresAt: key.expiresAt,
+      },
       scopes: result.scopes,
     };
     if (hash !== null && key.hash === hash) {

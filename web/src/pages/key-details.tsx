@@ -87,6 +87,7 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
     }
   };
   const usage = chartsOf(key.usage);
+  const exchanges = exchangesOf(key.usage, activity);
 
   const live = key.status !== "revoked";
   return (
@@ -199,6 +200,27 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
         <ScopeList scopes={key.scopes} />
       </section>
 
+      {exchanges && (
+        <section class="card" aria-labelledby="exchange-title">
+          <div class="card-head">
+            <h2 id="exchange-title">Short-lived tokens</h2>
+            <span class="muted small">
+              Each lives at most 15 minutes; revoking the key ends them
+            </span>
+          </div>
+          <p>
+            Exchanged for access tokens <strong>{formatCount(exchanges.count)}</strong>{" "}
+            {exchanges.count === 1 ? "time" : "times"}
+            {exchanges.lastAt && (
+              <>
+                , last <span title={formatDateTime(exchanges.lastAt)}>{ago(exchanges.lastAt)}</span>
+              </>
+            )}
+            .
+          </p>
+        </section>
+      )}
+
       <section class="card" aria-labelledby="time-title">
         <div class="card-head">
           <h2 id="time-title">Calls over time</h2>
@@ -267,6 +289,19 @@ function chartsOf(usage: KeyUsage): {
     })),
     byHour: usage.by_hour.map((h) => ({ hour: Date.parse(h.hour), count: h.count })),
   };
+}
+
+/** `POST /v1/keys/exchange` as counted in the key's usage, and its latest use in the activity. */
+const EXCHANGE_ENDPOINT = "POST /v1/keys/exchange";
+
+function exchangesOf(
+  usage: KeyUsage,
+  activity: Activity[] | null,
+): { count: number; lastAt: string | null } | null {
+  const count = usage.by_endpoint.find((e) => e.endpoint === EXCHANGE_ENDPOINT)?.count ?? 0;
+  if (count === 0) return null;
+  const last = activity?.find((a) => a.endpoint === EXCHANGE_ENDPOINT && a.outcome === "ok");
+  return { count, lastAt: last?.at ?? null };
 }
 
 function Stat({

@@ -1,0 +1,208 @@
+import { LatchkeyError } from "../../core/errors.js";
+import type { KeyTokenClaims } from "../accounts/tokens.js";
+import { KEY_TOKEN_MAX_TTL_S } from "../accounts/tokens.js";
+import type { Users } from "../accounts/users.js";
+import type { Deps } from "../deps.js";
+import type { Principal } from "../principal.js";
+
+/** What `POST /v1/keys/exchange` asks for. */
+export interface ExchangeInput {
+  /** Narrower scopes for the token (grants, as a key's); default: all the key's effective ones. */
+  scopes?: string[] | undefined;
+  /** Seconds; capped at 15 minutes. */
+  expires_in?: number | undefined;
+}
+
+export interface Exchanged {
+  token: string;
+  /** Seconds the token lives (what was asked for, capped). */
+  expiresIn: number;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  scopes: string[];
+  keyId: string;
+  ownerId: string;
+  environment: "live" | "test";
+  projectId: string | null;
+}
+
+export const KEY_TOKEN_DEFAULT_TTL_S = 300;
+
+/** What the gate keeps of a key, to judge the tokens exchanged for it. */
+interface KeyState {
+  hash: string;
+  /** The key's shared change version when this was read (with Redis); null otherwise. */
+  version: string | null;
+  grants: string[];
+  ownerId: string;
+  revokedAt: number | null;
+  expiresAt: number | null;
+  disabledAt: number | null;
+  loadedAt: number;
+}
+
+/** As the key cache: a state is re-read this often even if an invalidation were lost. */
+const STATE_TTL_MS = 60_000;
+const STATE_LIMIT = 10_000;
+
+/**
+ * Short-lived tokens from a key (issue 20 item 6). The exchange itself is a use of the key:
+ * the route authenticates the raw key through the KeyChecker (revoked, disabled, expired,
+ * address, rate limit) and counts it in the key's usage, as any key call. Here: the scopes
+ * narrowed, the lifetime capped, the token signed by the session tokens' signer (one JWKS).
+ *
+ * A token presented back to Latchkey's own API acts as its key, narrowed, and only while the
+ * key is usable: its state is cached by id and dropped on every `key_changed` (revoke,
+ * disable, edit; from any instance through the bus).
+ */
+export class KeyExchange {
+  private readonly states = new Map<string, KeyState>();
+  /** Bumped by every invalidation, so a read that raced one is not kept. */
+  private generation = 0;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly users: Users,
+  ) {
+    deps.bus.subscribe((event) => {
+      if (event.type !== "key_changed") return;
+      this.generation += 1;
+      this.states.delete(event.keyId);
+    });
+  }
+
+  async exchange(principal: Principal, input: ExchangeInput): Promise<Exchanged> {
+    const key = principal.key;
+    if (principal.type !== "api_key" || !key || principal.exchanged)
+      throw new LatchkeyError(
+        "forbidden",
+        "only an API key can be exchanged: send the key itself as the bearer credential",
+      );
+    const scopes = this.narrowed(principal.scopes, input.scopes);
+    const now = this.deps.now();
+    // Never past the key's own end: a token must not outlive what it stands for.
+    const keyLeft =
+      key.expiresAt == null ? Infinity : Math.max(1, Math.floor((key.expiresAt - now) / 1000));
+    const expiresIn = Math.min(
+      input.expires_in ?? KEY_TOKEN_DEFAULT_TTL_S,
+      KEY_TOKEN_MAX_TTL_S,
+      keyLeft,
+    );
+    const token = await this.deps.tokens.signKeyToken({
+      keyId: key.id,
+      ownerId: principal.user.id,
+      environment: key.environment,
+      projectId: key.projectId,
+      scopes,
+      ttlSeconds: expiresIn,
+    });
+    return {
+      token,
+      expiresIn,
+      expiresAt: (Math.floor(now / 1000) + expiresIn) * 1000,
+      scopes,
+      keyId: key.id,
+      ownerId: principal.user.id,
+      environment: key.environment,
+      projectId: key.projectId,
+    };
+  }
+
+  /** The scopes asked for, as concrete scopes, each within the key's effective ones. */
+  private narrowed(effective: ReadonlySet<string>, asked: string[] | undefined): string[] {
+    if (asked === undefined) return [...effective].sort();
+    const { catalogue } = this.deps;
+    const unknown = new Set(catalogue.unknownGrants(asked));
+    const beyond = new Set(catalogue.ungrantable(asked, effective));
+    const refused = asked.filter((grant) => unknown.has(grant) || beyond.has(grant));
+    if (refused.length > 0)
+      throw new LatchkeyError(
+        "scope_not_grantable",
+        "a token cannot carry scopes its key does not have",
+        {
+          details: refused.map((grant) => ({
+            field: `scopes.${asked.indexOf(grant)}`,
+            message: unknown.has(grant) ? `unknown scope: ${grant}` : `not the key's: ${grant}`,
+          })),
+        },
+      );
+    const scopes = catalogue.effective(asked, effective);
+    if (scopes.length === 0)
+      throw new LatchkeyError("scope_not_grantable", "the scopes asked for leave nothing", {
+        details: [{ field: "scopes", message: "none of these is among the key's scopes" }],
+      });
+    return scopes;
+  }
+
+  /**
+   * The principal of an exchanged token on Latchkey's own routes, or the key's refusal:
+   * `key_revoked` for a token of a key revoked since (at or after its `iat`), `key_disabled`,
+   * `key_expired`. Its scopes are the token's ∩ the key's effective scopes now.
+   */
+  async principal(claims: KeyTokenClaims): Promise<Principal> {
+    const state = await this.state(claims.key_id);
+    const now = this.deps.now();
+    if (!state || state.ownerId !== claims.sub)
+      throw new LatchkeyError("token_invalid", "access token is not valid");
+    if (state.revokedAt !== null && state.revokedAt <= now)
+      throw new LatchkeyError("key_revoked", "the key this token was exchanged for is revoked");
+    if (state.expiresAt !== null && state.expiresAt <= now)
+      throw new LatchkeyError("key_expired", "the key this token was exchanged for has expired");
+    if (state.disabledAt !== null)
+      throw new LatchkeyError("key_disabled", "the key this token was exchanged for is disabled");
+    const owner = await this.users.access(state.ownerId);
+    if (!owner || owner.disabled) throw new LatchkeyError("token_invalid", "account is disabled");
+    const current = new Set(this.deps.catalogue.effective(state.grants, owner.access));
+    return {
+      type: "api_key",
+      user: owner,
+      sessionId: null,
+      amr: [],
+      key: { id: claims.key_id, environment: claims.environment, projectId: claims.project_id },
+      exchanged: true,
+      scopes: new Set(claims.scopes.filter((scope) => current.has(scope))),
+    };
+  }
+
+  /**
+   * The key's state by id. With a shared limiter (Redis) each use also compares the key's
+   * change version, bumped by revoke, disable and edit before they answer (as KeyChecker
+   * does), so another instance's revocation holds here from the moment its DELETE answers.
+   */
+  private async state(keyId: string): Promise<KeyState | null> {
+    const known = this.states.get(keyId);
+    const now = this.deps.now();
+    const { limiter } = this.deps;
+    if (known && now - known.loadedAt < STATE_TTL_MS) {
+      if (!limiter.sharesVersions) return known;
+      const version = await limiter.version(known.hash);
+      if (version === known.version) return known;
+      return this.load(keyId, version);
+    }
+    return this.load(keyId, null);
+  }
+
+  /**
+   * Reads the row; `version` (read before it, so a change after the read bumps it again) is
+   * kept with it. Read without one, a row is fresh from the store but compared again next time.
+   */
+  private async load(keyId: string, version: string | null): Promise<KeyState | null> {
+    const generation = this.generation;
+    const [row] = await this.deps.store.keys.byIds([keyId]);
+    if (!row) return null;
+    const state: KeyState = {
+      hash: row.key_hash,
+      version,
+      grants: JSON.parse(row.scopes) as string[],
+      ownerId: row.owner_id,
+      revokedAt: row.revoked_at,
+      expiresAt: row.expires_at,
+      disabledAt: row.disabled_at,
+      loadedAt: this.deps.now(),
+    };
+    if (generation !== this.generation) return state;
+    if (this.states.size >= STATE_LIMIT) this.states.delete(this.states.keys().next().value!);
+    this.states.set(keyId, state);
+    return state;
+  }
+}

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, asApiError, type ApiError } from "../api.js";
 import { passkeysSupported, reauthenticateWithPasskey } from "../passkeys.js";
+import { useSubmit } from "./use-submit.js";
 import { FormError, TextField } from "./field.js";
 import { Modal } from "./modal.js";
 
@@ -32,17 +33,7 @@ export function StepUpDialog({ onDone }: { onDone: (confirmed: boolean) => void 
     );
   }, []);
 
-  const withPasskey = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await reauthenticateWithPasskey();
-      onDone(true);
-    } catch (caught) {
-      setError(asApiError(caught));
-      setBusy(false);
-    }
-  };
+  const passkey = useSubmit(reauthenticateWithPasskey, () => onDone(true));
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -78,7 +69,7 @@ export function StepUpDialog({ onDone }: { onDone: (confirmed: boolean) => void 
       onClose={() => onDone(false)}
     >
       <form onSubmit={submit} noValidate data-testid="step-up">
-        <FormError message={formError} />
+        <FormError message={formError ?? passkey.error?.message} />
         <TextField
           label="Password"
           name="password"
@@ -102,8 +93,8 @@ export function StepUpDialog({ onDone }: { onDone: (confirmed: boolean) => void 
           <button
             type="button"
             class="button button-secondary button-block"
-            onClick={() => void withPasskey()}
-            disabled={busy}
+            onClick={() => void passkey.run()}
+            disabled={busy || passkey.busy}
           >
             Use a passkey instead
           </button>

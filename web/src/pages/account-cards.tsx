@@ -5,6 +5,7 @@ import { FormError, TextField } from "../components/field.js";
 import { NewPasswordFields, useNewPassword } from "../components/new-password.js";
 import { Modal } from "../components/modal.js";
 import { Badge, toast } from "../components/ui.js";
+import { useSubmit } from "../components/use-submit.js";
 import type { Whoami } from "../types.js";
 
 export function EmailCard({ me }: { me: Whoami }) {
@@ -98,21 +99,10 @@ function ChangeEmailDialog({
   onSent: (address: string) => void;
 }) {
   const [email, setEmail] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const result = await api.post<{ email: string }>("/v1/auth/email", { email });
-      onSent(result.email);
-    } catch (caught) {
-      setError(asApiError(caught));
-      setBusy(false);
-    }
-  };
+  const { busy, error, run } = useSubmit(
+    () => api.post<{ email: string }>("/v1/auth/email", { email }),
+    (result) => onSent(result.email),
+  );
 
   const fieldError =
     error?.fieldMessage("email") ?? (error?.code === "conflict" ? error.message : null);
@@ -122,7 +112,7 @@ function ChangeEmailDialog({
       description={`We will mail a link to the new address; your account moves there once you open it. ${current} gets a notice.`}
       onClose={onClose}
     >
-      <form onSubmit={submit} noValidate>
+      <form onSubmit={run} noValidate>
         <FormError message={error && !fieldError ? error.message : null} />
         <TextField
           label="New email address"

@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, asApiError, type ApiError } from "../api.js";
+import { api, asApiError } from "../api.js";
 import { FormError, TextField } from "../components/field.js";
 import { Modal } from "../components/modal.js";
 import { Badge, Spinner, toast } from "../components/ui.js";
+import { useSubmit } from "../components/use-submit.js";
 import { ago, formatDate } from "../format.js";
 import { addPasskey, passkeysSupported } from "../passkeys.js";
 import type { Passkey } from "../types.js";
@@ -14,7 +15,6 @@ import type { Passkey } from "../types.js";
 export function PasskeysCard() {
   const [passkeys, setPasskeys] = useState<Passkey[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const [renaming, setRenaming] = useState<Passkey | null>(null);
   const [removing, setRemoving] = useState<Passkey | null>(null);
   const supported = passkeysSupported();
@@ -30,20 +30,11 @@ export function PasskeysCard() {
     void load();
   }, [load]);
 
-  const add = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const added = await addPasskey();
-      toast(`Passkey added: ${added.name}`);
-      await load();
-      setRenaming(added);
-    } catch (caught) {
-      setError(asApiError(caught).message);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const add = useSubmit(addPasskey, async (added) => {
+    toast(`Passkey added: ${added.name}`);
+    await load();
+    setRenaming(added);
+  });
 
   return (
     <section class="card" aria-labelledby="passkeys-title">
@@ -59,7 +50,7 @@ export function PasskeysCard() {
         Sign in with your fingerprint, face, device PIN or a security key instead of a password, or
         use a passkey in place of the code from your authenticator app.
       </p>
-      <FormError message={error} />
+      <FormError message={error ?? add.error?.message} />
       {!passkeys && !error && <Spinner />}
       {passkeys && passkeys.length > 0 && (
         <ul class="session-list" aria-label="Your passkeys">
@@ -105,10 +96,10 @@ export function PasskeysCard() {
         <button
           type="button"
           class="button button-primary"
-          onClick={() => void add()}
-          disabled={busy}
+          onClick={() => void add.run()}
+          disabled={add.busy}
         >
-          {busy ? "Waiting for your passkey…" : "Add a passkey"}
+          {add.busy ? "Waiting for your passkey…" : "Add a passkey"}
         </button>
       ) : (
         <p class="muted small">This browser cannot create passkeys.</p>
@@ -148,21 +139,10 @@ function RenameDialog({
   onDone: () => void;
 }) {
   const [name, setName] = useState(passkey.name);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.patch(`/v1/auth/passkeys/${encodeURIComponent(passkey.id)}`, { name });
-      onDone();
-    } catch (caught) {
-      setError(asApiError(caught));
-      setBusy(false);
-    }
-  };
+  const { busy, error, run } = useSubmit(
+    () => api.patch(`/v1/auth/passkeys/${encodeURIComponent(passkey.id)}`, { name }),
+    onDone,
+  );
 
   const nameError = error?.fieldMessage("name") ?? null;
   return (
@@ -171,7 +151,7 @@ function RenameDialog({
       description="A name you will recognise, such as the device or password manager it lives in."
       onClose={onClose}
     >
-      <form onSubmit={submit} noValidate>
+      <form onSubmit={run} noValidate>
         <FormError message={error && !nameError ? error.message : null} />
         <TextField
           label="Passkey name"
@@ -204,20 +184,10 @@ function RemoveDialog({
   onClose: () => void;
   onDone: () => void;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  const remove = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await api.delete(`/v1/auth/passkeys/${encodeURIComponent(passkey.id)}`);
-      onDone();
-    } catch (caught) {
-      setError(asApiError(caught).message);
-      setBusy(false);
-    }
-  };
+  const { busy, error, run } = useSubmit(
+    () => api.delete(`/v1/auth/passkeys/${encodeURIComponent(passkey.id)}`),
+    onDone,
+  );
 
   return (
     <Modal
@@ -225,7 +195,7 @@ function RemoveDialog({
       description={`“${passkey.name}” will no longer sign you in. Remove it from the device or password manager too.`}
       onClose={onClose}
     >
-      <FormError message={error} />
+      <FormError message={error?.message} />
       <div class="modal-actions">
         <button type="button" class="button button-secondary" onClick={onClose}>
           Cancel
@@ -233,7 +203,7 @@ function RemoveDialog({
         <button
           type="button"
           class="button button-danger"
-          onClick={() => void remove()}
+          onClick={() => void run()}
           disabled={busy}
         >
           {busy ? "Removing…" : "Remove"}

@@ -5,6 +5,7 @@ import { FormError, TextField } from "../components/field.js";
 import { Logo } from "../components/icons.js";
 import { PASSWORD_HINT } from "../components/new-password.js";
 import { toast } from "../components/ui.js";
+import { useSubmit } from "../components/use-submit.js";
 import { passkeysSupported, signInWithPasskey } from "../passkeys.js";
 import { Link } from "../router.js";
 
@@ -39,8 +40,8 @@ export function AuthCard({
   );
 }
 
-const asApiError = (error: unknown) =>
-  toApiError(error, "Latchkey cannot be reached. Check your connection.");
+const UNREACHABLE = "Latchkey cannot be reached. Check your connection.";
+const asApiError = (error: unknown) => toApiError(error, UNREACHABLE);
 
 /** Field-level messages for the sign-in forms; the rest goes to the form's alert. */
 function problems(error: ApiError | null) {
@@ -85,18 +86,7 @@ export function SignInPage({ onSignedIn }: Props) {
     }
   };
 
-  const withPasskey = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await signInWithPasskey();
-      await onSignedIn();
-    } catch (caught) {
-      setError(asApiError(caught));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const passkey = useSubmit(() => signInWithPasskey(), onSignedIn, UNREACHABLE);
 
   if (mfa) {
     return (
@@ -112,7 +102,7 @@ export function SignInPage({ onSignedIn }: Props) {
     );
   }
 
-  const p = problems(error);
+  const p = problems(error ?? passkey.error);
   return (
     <AuthCard
       title="Sign in"
@@ -148,8 +138,8 @@ export function SignInPage({ onSignedIn }: Props) {
         <button
           type="button"
           class="button button-secondary button-block auth-alternative"
-          onClick={() => void withPasskey()}
-          disabled={busy}
+          onClick={() => void passkey.run()}
+          disabled={busy || passkey.busy}
         >
           Sign in with a passkey
         </button>
@@ -192,20 +182,9 @@ function MfaStep({
     }
   };
 
-  const withPasskey = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await signInWithPasskey(mfaToken);
-      await onSignedIn();
-    } catch (caught) {
-      setError(asApiError(caught));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const withPasskey = useSubmit(() => signInWithPasskey(mfaToken), onSignedIn, UNREACHABLE);
 
-  const p = problems(error);
+  const p = problems(error ?? withPasskey.error);
   const expired = error?.code === "token_invalid" || error?.code === "token_expired";
   return (
     <AuthCard
@@ -254,8 +233,8 @@ function MfaStep({
         <button
           type="button"
           class="button button-secondary button-block auth-alternative"
-          onClick={() => void withPasskey()}
-          disabled={busy}
+          onClick={() => void withPasskey.run()}
+          disabled={busy || withPasskey.busy}
         >
           Use a passkey instead
         </button>

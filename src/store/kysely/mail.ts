@@ -14,6 +14,18 @@ export class KyselyMail implements MailStore {
   }
 
   async claim(now: number, leaseUntil: number, limit: number): Promise<MailRow[]> {
+    // The sender asks every second; mostly nothing is due. A read first, so an idle poll
+    // never takes SQLite's write lock (nor a PostgreSQL row lock) from the requests.
+    const due = await this.db
+      .selectFrom("mail_outbox")
+      .select("id")
+      .where("sent_at", "is", null)
+      .where("failed_at", "is", null)
+      .where("next_attempt_at", "<=", now)
+      .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<=", now)]))
+      .limit(1)
+      .executeTakeFirst();
+    if (!due) return [];
     // One statement: the due rows are chosen and leased together. PostgreSQL skips rows
     // another sender is claiming this instant; SQLite's single writer serialises claims.
     const skipLocked = this.traits.engine === "postgres" ? sql` for update skip locked` : sql``;

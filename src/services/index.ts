@@ -11,6 +11,7 @@ import { ApiKeys } from "./keys/api-keys.js";
 import { KeyCache } from "./keys/cache.js";
 import { KeyChecker } from "./keys/check.js";
 import { KeyLeases } from "./keys/lease.js";
+import { KeyMetering } from "./keys/metering.js";
 import { KeyViews } from "./keys/views.js";
 import { KeyVerifier } from "./keys/verify.js";
 import { MailOutbox } from "./mail/outbox.js";
@@ -37,6 +38,8 @@ export interface Services {
   keyVerifier: KeyVerifier;
   /** Rate-limit leases for verifiers' cached answers (`lease` of `POST /v1/keys/verify`). */
   keyLeases: KeyLeases;
+  /** Usage credits and named rate limits spent at verification (issue 20). */
+  keyMetering: KeyMetering;
   /** Cached hits verifiers report (`POST /v1/keys/usage`), counted like direct calls. */
   usageReports: UsageReports;
   twofa: TwoFactor;
@@ -73,11 +76,12 @@ export function createServices(deps: Deps): Services {
   const passwords = new PasswordFlows(deps, accounts, audit, mailOutbox, twofa);
   const projects = new Projects(deps, audit);
   const keyCache = new KeyCache(deps);
-  const keyChecker = new KeyChecker(deps, keyCache, users, audit);
+  const keyMetering = new KeyMetering(deps, audit);
+  const keyChecker = new KeyChecker(deps, keyCache, users, audit, keyMetering);
   const usage = new UsageBuffer(deps);
   const keyVerifier = new KeyVerifier(deps, keyChecker, usage);
   const keyLeases = new KeyLeases(deps);
-  const apiKeys = new ApiKeys(deps, projects, audit);
+  const apiKeys = new ApiKeys(deps, projects, audit, keyMetering);
 
   let closed = false;
   return {
@@ -91,6 +95,7 @@ export function createServices(deps: Deps): Services {
     projects,
     keyVerifier,
     keyLeases,
+    keyMetering,
     usageReports: new UsageReports(deps, usage, keyLeases),
     twofa,
     emailVerification,
@@ -106,6 +111,7 @@ export function createServices(deps: Deps): Services {
       await passwords.drain();
       await mailOutbox.close();
       await usage.close();
+      await keyMetering.close();
       await keyChecker.drain();
     },
   };

@@ -7,6 +7,7 @@ import type {
   KeyRow,
   MailRow,
   MfaTokenRow,
+  OwnerLimitRow,
   ProjectRow,
   RefreshTokenRow,
   SessionRow,
@@ -58,4 +59,5 @@ export interface Database {
   audit_log: AuditLogTable;
   account_tokens: AccountTokenRow;
   mail_outbox: MailRow;
+  owner_ratelimits: OwnerLimitRow;
 }

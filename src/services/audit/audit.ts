@@ -29,7 +29,10 @@ export type AuditEvent =
   | "password_changed"
   | "password_reset_requested"
   | "password_reset"
-  | "reauthenticated";
+  | "reauthenticated"
+  // Issue 20: a key's credits fell to LATCHKEY_CREDITS_LOW_THRESHOLD; staff changed owner limits.
+  | "key_credits_low"
+  | "owner_limits_set";
 
 export interface AuditInput {
   event: AuditEvent;

@@ -7,6 +7,7 @@ import { KyselyAccountTokens } from "./account-tokens.js";
 import { KyselyAudit } from "./audit.js";
 import { KyselyKeys } from "./keys.js";
 import { KyselyMail } from "./mail.js";
+import { KyselyOwnerLimits } from "./owner-limits.js";
 import { KyselyProjects } from "./projects.js";
 import { KyselySessions } from "./sessions.js";
 import { KyselyTwoFactor } from "./twofa.js";
@@ -29,6 +30,7 @@ export class KyselyStore implements Store {
   readonly projects: KyselyProjects;
   readonly accountTokens: KyselyAccountTokens;
   readonly mail: KyselyMail;
+  readonly ownerLimits: KyselyOwnerLimits;
   private readonly transact: Transact;
 
   /**
@@ -58,6 +60,7 @@ export class KyselyStore implements Store {
     this.projects = new KyselyProjects(db);
     this.accountTokens = new KyselyAccountTokens(db);
     this.mail = new KyselyMail(db, traits);
+    this.ownerLimits = new KyselyOwnerLimits(db, this.transact);
   }
 
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import type { KeyPatch, KeyRow, KeyStore } from "../port.js";
+import type { CreditsWriteBack, KeyPatch, KeyRow, KeyStore } from "../port.js";
 import type { Database } from "../schema.js";
 
 export class KyselyKeys implements KeyStore {
@@ -91,5 +91,18 @@ export class KyselyKeys implements KeyStore {
   async setExpiry(ids: string[], at: number): Promise<void> {
     if (ids.length === 0) return;
     await this.db.updateTable("api_keys").set({ expires_at: at }).where("id", "in", ids).execute();
+  }
+
+  async writeCredits(rows: CreditsWriteBack[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const row of rows)
+        await trx
+          .updateTable("api_keys")
+          .set({ credits_remaining: row.remaining, credits_period: row.period })
+          .where("credits_pool", "=", row.pool)
+          .where("credits_gen", "=", row.gen)
+          .execute();
+    });
   }
 }

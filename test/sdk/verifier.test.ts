@@ -130,6 +130,29 @@ describeEachStore("verifier against a real server", (store) => {
     });
   });
 
+  it("spends a key's credits on every call, never from its cache, and says what is left", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { key } = await owner.key(["services:read"], { remaining: 5 });
+    const { verifier, count } = verifierFor(owner.serviceKey, { cacheTtlMs: 60_000 });
+    await within(5000, async () => verifier.streaming);
+    expect(await verifier.verify(key, { cost: 2 })).toMatchObject({
+      valid: true,
+      remaining: 3,
+      ratelimits: [],
+    });
+    expect(await verifier.verify(key, { cost: 3 })).toMatchObject({ valid: true, remaining: 0 });
+    expect(await verifier.verify(key)).toMatchObject({
+      valid: false,
+      code: "usage_exceeded",
+      status: 429,
+      remaining: 0,
+    });
+    expect(count("POST /v1/keys/verify")).toBe(3);
+    // A key without credits is cached as before, and says so.
+    const plain = await owner.key(["services:read"]);
+    expect(await verifier.verify(plain.key)).toMatchObject({ valid: true, remaining: null });
+  });
+
   it("drops a cached key when its scopes are narrowed", async () => {
     const owner = await ownerWithKeys(server.url);
     const { id, key } = await owner.key(["services:read", "services:write"]);

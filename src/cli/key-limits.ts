@@ -1,5 +1,7 @@
 /** CLI options for a key's usage credits and named rate limits (issue 20). */
-import type { KeyRecordT, NamedLimitT } from "../api/keys.js";
+import { Command } from "commander";
+import type { KeyRecordT, NamedLimitT, OwnerLimitsT } from "../api/keys.js";
+import { contextOf, withCommonOptions, type CommonOptions } from "./context.js";
 import { usageError } from "./exit.js";
 import { count } from "./output.js";
 
@@ -83,4 +85,42 @@ export function limitFields(k: KeyRecordT): [string, string][] {
   if (k.ratelimits.length > 0)
     lines.push(["Rate limits", k.ratelimits.map(limitSummary).join("\n")]);
   return lines;
+}
+
+interface OwnerLimitOptions extends CommonOptions {
+  ratelimit?: LimitOption[];
+  clear?: boolean;
+}
+
+/** `latchkey users limits ID [--ratelimit …] [--clear]`: show, or replace, an owner's limits. */
+async function ownerLimits(id: string, options: OwnerLimitOptions): Promise<void> {
+  if (options.ratelimit !== undefined && options.clear)
+    throw usageError("give --ratelimit or --clear, not both");
+  const cli = contextOf(options);
+  const path = `/v1/admin/owners/${encodeURIComponent(id)}/ratelimits`;
+  const changing = options.ratelimit !== undefined || options.clear === true;
+  const answer = changing
+    ? await cli.api.patch<OwnerLimitsT>(path, { ratelimits: options.ratelimit ?? [] })
+    : await cli.api.get<OwnerLimitsT>(path);
+  cli.out.result(answer, (s) => {
+    const head = changing ? `${s.green("✓")} Set the limits of ${s.bold(id)}.\n` : "";
+    if (answer.ratelimits.length === 0) return `${head}${id} has no named rate limits.\n`;
+    return `${head}${answer.ratelimits.map((l) => `  ${limitSummary(l)}\n`).join("")}`;
+  });
+}
+
+export function ownerLimitsCommand(): Command {
+  return withCommonOptions(
+    new Command("limits")
+      .description(
+        "an owner's named rate limits, shared by all of its keys: show them, or replace them",
+      )
+      .argument("<id>", "user id (usr_…)")
+      .option(
+        "--ratelimit <name=limit/window>",
+        "a limit, e.g. api=1000/1m (repeat; replaces all)",
+        collectLimit,
+      )
+      .option("--clear", "remove every named limit of the owner"),
+  ).action(ownerLimits);
 }

@@ -12,6 +12,7 @@ import { KeyCache } from "./keys/cache.js";
 import { KeyChecker } from "./keys/check.js";
 import { KeyLeases } from "./keys/lease.js";
 import { KeyMetering } from "./keys/metering.js";
+import { OwnerLimits } from "./keys/owner-limits.js";
 import { KeyViews } from "./keys/views.js";
 import { KeyVerifier } from "./keys/verify.js";
 import { MailOutbox } from "./mail/outbox.js";
@@ -40,6 +41,8 @@ export interface Services {
   keyLeases: KeyLeases;
   /** Usage credits and named rate limits spent at verification (issue 20). */
   keyMetering: KeyMetering;
+  /** Named rate limits shared by all of an owner's keys, set by staff (issue 20). */
+  ownerLimits: OwnerLimits;
   /** Cached hits verifiers report (`POST /v1/keys/usage`), counted like direct calls. */
   usageReports: UsageReports;
   twofa: TwoFactor;
@@ -96,6 +99,7 @@ export function createServices(deps: Deps): Services {
     keyVerifier,
     keyLeases,
     keyMetering,
+    ownerLimits: new OwnerLimits(deps, audit),
     usageReports: new UsageReports(deps, usage, keyLeases),
     twofa,
     emailVerification,

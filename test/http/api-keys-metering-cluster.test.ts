@@ -18,6 +18,8 @@ describeCluster("usage credits and named limits across two instances (PostgreSQL
   let apiA: Api;
   let apiB: Api;
   let token: string;
+  let userId: string;
+  let staffToken: string;
   let service: string;
 
   beforeAll(async () => {
@@ -31,6 +33,8 @@ describeCluster("usage credits and named limits across two instances (PostgreSQL
     const user = await account(a);
     await adminPatch(apiA, staff.token, user.userId, { plan: "enterprise" });
     token = user.token;
+    userId = user.userId;
+    staffToken = staff.token;
     service = await serviceKey(a, apiA, staff.token);
   });
   afterAll(async () => {
@@ -64,5 +68,27 @@ describeCluster("usage credits and named limits across two instances (PostgreSQL
       remaining: 0,
     });
     expect((await verify(apiB, service, { key: key.key })).code).toBe("usage_exceeded");
+  });
+
+  it("shares an owner's limit between its keys on both instances, set at runtime by staff", async () => {
+    const one = await createKey(apiA, token, { name: "one" });
+    const two = await createKey(apiA, token, { name: "two" });
+    // Cached on both instances before the limit exists.
+    for (const api of [apiA, apiB])
+      for (const key of [one, two])
+        expect((await verify(api, service, { key: key.key })).valid).toBe(true);
+    const set = await apiA.patch(
+      `/v1/admin/owners/${userId}/ratelimits`,
+      { ratelimits: [{ name: "api", limit: 40, window: "1h" }] },
+      { token: staffToken },
+    );
+    expect(set.status).toBe(200);
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        verify(i % 2 ? apiA : apiB, service, { key: (i % 3 ? one : two).key }),
+      ),
+    );
+    expect(results.filter((r) => r.valid)).toHaveLength(40);
+    expect(results.filter((r) => r.code === "rate_limited")).toHaveLength(20);
   });
 });

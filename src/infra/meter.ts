@@ -46,8 +46,8 @@ export interface MeterAnswer {
 export interface Meter {
   /** In memory: answered at once, no promise. */
   spend(ask: MeterAsk): MeterAnswer | Promise<MeterAnswer>;
-  /** The live balance of a credits counter; null when no call has used it yet. */
-  balance(counter: string): Promise<Balance | null>;
+  /** The live balances of credits counters, in order; null for one no call has used yet. */
+  balances(counters: readonly string[]): Promise<(Balance | null)[]>;
 }
 
 /** The sliding-window estimate of a limit's use, from its two fixed windows. */
@@ -119,9 +119,11 @@ export class MemoryMeter implements Meter {
     return window;
   }
 
-  async balance(counter: string): Promise<Balance | null> {
-    const balance = this.credits.get(counter);
-    return balance ? { ...balance } : null;
+  async balances(counters: readonly string[]): Promise<(Balance | null)[]> {
+    return counters.map((counter) => {
+      const balance = this.credits.get(counter);
+      return balance ? { ...balance } : null;
+    });
   }
 
   close(): void {
@@ -235,9 +237,16 @@ export class RedisMeter implements Meter {
     };
   }
 
-  async balance(counter: string): Promise<Balance | null> {
-    const [b, p] = await this.redis.hmget(this.namespace + counter, "b", "p");
-    if (b === null || b === undefined) return null;
-    return { remaining: Number(b), period: Number(p ?? 0) };
+  /** One pipelined round trip for all of them. */
+  async balances(counters: readonly string[]): Promise<(Balance | null)[]> {
+    if (counters.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const counter of counters) pipeline.hmget(this.namespace + counter, "b", "p");
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, value]) => {
+      const [b, p] = (error ? [null, null] : value) as (string | null)[];
+      if (b === null || b === undefined) return null;
+      return { remaining: Number(b), period: Number(p ?? 0) };
+    });
   }
 }

@@ -318,6 +318,12 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
         await keys().addColumn("credits_pool", "text").execute();
         await keys().addColumn("ratelimits", "text").execute();
+        // The balance write-back updates by pool (a key and its rotated successors).
+        await db.schema
+          .createIndex("api_keys_credits_pool")
+          .on("api_keys")
+          .column("credits_pool")
+          .execute();
         await db.schema
           .createTable("owner_ratelimits")
           .addColumn("owner_id", "text", (c) => c.notNull())

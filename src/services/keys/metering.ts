@@ -140,9 +140,9 @@ export class KeyMetering {
   async balance(row: ApiKey): Promise<Balance | null> {
     const stored = storedBalance(row, this.deps.now());
     if (stored === null) return null;
-    const live = await this.deps.limiter.meter.balance(
+    const [live] = await this.deps.limiter.meter.balances([
       creditsCounter(row.credits_pool ?? row.id, Number(row.credits_gen)),
-    );
+    ]);
     if (!live) return stored;
     const refill = refillOf(row);
     if (refill && periodStart(refill.interval, this.deps.now()) > live.period)
@@ -161,11 +161,13 @@ export class KeyMetering {
     const batch = [...this.dirty.values()];
     this.dirty.clear();
     try {
+      const live = await this.deps.limiter.meter.balances(batch.map((d) => d.counter));
       const rows: CreditsWriteBack[] = [];
-      for (const { pool, gen, counter } of batch) {
-        const live = await this.deps.limiter.meter.balance(counter);
-        if (live) rows.push({ pool, gen, remaining: live.remaining, period: live.period });
-      }
+      batch.forEach(({ pool, gen }, i) => {
+        const balance = live[i];
+        if (balance) rows.push({ pool, gen, remaining: balance.remaining, period: balance.period });
+      });
+      // One statement per chunk, whatever the number of keys (store/kysely/keys.ts).
       await this.deps.store.keys.writeCredits(rows);
     } catch (error) {
       this.deps.logger.warn(

@@ -401,11 +401,11 @@ class LatchkeyVerifier implements Verifier {
     // A key with credits or named limits is never answered from the cache: every call must
     // spend on Latchkey's counters, which stay exact across instances and owners' keys (a
     // lease could not split an owner's shared budget, or a per-call cost, without loss).
-    if (answer.remaining !== null || answer.ratelimits.length > 0)
-      return {
-        principal,
-        metering: { remaining: answer.remaining, ratelimits: answer.ratelimits },
-      };
+    // (A server from before issue 20 sends neither field: its keys are cached as before.)
+    const remaining = answer.remaining ?? null;
+    const ratelimits = answer.ratelimits ?? [];
+    if (remaining !== null || ratelimits.length > 0)
+      return { principal, metering: { remaining, ratelimits } };
     const keyExpiresAt = answer.expires_at ? Date.parse(answer.expires_at) : null;
     this.remember(cacheKey, { principal, keyHash, keyExpiresAt }, generation);
     // Measured from when the question left: a slow answer or a skewed clock only shortens it.

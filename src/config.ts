@@ -95,6 +95,8 @@ const ENV = z.object({
   LATCHKEY_RESET_MAX_PER_EMAIL: int(5),
   LATCHKEY_RESET_MAX_PER_IP: int(20),
   LATCHKEY_LEAK_REPORTS_PER_MINUTE: int(20),
+  // Issue 20: a key's credit balance at or below this is audited once as key_credits_low.
+  LATCHKEY_CREDITS_LOW_THRESHOLD: z.coerce.number().int().min(0).default(10),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -158,6 +160,8 @@ export interface Config {
   breachedPasswords: string | null;
   /** Leak reports (`POST /v1/keys/leaks`) an address may send per minute without `keys:report`. */
   leakReportsPerMinute: number;
+  /** A key's credits falling to this or below is recorded once (`key_credits_low`). */
+  creditsLowThreshold: number;
 }
 
 /** The WebAuthn relying party (passkeys). */
@@ -247,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPerIp: e.LATCHKEY_RESET_MAX_PER_IP,
     },
     leakReportsPerMinute: e.LATCHKEY_LEAK_REPORTS_PER_MINUTE,
+    creditsLowThreshold: e.LATCHKEY_CREDITS_LOW_THRESHOLD,
   };
 }
 

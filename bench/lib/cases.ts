@@ -4,6 +4,7 @@ import {
   freshPostgres,
   growKeys,
   insertKeys,
+  meterKeys,
   keyRows,
   newKeys,
   stored,
@@ -171,7 +172,7 @@ export class Cases {
     if (this.wants("a-post")) await this.barePost();
     if (this.wants("z", "z-get")) await this.fastifyFloor();
     if (this.wants("f")) await this.betterAuth();
-    if (this.wants("b", "c", "d", "e", "iso", "b-1m"))
+    if (this.wants("b", "c", "d", "e", "iso", "b-1m", "b-lim"))
       await this.latchkey({ kind: "sqlite", dataDir: join(this.env.work, "sqlite") });
     if (this.wants("pg-1k", "pg-1m")) {
       const pg = await freshPostgres(this.env.databaseUrl);
@@ -298,6 +299,20 @@ export class Cases {
       );
     if (!pg) await this.sqliteOnly(server, seeded, keys, verify);
     await server.stop();
+    if (!pg && this.wants("b-lim")) {
+      // b's keys, each now with usage credits and one named limit (issue 20), on a fresh
+      // server (the first one cached them without): verify meters every call.
+      await meterKeys(store, seeded.userId);
+      server = await startLatchkey(this.env.root, store, { name: `latchkey ${tag} metered` });
+      await this.measure(
+        "b-lim",
+        `Latchkey POST /v1/keys/verify, ${tag}, 1 000 keys with credits and one named limit`,
+        server,
+        verify,
+        (body: any) => valid(body) && body.remaining !== null && body.ratelimits.length === 1,
+      );
+      await server.stop();
+    }
 
     const large = pg ? "pg-1m" : "b-1m";
     if (!this.wants(large)) return;

@@ -306,3 +306,29 @@ export async function freshPostgres(
     },
   };
 }
+
+/**
+ * Gives the owner's `services:read` keys usage credits (more than a run can spend) and one
+ * named limit (far above what a run can send), as `PATCH /v1/api-keys/:id` would store them.
+ */
+export async function meterKeys(store: Store, ownerId: string): Promise<void> {
+  const limits = JSON.stringify([
+    { name: "api", limit: 1_000_000_000, window_ms: 60_000, cost: 1 },
+  ]);
+  const sql = `update api_keys set credits_remaining = 1000000000000, credits_pool = id,
+    ratelimits = $2 where owner_id = $1 and scopes = '["services:read"]'`;
+  if (store.kind === "sqlite") {
+    const db = new Database(join(store.dataDir, "latchkey.db"));
+    db.pragma("busy_timeout = 10000");
+    db.prepare(sql.replace("$1", "?").replace("$2", "?")).run(limits, ownerId);
+    db.close();
+    return;
+  }
+  const client = new pg.Client(pgConfig(store.url));
+  await client.connect();
+  try {
+    await client.query(sql, [ownerId, limits]);
+  } finally {
+    await client.end();
+  }
+}

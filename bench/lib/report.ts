@@ -137,5 +137,6 @@ export function targets(byId: Map<string, CaseResult>): Target[] {
     ratio("scale SQLite 1k → 1M", "b-1m", "b", 0.9),
     ratio("scale PostgreSQL 1k → 1M", "pg-1m", "pg-1k", 0.9),
     ratio("isolation: verify during 20 logins", "iso", "b", 0.8),
+    ratio("verify with credits and a named limit vs plain verify", "b-lim", "b", 0.95),
   ];
 }

@@ -3,6 +3,8 @@
  * strings; `null` where a time does not apply.
  */
 import { z } from "zod";
+import { REFILL_INTERVALS } from "../core/credits.js";
+import { parseDuration } from "../core/durations.js";
 import { VERIFY_REFUSALS } from "../core/errors.js";
 
 /** At most this many uses are leased per verification (`lease`). */
@@ -33,6 +35,57 @@ const scopes = z.array(scope).min(1, "name at least one scope").max(64);
 const verifyScope = z.string().min(1).max(64).regex(/^\S+$/, "must not contain spaces");
 
 export const Environment = z.enum(["live", "test"]);
+
+// ---- usage credits and named rate limits (issue 20) ----
+
+/** Named limits on one key, or on one owner, at most. */
+export const MAX_NAMED_LIMITS = 16;
+/** A named limit's window: a duration from 1s to 30d. */
+export const MIN_WINDOW_MS = 1000;
+export const MAX_WINDOW_MS = 30 * 86_400_000;
+const limitName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "letters, digits and _ . : - (at most 64)");
+const credits = z.number().int().min(0).max(1_000_000_000_000);
+const window = z
+  .string()
+  .max(16)
+  .refine((v) => {
+    const ms = parseDuration(v);
+    return ms !== null && ms >= MIN_WINDOW_MS && ms <= MAX_WINDOW_MS;
+  }, "a duration from 1s to 30d, such as 1s, 10s, 1m, 1h, 1d")
+  .describe("the sliding window, a duration such as 10s, 1m, 1h, 1d");
+export const Refill = z
+  .strictObject({
+    amount: z.number().int().min(1).max(1_000_000_000_000),
+    interval: z.enum(REFILL_INTERVALS).describe("at each UTC midnight, or first of the month"),
+  })
+  .describe("the balance is reset to `amount` at each interval's start (UTC)");
+export const NamedLimitBody = z.strictObject({
+  name: limitName,
+  limit: z.number().int().min(1).max(1_000_000_000),
+  window,
+  cost: z
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .optional()
+    .describe("what a verification that does not name this limit spends of it; default 1"),
+});
+export const NamedLimits = z
+  .array(NamedLimitBody)
+  .max(MAX_NAMED_LIMITS)
+  .refine((list) => new Set(list.map((l) => l.name)).size === list.length, {
+    message: "limit names must be unique",
+  });
+export const NamedLimit = z.object({
+  name: z.string(),
+  limit: z.number(),
+  window: z.string(),
+  window_ms: z.number(),
+  cost: z.number(),
+});
 export const KeyStatus = z.enum(["active", "expired", "revoked"]);
 
 export const CreateKeyBody = z
@@ -52,6 +105,15 @@ export const CreateKeyBody = z
       .describe("IPv4/IPv6 addresses or CIDR ranges the key may be used from"),
     description: description.optional(),
     meta: meta.optional(),
+    remaining: credits
+      .optional()
+      .describe(
+        "usage credits: verifications (or their `cost`) the key may spend; absent: unlimited (with refill: the refill amount)",
+      ),
+    refill: Refill.optional(),
+    ratelimits: NamedLimits.optional().describe(
+      "named rate limits of this key (sliding window), spent by POST /v1/keys/verify",
+    ),
   })
   .refine((v) => v.expires_in === undefined || v.expires_at === undefined, {
     message: "give expires_in or expires_at, not both",
@@ -76,6 +138,12 @@ export const KeyRecord = z.object({
   meta: z.record(z.string(), z.unknown()).nullable(),
   enabled: z.boolean().describe("false: disabled by its owner, refused as key_disabled"),
   disabled_at: z.string().nullable(),
+  remaining: z
+    .number()
+    .nullable()
+    .describe("usage credits left; null: unlimited. Lists show the balance as last written back"),
+  refill: Refill.nullable(),
+  ratelimits: z.array(NamedLimit).describe("the key's own named limits (its owner's are shared)"),
 });
 
 export const KeyList = z.object({ api_keys: z.array(KeyRecord) });
@@ -128,13 +196,17 @@ export const KeyPatch = z
       .nullable()
       .optional()
       .describe("replaces the address allowlist; null removes it (not for a key minted by a key)"),
+    remaining: credits.nullable().optional().describe("sets the balance; null: unlimited"),
+    refill: Refill.nullable().optional().describe("null stops refilling"),
+    ratelimits: NamedLimits.nullable().optional().describe("replaces the key's named limits"),
   })
   .refine((v) => v.expires_in === undefined || v.expires_at === undefined, {
     message: "give expires_in or expires_at, not both",
     path: ["expires_at"],
   })
   .refine((v) => Object.values(v).some((field) => field !== undefined), {
-    message: "name at least one of name, scopes, description, meta, enabled, expiry, ip_allow",
+    message:
+      "name at least one of name, scopes, description, meta, enabled, expiry, ip_allow, remaining, refill, ratelimits",
   });
 
 export const RotateBody = z.strictObject({
@@ -188,7 +260,26 @@ export const VerifyBody = z.strictObject({
     .max(MAX_LEASE)
     .optional()
     .describe(
-      "ask for up to this many more uses of the key's rate limit, to spend on cached answers; granted only to a valid key, only what fits under the limit (see `lease`)",
+      "ask for up to this many more uses of the key's rate limit, to spend on cached answers; granted only to a valid key, only what fits under the limit (see `lease`); never to a key with credits or named limits",
+    ),
+  cost: z
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .optional()
+    .describe("usage credits this call spends, when the key has credits; default 1"),
+  ratelimits: z
+    .array(
+      z.strictObject({
+        name: limitName,
+        cost: z.number().int().min(0).max(1_000_000).optional(),
+      }),
+    )
+    .max(MAX_NAMED_LIMITS)
+    .optional()
+    .describe(
+      "costs for this call of named limits (the key's, else its owner's); every limit applies, one not named spends its own cost",
     ),
 });
 
@@ -225,7 +316,26 @@ export const VerifyResponse = z.object({
     .nullable()
     .describe("the key's metadata as its owner set it; null when none or the key is unknown"),
   lease: VerifyLease.optional().describe("only when the call asked for a lease"),
+  remaining: z
+    .number()
+    .nullable()
+    .describe("usage credits left after this call; null when the key has none"),
+  ratelimits: z
+    .array(
+      z.object({
+        name: z.string(),
+        scope: z.enum(["key", "owner"]).describe("owner: shared by every key of the owner"),
+        limit: z.number(),
+        remaining: z.number(),
+        reset: z.number().describe("epoch milliseconds when the current window ends"),
+      }),
+    )
+    .describe("each named limit after this call (empty when the key and its owner have none)"),
 });
+
+/** Staff set (replace) an owner's named limits, shared by all of the owner's keys. */
+export const OwnerLimitsBody = z.strictObject({ ratelimits: NamedLimits });
+export const OwnerLimits = z.object({ owner_id: z.string(), ratelimits: z.array(NamedLimit) });
 
 /** One aggregate of cached hits: a key, where it was used, how often, when. */
 export const KeyUsageEntry = z
@@ -282,6 +392,9 @@ export type VerifyCodeT = z.infer<typeof VerifyCode>;
 export type VerifyResponseT = z.infer<typeof VerifyResponse>;
 export type VerifyLeaseT = z.infer<typeof VerifyLease>;
 export type ProjectT = z.infer<typeof Project>;
+export type NamedLimitT = z.infer<typeof NamedLimit>;
+export type NamedLimitBodyT = z.infer<typeof NamedLimitBody>;
+export type OwnerLimitsT = z.infer<typeof OwnerLimits>;
 export type KeyUsageReportT = z.infer<typeof KeyUsageReport>;
 export type KeyUsageAcceptedT = z.infer<typeof KeyUsageAccepted>;
 export type ProjectListT = z.infer<typeof ProjectList>;

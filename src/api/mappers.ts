@@ -28,6 +28,14 @@ import type {
 } from "./keys.js";
 import type { PortalSessionT } from "./portal.js";
 import { isoOrNull as iso, keyStatus } from "../core/key-status.js";
+import {
+  formatWindow,
+  refillOf,
+  storedBalance,
+  storedLimits,
+  type StoredLimit,
+} from "../core/credits.js";
+import type { NamedLimitT, OwnerLimitsT } from "./keys.js";
 import type { AuditEntryT, SessionT, TokenPairT, UserT, WhoamiT } from "./schemas.js";
 import type { TwoFactorSetupResponseT, TwoFactorStatusT } from "./twofa.js";
 
@@ -50,7 +58,26 @@ export function toRecord(row: ApiKey, now: number): KeyRecordT {
     meta: metaOf(row.meta),
     enabled: row.disabled_at === null,
     disabled_at: iso(row.disabled_at),
+    remaining: storedBalance(row, now)?.remaining ?? null,
+    refill: refillOf(row),
+    ratelimits: storedLimits(row).map(toNamedLimit),
   };
+}
+
+/** A named limit as shown (key views, owner limits). */
+export function toNamedLimit(limit: StoredLimit): NamedLimitT {
+  const windowMs = Number(limit.window_ms);
+  return {
+    name: limit.name,
+    limit: Number(limit.limit),
+    window: formatWindow(windowMs),
+    window_ms: windowMs,
+    cost: Number(limit.cost),
+  };
+}
+
+export function toOwnerLimits(ownerId: string, rows: StoredLimit[]): OwnerLimitsT {
+  return { owner_id: ownerId, ratelimits: rows.map(toNamedLimit) };
 }
 
 /** A key's stored metadata (JSON text, written by us from a checked object). */
@@ -149,8 +176,13 @@ export function toVerifyResponse(result: CheckResult): VerifyResponseT {
     expires_at: key ? expiryOf(key) : null,
     ratelimit: result.ratelimit,
     meta: key?.meta ?? null,
+    remaining: result.credits,
+    ratelimits: result.ratelimits ?? NO_NAMED_LIMITS,
   };
 }
+
+/** Shared by every answer about a key without named limits: read-only to serialisers. */
+const NO_NAMED_LIMITS: never[] = [];
 
 /** A rate-limit lease granted with a verification (only when asked for). */
 export function toLease(lease: Lease): VerifyLeaseT {

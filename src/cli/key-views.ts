@@ -1,6 +1,7 @@
 /** How API keys read in the terminal: the list table, one key's fields, the one-time secret. */
 import type { KeyCreatedT, KeyDetailsT, KeyRecordFullT, KeyRecordT } from "../api/keys.js";
 import { calendarDate, count, fields, relativeTime, table, wrap, type Style } from "./output.js";
+import { limitFields } from "./key-limits.js";
 
 /** The wire types (src/api): a key as listed, with its usage, and the one answer with the secret. */
 export type KeyRecord = KeyRecordT;
@@ -84,6 +85,7 @@ export function keyFields(k: KeyRecord, s: Style, now = Date.now()): string {
       ["Last used", dated(k.last_used_at, "never")],
       ["Usage", `${count(k.usage_count)} calls`],
       ...(k.meta ? [["Meta", JSON.stringify(k.meta)] as [string, string]] : []),
+      ...limitFields(k),
     ],
     s,
   );

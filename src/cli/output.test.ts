@@ -121,6 +121,9 @@ describe("key list", () => {
     meta: null,
     enabled: true,
     disabled_at: null,
+    remaining: null,
+    refill: null,
+    ratelimits: [],
     ...over,
   });
 

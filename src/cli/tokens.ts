@@ -16,6 +16,13 @@ import {
   type RevokedKey,
 } from "./key-views.js";
 import { confirm, isInteractive } from "./prompt.js";
+import {
+  collectLimit,
+  limitBody,
+  parseCredits,
+  parseRefill,
+  type LimitOptions,
+} from "./key-limits.js";
 
 const path = (id: string) => `/v1/api-keys/${encodeURIComponent(id)}`;
 
@@ -24,7 +31,7 @@ function collectList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
 }
 
-interface CreateOptions extends CommonOptions, StepUpOptions {
+interface CreateOptions extends CommonOptions, StepUpOptions, LimitOptions {
   scope: string[];
   env?: "live" | "test";
   expires?: string;
@@ -55,6 +62,7 @@ async function create(name: string, options: CreateOptions): Promise<void> {
   if (options.project) body.project_id = options.project;
   if (options.description !== undefined) body.description = options.description;
   if (options.meta !== undefined) body.meta = options.meta;
+  Object.assign(body, limitBody(options));
   const created = await cli.api.post<CreatedKey>("/v1/api-keys", body);
   cli.out.result(
     created,
@@ -152,7 +160,7 @@ async function rotate(id: string, options: RotateOptions): Promise<void> {
   });
 }
 
-interface EditOptions extends CommonOptions {
+interface EditOptions extends CommonOptions, LimitOptions {
   name?: string;
   scope?: string[];
   description?: string;
@@ -177,10 +185,11 @@ async function edit(id: string, options: EditOptions): Promise<void> {
     throw usageError("give --ip-allow or --clear-ip-allow, not both");
   if (options.ipAllow !== undefined) body.ip_allow = options.ipAllow;
   if (options.clearIpAllow) body.ip_allow = null;
+  Object.assign(body, limitBody(options));
   if (Object.keys(body).length === 0)
     throw usageError(
       "nothing to change",
-      "pass --name N, --scope S (scopes may only narrow), --description D, --meta JSON, --expires D (only earlier) or --ip-allow CIDR",
+      "pass --name N, --scope S (scopes may only narrow), --description D, --meta JSON, --expires D (only earlier), --ip-allow CIDR, --credits N, --refill N/daily or --ratelimit NAME=LIMIT/WINDOW",
     );
   const cli: Cli = contextOf(options);
   const key = await cli.api.patch<KeyRecord>(path(id), body);
@@ -188,6 +197,10 @@ async function edit(id: string, options: EditOptions): Promise<void> {
 }
 
 const SCOPE_HELP = "a scope, e.g. services:read (repeat, or separate with commas)";
+const CREDITS_HELP = "usage credits: verifications (or their cost) the key may spend";
+const REFILL_HELP = "reset the credits each UTC day or month, e.g. 1000/daily, 50000/monthly";
+const RATELIMIT_HELP =
+  "a named rate limit (sliding window), e.g. api=100/1m or api=100/1m:5 for a cost of 5 (repeat)";
 
 export function tokenCommand(): Command {
   const token = new Command("token").description("scoped API keys for CI, scripts and services");
@@ -202,7 +215,10 @@ export function tokenCommand(): Command {
           .option("--expires <duration>", "lifetime, e.g. 30d, 90d, 24h, 1y (default: never)")
           .option("--project <id>", "restrict the key to one project")
           .option("--description <text>", "what the key is for, for people")
-          .option("--meta <json>", "a JSON object (≤ 4 KiB) that verification returns", parseMeta),
+          .option("--meta <json>", "a JSON object (≤ 4 KiB) that verification returns", parseMeta)
+          .option("--credits <n>", CREDITS_HELP, parseCredits)
+          .option("--refill <amount/interval>", REFILL_HELP, parseRefill)
+          .option("--ratelimit <name=limit/window>", RATELIMIT_HELP, collectLimit),
       ),
     ).action(create),
   );
@@ -272,7 +288,13 @@ export function tokenCommand(): Command {
           "replace the addresses the key may be used from (repeat, or separate with commas)",
           collectList,
         )
-        .option("--clear-ip-allow", "let the key be used from any address"),
+        .option("--clear-ip-allow", "let the key be used from any address")
+        .option("--credits <n>", `set the balance: ${CREDITS_HELP}`, parseCredits)
+        .option("--clear-credits", "unlimited use: no credits")
+        .option("--refill <amount/interval>", REFILL_HELP, parseRefill)
+        .option("--clear-refill", "stop refilling the credits")
+        .option("--ratelimit <name=limit/window>", `${RATELIMIT_HELP}; replaces them`, collectLimit)
+        .option("--clear-ratelimits", "remove the key's named rate limits"),
     ).action(edit),
   );
   token.addCommand(

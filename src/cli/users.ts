@@ -4,6 +4,7 @@ import { PLANS } from "../core/plans.js";
 import { ROLES } from "../core/scopes.js";
 import { contextOf, withCommonOptions, type CommonOptions } from "./context.js";
 import { usageError } from "./exit.js";
+import { ownerLimitsCommand } from "./key-limits.js";
 import { fields, table, type Style } from "./output.js";
 
 type AdminUser = UserT;
@@ -122,5 +123,6 @@ export function usersCommand(): Command {
         .option("--no-disabled", "enable the account again"),
     ).action(set),
   );
+  users.addCommand(ownerLimitsCommand());
   return users;
 }

@@ -29,6 +29,8 @@ export const ERRORS = {
   payload_too_large: { status: 413, exit: 1 },
   rate_limited: { status: 429, exit: 1 },
   too_many_attempts: { status: 429, exit: 1 },
+  // Issue 20: a key's usage credits are spent (until its refill, or an owner's PATCH).
+  usage_exceeded: { status: 429, exit: 1 },
   internal: { status: 500, exit: 1 },
 } as const satisfies Record<string, { status: number; exit: number }>;
 
@@ -55,6 +57,7 @@ export const REFUSAL_MESSAGES = {
   project_mismatch: "API key is restricted to another project",
   ip_not_allowed: "API key may not be used from this address",
   rate_limited: "API key's rate limit is exhausted",
+  usage_exceeded: "API key's usage credits are spent",
 } as const satisfies Partial<Record<ErrorCode, string>>;
 
 /** The codes of a refused `POST /v1/keys/verify`, in the spec's order; `valid` is the other answer. */
@@ -67,6 +70,7 @@ export const VERIFY_REFUSALS = [
   "project_mismatch",
   "ip_not_allowed",
   "rate_limited",
+  "usage_exceeded",
 ] as const satisfies readonly (keyof typeof REFUSAL_MESSAGES)[];
 
 export type VerifyRefusal = (typeof VERIFY_REFUSALS)[number];

@@ -91,6 +91,10 @@ describe("compiled serialisation of the verify answer", () => {
         n: null,
       },
       lease: { granted: 10, reset: 1_800_000_000_000, reset_in: 59_000 },
+      remaining: 41,
+      ratelimits: [
+        { name: "api", scope: "owner", limit: 100, remaining: 7, reset: 1_800_000_000_000 },
+      ],
     },
     {
       valid: false,
@@ -103,6 +107,8 @@ describe("compiled serialisation of the verify answer", () => {
       expires_at: null,
       ratelimit: null,
       meta: null,
+      remaining: null,
+      ratelimits: [],
     },
   ];
 

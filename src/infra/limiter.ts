@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { MemoryMeter, RedisMeter, type Meter } from "./meter.js";
 
 export interface WindowState {
   /** Hits in the current window, this one included. */
@@ -47,16 +48,20 @@ export interface Limiter {
    */
   release(key: string, cost?: number): Promise<void>;
   reset(key: string): Promise<void>;
+  /** Usage credits and named rate limits (issue 20), kept where this limiter keeps its windows. */
+  readonly meter: Meter;
   close(): Promise<void>;
 }
 
 export class MemoryLimiter implements Limiter {
   private readonly windows = new Map<string, { count: number; resetAt: number }>();
   private readonly sweeper: NodeJS.Timeout;
+  readonly meter: MemoryMeter;
 
   constructor(private readonly now: () => number = Date.now) {
     this.sweeper = setInterval(() => this.sweep(), 60_000);
     this.sweeper.unref();
+    this.meter = new MemoryMeter(now);
   }
 
   readonly sharesVersions = false;
@@ -115,6 +120,7 @@ export class MemoryLimiter implements Limiter {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    this.meter.close();
   }
 
   private sweep(): void {
@@ -146,13 +152,16 @@ return redis.call('DECRBY', KEYS[1], cost)
 
 export class RedisLimiter implements Limiter {
   readonly sharesVersions = true;
+  readonly meter: Meter;
 
   /** Windows live under `namespace`, versions under `versionNamespace`. */
   constructor(
     private readonly redis: Redis,
     private readonly namespace: string,
     private readonly versionNamespace: string,
-  ) {}
+  ) {
+    this.meter = new RedisMeter(redis, `${namespace}m:`);
+  }
 
   async spend(key: string, windowMs: number, versionOf: string, cost = 1): Promise<SpendState> {
     const [count, ttl, version] = (await this.redis.eval(

@@ -12,6 +12,8 @@ export {
 } from "./errors.js";
 export {
   createVerifier,
+  type Metering,
+  type NamedLimitState,
   type Principal,
   type Verifier,
   type VerifierOptions,

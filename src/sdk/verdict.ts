@@ -11,6 +11,28 @@ export interface VerifyOptions {
   endpoint?: string;
   /** The caller's address, checked against the key's `ip_allow`. */
   ip?: string;
+  /** Usage credits this call spends, for a key with credits (default 1). */
+  cost?: number;
+  /** Costs of named rate limits for this call; every limit of the key and its owner applies. */
+  ratelimits?: readonly { name: string; cost?: number }[];
+}
+
+/** A named rate limit after a call (issue 20); `scope: "owner"` is shared by the owner's keys. */
+export interface NamedLimitState {
+  name: string;
+  scope: "key" | "owner";
+  limit: number;
+  remaining: number;
+  /** Epoch milliseconds when the current window ends. */
+  reset: number;
+}
+
+/** What a metered key (credits or named limits) has left after the call. */
+export interface Metering {
+  /** Usage credits left; null when the key has none (and for sessions). */
+  remaining: number | null;
+  /** Empty when the key and its owner have no named limits. */
+  ratelimits: NamedLimitState[];
 }
 
 /** Who is calling, as Latchkey vouches for it. */
@@ -39,9 +61,12 @@ export interface Principal {
 }
 
 export type VerifyResult =
-  | { valid: true; principal: Principal; scopes: string[] }
+  | ({ valid: true; principal: Principal; scopes: string[] } & Metering)
   | {
       valid: false;
+      /** For `usage_exceeded` and `rate_limited` of a metered key: what it has left. */
+      remaining?: number | null;
+      ratelimits?: NamedLimitState[];
       code: ErrorCode;
       /** The HTTP status to answer with (503 when Latchkey cannot be asked). */
       status: number;
@@ -54,7 +79,14 @@ const MESSAGES: Partial<Record<ErrorCode, string>> = REFUSAL_MESSAGES;
 
 export function refuse(
   code: ErrorCode,
-  extras: { required?: string[]; retryAfter?: number; message?: string; status?: number } = {},
+  extras: {
+    required?: string[];
+    retryAfter?: number;
+    message?: string;
+    status?: number;
+    remaining?: number | null;
+    ratelimits?: NamedLimitState[];
+  } = {},
 ): VerifyResult {
   const { message, status, ...rest } = extras;
   return {

@@ -20,17 +20,19 @@ import {
   cleanIp,
   refuse,
   unavailable,
+  type Metering,
+  type NamedLimitState,
   type Principal,
   type VerifyOptions,
   type VerifyResult,
 } from "./verdict.js";
 
-export type { Principal, VerifyOptions, VerifyResult };
+export type { Metering, NamedLimitState, Principal, VerifyOptions, VerifyResult };
 
 type VerifyAnswer = z.output<typeof VerifyResponse>;
 type WhoamiAnswer = z.output<typeof Whoami>;
 /** A principal (`cachedHit` when the answer came from the cache), or already a verdict. */
-type Found = { principal: Principal; cachedHit?: true } | VerifyResult;
+type Found = { principal: Principal; cachedHit?: true; metering?: Metering } | VerifyResult;
 
 export interface VerifierOptions {
   /** Where Latchkey listens. */
@@ -199,7 +201,7 @@ class LatchkeyVerifier implements Verifier {
       : await this.apiKey(credential, options, required);
     if ("valid" in found) return found;
     const { principal } = found;
-    const verdict = decide(principal, options, required);
+    const verdict = decide(principal, options, required, found.metering ?? UNMETERED);
     // A hit answered from the cache is counted as Latchkey counts a verification.
     if (found.cachedHit && principal.keyId !== null)
       this.hits.add({
@@ -464,6 +466,8 @@ class LatchkeyVerifier implements Verifier {
           endpoint: options.endpoint?.slice(0, 200),
           ip: options.ip,
           lease: this.caching ? LEASE_ASK : undefined,
+          cost: options.cost,
+          ratelimits: options.ratelimits?.map((r) => ({ name: r.name, cost: r.cost })),
         },
       });
     } catch (error) {
@@ -476,9 +480,11 @@ class LatchkeyVerifier implements Verifier {
       const retryAfter = answer.ratelimit
         ? Math.max(1, Math.ceil((answer.ratelimit.reset - this.now()) / 1000))
         : undefined;
+      const metered = answer.code === "usage_exceeded" || answer.code === "rate_limited";
       return refuse(answer.code, {
         required: answer.code === "scope_insufficient" ? required : undefined,
         retryAfter: answer.code === "rate_limited" ? retryAfter : undefined,
+        ...(metered ? { remaining: answer.remaining, ratelimits: answer.ratelimits } : {}),
       });
     }
     const principal: Principal = {
@@ -493,6 +499,14 @@ class LatchkeyVerifier implements Verifier {
       meta: answer.meta ?? null,
       authTime: null,
     };
+    // A key with credits or named limits is never answered from the cache: every call must
+    // spend on Latchkey's counters, which stay exact across instances and owners' keys (a
+    // lease could not split an owner's shared budget, or a per-call cost, without loss).
+    // (A server from before issue 20 sends neither field: its keys are cached as before.)
+    const remaining = answer.remaining ?? null;
+    const ratelimits = answer.ratelimits ?? [];
+    if (remaining !== null || ratelimits.length > 0)
+      return { principal, metering: { remaining, ratelimits } };
     const keyExpiresAt = answer.expires_at ? Date.parse(answer.expires_at) : null;
     this.remember(cacheKey, { principal, keyHash, keyExpiresAt }, generation);
     // Measured from when the question left: a slow answer or a skewed clock only shortens it.
@@ -503,7 +517,14 @@ class LatchkeyVerifier implements Verifier {
 }
 
 /** A principal's verdict for the call: its project, then the scopes the route needs. */
-function decide(principal: Principal, options: VerifyOptions, required: string[]): VerifyResult {
+const UNMETERED: Metering = { remaining: null, ratelimits: [] };
+
+function decide(
+  principal: Principal,
+  options: VerifyOptions,
+  required: string[],
+  metering: Metering,
+): VerifyResult {
   if (
     options.projectId !== undefined &&
     principal.projectId !== null &&
@@ -513,5 +534,5 @@ function decide(principal: Principal, options: VerifyOptions, required: string[]
   // A few scopes asked of a few dozen held: a scan beats building a Set per request.
   if (!required.every((scope) => principal.scopes.includes(scope)))
     return refuse("scope_insufficient", { required });
-  return { valid: true, principal, scopes: principal.scopes };
+  return { valid: true, principal, scopes: principal.scopes, ...metering };
 }

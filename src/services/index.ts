@@ -12,6 +12,8 @@ import { KeyCache } from "./keys/cache.js";
 import { KeyChecker } from "./keys/check.js";
 import { KeyExchange } from "./keys/exchange.js";
 import { KeyLeases } from "./keys/lease.js";
+import { KeyMetering } from "./keys/metering.js";
+import { OwnerLimits } from "./keys/owner-limits.js";
 import { KeyViews } from "./keys/views.js";
 import { KeyVerifier } from "./keys/verify.js";
 import { MailOutbox } from "./mail/outbox.js";
@@ -41,6 +43,10 @@ export interface Services {
   keyLeases: KeyLeases;
   /** Short-lived tokens from a key (`POST /v1/keys/exchange`) and their principals. */
   keyExchange: KeyExchange;
+  /** Usage credits and named rate limits spent at verification (issue 20). */
+  keyMetering: KeyMetering;
+  /** Named rate limits shared by all of an owner's keys, set by staff (issue 20). */
+  ownerLimits: OwnerLimits;
   /** Cached hits verifiers report (`POST /v1/keys/usage`), counted like direct calls. */
   usageReports: UsageReports;
   twofa: TwoFactor;
@@ -84,11 +90,12 @@ export function createServices(deps: Deps): Services {
   const passwords = new PasswordFlows(deps, accounts, audit, mailOutbox, twofa);
   const projects = new Projects(deps, audit);
   const keyCache = new KeyCache(deps);
-  const keyChecker = new KeyChecker(deps, keyCache, users, audit);
+  const keyMetering = new KeyMetering(deps, audit);
+  const keyChecker = new KeyChecker(deps, keyCache, users, audit, keyMetering);
   const usage = new UsageBuffer(deps);
   const keyVerifier = new KeyVerifier(deps, keyChecker, usage);
   const keyLeases = new KeyLeases(deps);
-  const apiKeys = new ApiKeys(deps, projects, audit);
+  const apiKeys = new ApiKeys(deps, projects, audit, keyMetering);
 
   let closed = false;
   return {
@@ -103,6 +110,8 @@ export function createServices(deps: Deps): Services {
     keyVerifier,
     keyLeases,
     keyExchange: new KeyExchange(deps, users),
+    keyMetering,
+    ownerLimits: new OwnerLimits(deps, audit),
     usageReports: new UsageReports(deps, usage, keyLeases),
     twofa,
     emailVerification,
@@ -119,6 +128,7 @@ export function createServices(deps: Deps): Services {
       await passwords.drain();
       await mailOutbox.close();
       await usage.close();
+      await keyMetering.close();
       await keyChecker.drain();
     },
   };

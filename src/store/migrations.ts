@@ -342,6 +342,41 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+
+    // Usage credits with refill and named rate limits, per key or per owner (issue 20). The
+    // credit balance is a live counter (memory or Redis) written back here periodically.
+    "0010_key_limits": {
+      async up(db: Kysely<unknown>) {
+        const keys = () => db.schema.alterTable("api_keys");
+        await keys().addColumn("credits_remaining", "bigint").execute();
+        await keys().addColumn("credits_refill_amount", "bigint").execute();
+        await keys().addColumn("credits_refill_interval", "text").execute();
+        await keys()
+          .addColumn("credits_period", "bigint", (c) => c.notNull().defaultTo(0))
+          .execute();
+        await keys()
+          .addColumn("credits_gen", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+        await keys().addColumn("credits_pool", "text").execute();
+        await keys().addColumn("ratelimits", "text").execute();
+        // The balance write-back updates by pool (a key and its rotated successors).
+        await db.schema
+          .createIndex("api_keys_credits_pool")
+          .on("api_keys")
+          .column("credits_pool")
+          .execute();
+        await db.schema
+          .createTable("owner_ratelimits")
+          .addColumn("owner_id", "text", (c) => c.notNull())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("limit", "bigint", (c) => c.notNull())
+          .addColumn("window_ms", "bigint", (c) => c.notNull())
+          .addColumn("cost", "integer", (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("owner_ratelimits_pk", ["owner_id", "name"])
+          .execute();
+      },
+    },
   };
 }
 

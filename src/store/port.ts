@@ -188,6 +188,20 @@ export interface KeyRow {
   meta: string | null;
   /** When the owner disabled it (refused as `key_disabled` until enabled); null: enabled. */
   disabled_at: number | null;
+  // Usage credits (issue 20): null `credits_remaining` is unlimited. The live balance is a
+  // counter in memory or Redis; this column is its periodic write-back (and its seed).
+  credits_remaining: number | null;
+  credits_refill_amount: number | null;
+  /** `daily` or `monthly` (UTC); null: no refill. */
+  credits_refill_interval: string | null;
+  /** Epoch ms: the start of the refill period the stored balance belongs to (0 without refill). */
+  credits_period: number;
+  /** Bumped whenever the owner sets the balance: names a fresh counter, so old ones are ignored. */
+  credits_gen: number;
+  /** Names the live counter with `credits_gen`: a key's id, shared by its rotated successors. */
+  credits_pool: string | null;
+  /** Named rate limits (issue 20), JSON `[{name, limit, window_ms, cost}]`; null: none. */
+  ratelimits: string | null;
 }
 
 export type KeyPatch = Partial<
@@ -201,8 +215,45 @@ export type KeyPatch = Partial<
     | "meta"
     | "disabled_at"
     | "ip_allow"
+    | "credits_remaining"
+    | "credits_refill_amount"
+    | "credits_refill_interval"
+    | "credits_period"
+    | "credits_gen"
+    | "credits_pool"
+    | "ratelimits"
   >
 >;
+
+/** A key's credit balance written back from its live counter. */
+export interface CreditsWriteBack {
+  /** The counter's pool: every key row sharing it (a key and its rotated successors). */
+  pool: string;
+  /** Only written while the key's balance is still this generation (a PATCH supersedes it). */
+  gen: number;
+  remaining: number;
+  period: number;
+}
+
+/**
+ * A named rate limit shared by every key of one owner (issue 20). `owner_id` is a user id
+ * today; kept abstract (no foreign key) so an organization can own limits later.
+ */
+export interface OwnerLimitRow {
+  owner_id: string;
+  name: string;
+  limit: number;
+  window_ms: number;
+  cost: number;
+  updated_at: number;
+}
+
+export interface OwnerLimitStore {
+  /** By name. */
+  of(ownerId: string): Promise<OwnerLimitRow[]>;
+  /** Replaces every limit of the owner, atomically. */
+  replace(ownerId: string, rows: OwnerLimitRow[]): Promise<void>;
+}
 
 /** Hourly usage buckets; `project_id` is '' when a call named no project. */
 export interface UsageBucketRow {
@@ -419,6 +470,8 @@ export interface KeyStore {
   /** Revokes those of `ids` not revoked yet. */
   revoke(ids: string[], at: number): Promise<void>;
   setExpiry(ids: string[], at: number): Promise<void>;
+  /** Balances of live credit counters, in one transaction; rows of another generation are left. */
+  writeCredits(rows: CreditsWriteBack[]): Promise<void>;
 }
 
 export interface UsageStore {
@@ -525,6 +578,7 @@ export interface Store {
   readonly accountTokens: AccountTokenStore;
   readonly mail: MailStore;
   readonly passkeys: PasskeyStore;
+  readonly ownerLimits: OwnerLimitStore;
   /**
    * Runs `fn` with a store bound to one transaction: committed when `fn` resolves, rolled
    * back when it throws. Inside a transaction, `transaction` runs `fn` in the same one.

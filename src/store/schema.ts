@@ -9,6 +9,7 @@ import type {
   MfaTokenRow,
   ChallengeRow,
   PasskeyRow,
+  OwnerLimitRow,
   ProjectRow,
   RefreshTokenRow,
   SessionRow,
@@ -62,4 +63,5 @@ export interface Database {
   mail_outbox: MailRow;
   passkeys: PasskeyRow;
   webauthn_challenges: ChallengeRow;
+  owner_ratelimits: OwnerLimitRow;
 }

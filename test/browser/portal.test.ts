@@ -288,6 +288,33 @@ describe(`web portal in Chromium [${store}]`, () => {
     expect((await whoamiWith(keys.ci!.secret)).body.error.code).toBe("ip_not_allowed");
     await limits("");
     expect((await whoamiWith(keys.ci!.secret)).status).toBe(200);
+
+    // Usage credits with a daily refill, and a named rate limit: saved, and shown on the page.
+    await page.getByRole("button", { name: "Edit" }).click();
+    const metered = page.getByRole("dialog", { name: "Edit key" });
+    await metered.getByLabel("Usage credits").fill("250");
+    await metered.getByLabel("Refill", { exact: true }).selectOption("daily");
+    await metered.getByLabel("Refill to").fill("1000");
+    await metered.getByLabel("Rate limits").fill("api=100/1m\nsearch 5");
+    await metered.getByRole("button", { name: "Save changes" }).click();
+    await metered.getByText("does not read name=limit/window").waitFor();
+    await metered.getByLabel("Rate limits").fill("api=100/1m\nsearch=5/10s:2");
+    await metered.getByRole("button", { name: "Save changes" }).click();
+    await metered.waitFor({ state: "detached" });
+    const card = page.locator("section", {
+      has: page.getByRole("heading", { name: "Usage limits" }),
+    });
+    await card.getByText("250, refilled to 1,000 every day (UTC)").waitFor();
+    await card.getByText("5 per 10s (cost 2)").waitFor();
+    const shown = await (await page.request.get(`${server.url}/v1/api-keys/${keys.ci!.id}`)).json();
+    expect(shown).toMatchObject({
+      remaining: 250,
+      refill: { amount: 1000, interval: "daily" },
+      ratelimits: [
+        { name: "api", limit: 100, window: "1m" },
+        { name: "search", limit: 5, window: "10s", cost: 2 },
+      ],
+    });
   });
 
   it("rotates the key: the new one works and the old one overlaps", async () => {

@@ -62,6 +62,44 @@ describe.concurrent("latchkey token and auth set-token", { timeout: 90_000 }, ()
     expect((await client(server.url).get("/v1/auth/whoami", { token: key })).status).toBe(200);
   });
 
+  it("sets, shows and changes a key's credits, refill and named rate limits", async () => {
+    const { m } = await user();
+    const made = await m.json([
+      "token",
+      "create",
+      "metered",
+      "--scope",
+      "services:read",
+      "--credits",
+      "500",
+      "--refill",
+      "1000/daily",
+      "--ratelimit",
+      "api=100/1m",
+      "--ratelimit",
+      "search=10/10s:2",
+    ]);
+    expect(made).toMatchObject({
+      remaining: 500,
+      refill: { amount: 1000, interval: "daily" },
+      ratelimits: [
+        { name: "api", limit: 100, window: "1m", window_ms: 60_000, cost: 1 },
+        { name: "search", limit: 10, window: "10s", window_ms: 10_000, cost: 2 },
+      ],
+    });
+    const shown = await m.run(["token", "show", made.id]);
+    expect(shown.stdout).toMatch(/Credits\s+500 left, refilled to 1,000 daily/);
+    expect(shown.stdout).toContain("api: 100 per 1m");
+    expect(shown.stdout).toContain("search: 10 per 10s (cost 2)");
+    const edited = await m.json(["token", "edit", made.id, "--credits", "7", "--clear-ratelimits"]);
+    expect(edited).toMatchObject({ remaining: 7, ratelimits: [] });
+    const bad = await m.run(["token", "edit", made.id, "--ratelimit", "api=100"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("NAME=LIMIT/WINDOW");
+    const badRefill = await m.run(["token", "edit", made.id, "--refill", "5/hourly"]);
+    expect(badRefill.code).toBe(2);
+  });
+
   it("ends a key sooner and replaces its address allowlist", async () => {
     const { m, createKey } = await user();
     const { id } = await createKey(["services:read"]);

@@ -28,8 +28,12 @@ describe("latchkey users (staff)", () => {
     return { m, id: signup.body.user.id as string, token: login.body.access_token as string };
   };
 
+  // The first account of the server is staff; the cases share it.
+  let first: ReturnType<typeof signedIn> | null = null;
+  const theStaff = () => (first ??= signedIn());
+
   it("lists accounts and makes one a service account that may verify keys", async () => {
-    const staff = await signedIn(); // the first account is staff
+    const staff = await theStaff();
     const svc = await signedIn();
 
     const table = await staff.m.run(["users", "list"]);
@@ -45,6 +49,31 @@ describe("latchkey users (staff)", () => {
     const off = await staff.m.json(["users", "set", svc.id, "--no-service"]);
     expect(off.service).toBe(false);
     const refused = await svc.m.run(["token", "create", "again", "--scope", "keys:verify"]);
+    expect(refused.code).toBe(1);
+  });
+
+  it("shows, sets and clears an owner's named rate limits, shared by its keys", async () => {
+    const staff = await theStaff();
+    const owner = await signedIn();
+    const set = await staff.m.run([
+      "users",
+      "limits",
+      owner.id,
+      "--ratelimit",
+      "api=1000/1m",
+      "--ratelimit",
+      "daily=50000/1d:5",
+    ]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain("api: 1,000 per 1m");
+    expect(set.stdout).toContain("daily: 50,000 per 1d (cost 5)");
+    const shown = await staff.m.json(["users", "limits", owner.id]);
+    expect(shown.ratelimits.map((l: { name: string }) => l.name)).toEqual(["api", "daily"]);
+    const cleared = await staff.m.run(["users", "limits", owner.id, "--clear"]);
+    expect(cleared.stdout).toContain("has no named rate limits");
+    const bad = await staff.m.run(["users", "limits", owner.id, "--ratelimit", "api"]);
+    expect(bad.code).toBe(2);
+    const refused = await owner.m.run(["users", "limits", owner.id]);
     expect(refused.code).toBe(1);
   });
 

@@ -119,6 +119,13 @@ export const ROUTES = {
   admin: [
     { method: "GET", path: "/v1/admin/users", ...admin },
     { method: "PATCH", path: "/v1/admin/users/:id", ...admin, body: { plan: "pro" } },
+    { method: "GET", path: "/v1/admin/owners/:id/ratelimits", ...admin },
+    {
+      method: "PATCH",
+      path: "/v1/admin/owners/:id/ratelimits",
+      ...admin,
+      body: { ratelimits: [{ name: "api", limit: 100, window: "1m" }] },
+    },
   ],
   revocations: [
     { method: "GET", path: "/v1/keys/revocations", auth: "any", scopes: ["keys:verify"] },

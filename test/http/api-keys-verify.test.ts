@@ -49,6 +49,8 @@ describeEachStore("POST /v1/keys/verify, projects and IP restriction", (store) =
       expires_at: key.expires_at,
       ratelimit: { limit: 10000, remaining: 9999, reset: expect.any(Number) },
       meta: null,
+      remaining: null,
+      ratelimits: [],
     });
   });
 
@@ -70,6 +72,8 @@ describeEachStore("POST /v1/keys/verify, projects and IP restriction", (store) =
         expires_at: null,
         ratelimit: null,
         meta: null,
+        remaining: null,
+        ratelimits: [],
       });
     }
   });

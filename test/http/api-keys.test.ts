@@ -30,6 +30,9 @@ const LISTED = [
   "usage_count",
   "revoked_at",
   "status",
+  "remaining",
+  "refill",
+  "ratelimits",
 ];
 
 describeEachStore("API keys: create, list, use, revoke", (store) => {

@@ -130,6 +130,51 @@ describeEachStore("verifier against a real server", (store) => {
     });
   });
 
+  it("spends a key's credits on every call, never from its cache, and says what is left", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { key } = await owner.key(["services:read"], { remaining: 5 });
+    const { verifier, count } = verifierFor(owner.serviceKey, { cacheTtlMs: 60_000 });
+    await within(5000, async () => verifier.streaming);
+    expect(await verifier.verify(key, { cost: 2 })).toMatchObject({
+      valid: true,
+      remaining: 3,
+      ratelimits: [],
+    });
+    expect(await verifier.verify(key, { cost: 3 })).toMatchObject({ valid: true, remaining: 0 });
+    expect(await verifier.verify(key)).toMatchObject({
+      valid: false,
+      code: "usage_exceeded",
+      status: 429,
+      remaining: 0,
+    });
+    expect(count("POST /v1/keys/verify")).toBe(3);
+    // A key without credits is cached as before, and says so.
+    const plain = await owner.key(["services:read"]);
+    expect(await verifier.verify(plain.key)).toMatchObject({ valid: true, remaining: null });
+  });
+
+  it("spends named rate limits with the costs it is given, and reports each in the verdict", async () => {
+    const owner = await ownerWithKeys(server.url);
+    const { key } = await owner.key(["services:read"], {
+      ratelimits: [{ name: "search", limit: 5, window: "1h" }],
+    });
+    const { verifier, count } = verifierFor(owner.serviceKey, { cacheTtlMs: 60_000 });
+    const first = await verifier.verify(key, { ratelimits: [{ name: "search", cost: 3 }] });
+    expect(first).toMatchObject({
+      valid: true,
+      remaining: null,
+      ratelimits: [{ name: "search", scope: "key", limit: 5, remaining: 2 }],
+    });
+    const over = await verifier.verify(key, { ratelimits: [{ name: "search", cost: 3 }] });
+    expect(over).toMatchObject({
+      valid: false,
+      code: "rate_limited",
+      status: 429,
+      ratelimits: [{ name: "search", remaining: 2 }],
+    });
+    expect(count("POST /v1/keys/verify")).toBe(2);
+  });
+
   it("drops a cached key when its scopes are narrowed", async () => {
     const owner = await ownerWithKeys(server.url);
     const { id, key } = await owner.key(["services:read", "services:write"]);

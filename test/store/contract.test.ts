@@ -68,6 +68,13 @@ function key(ownerId: string, overrides: Partial<KeyRow> = {}): KeyRow {
     description: null,
     meta: null,
     disabled_at: null,
+    credits_remaining: null,
+    credits_refill_amount: null,
+    credits_refill_interval: null,
+    credits_period: 0,
+    credits_gen: 0,
+    credits_pool: null,
+    ratelimits: null,
     ...overrides,
   };
 }

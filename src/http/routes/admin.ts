@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { toPublicUser } from "../../api/mappers.js";
+import { OwnerLimits, OwnerLimitsBody } from "../../api/keys.js";
+import { toOwnerLimits, toPublicUser } from "../../api/mappers.js";
 import {
   AdminUserList,
   AdminUserPatch,
@@ -53,6 +54,39 @@ export function adminRoutes(base: FastifyInstance, services: Services): void {
         ip: request.ip,
       });
       return toPublicUser(user);
+    },
+  );
+
+  // Issue 20: an owner's named rate limits, shared by all of its keys; staff override them.
+  const ownerLimits = {
+    tags: ["admin"],
+    security,
+    params: IdParams,
+    response: { 200: OwnerLimits, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+  };
+  app.get(
+    "/v1/admin/owners/:id/ratelimits",
+    { config: admin, schema: ownerLimits },
+    async (request) =>
+      toOwnerLimits(request.params.id, await services.ownerLimits.list(request.params.id)),
+  );
+  app.patch(
+    "/v1/admin/owners/:id/ratelimits",
+    {
+      config: admin,
+      schema: {
+        ...ownerLimits,
+        summary: "Replace an owner's named rate limits (all its keys share them); audited",
+        body: OwnerLimitsBody,
+      },
+    },
+    async (request) => {
+      const rows = await services.ownerLimits.set(request.params.id, request.body.ratelimits, {
+        userId: principalOf(request).user.id,
+        actor: actorOfRequest(request),
+        ip: request.ip,
+      });
+      return toOwnerLimits(request.params.id, rows);
     },
   );
 }

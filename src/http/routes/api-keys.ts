@@ -35,7 +35,7 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody 
 /** SPEC §4: the caller's own keys. Another user's key id answers 404, as a missing one. */
 export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
   const app = base.withTypeProvider<ZodTypeProvider>();
-  const { apiKeys, keyViews, deps } = services;
+  const { apiKeys, keyViews, keyMetering, deps } = services;
 
   app.post(
     "/v1/api-keys",
@@ -76,7 +76,13 @@ export function apiKeyRoutes(base: FastifyInstance, services: Services): void {
     async (request) => {
       const row = await apiKeys.own(callerOf(request), request.params.id);
       const now = deps.now();
-      return { ...toFullRecord(row, now), usage: toKeyUsage(await keyViews.usage(row.id)) };
+      // The live balance (the stored one lags by up to a write-back).
+      const live = await keyMetering.balance(row);
+      return {
+        ...toFullRecord(row, now),
+        remaining: live?.remaining ?? null,
+        usage: toKeyUsage(await keyViews.usage(row.id)),
+      };
     },
   );
 

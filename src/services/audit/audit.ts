@@ -34,7 +34,10 @@ export type AuditEvent =
   | "email_changed"
   | "passkey_added"
   | "passkey_renamed"
-  | "passkey_removed";
+  | "passkey_removed"
+  // Issue 20: a key's credits fell to LATCHKEY_CREDITS_LOW_THRESHOLD; staff changed owner limits.
+  | "key_credits_low"
+  | "owner_limits_set";
 
 export interface AuditInput {
   event: AuditEvent;

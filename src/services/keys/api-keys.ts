@@ -11,9 +11,11 @@ import type { Deps } from "../deps.js";
 import { requireStepUp } from "../step-up.js";
 import type { Projects } from "../projects/projects.js";
 import { isRangeWithin } from "./ip-allow.js";
-import type { ApiKey, CreatedKey, KeyAt, NewKeyInput } from "./model.js";
+import type { ApiKey, CreatedKey, KeyAt, NamedLimitInput, NewKeyInput, Refill } from "./model.js";
 import { planLimit, planState } from "./plan-limits.js";
 import { badField, compileIpAllow, expiryOf, newKeyRow } from "./rows.js";
+import { creditColumns, limitsChange } from "./limits.js";
+import type { KeyMetering } from "./metering.js";
 
 /** Who is acting: the signed-in user or one of their keys (with that key's effective scopes). */
 export interface Caller {
@@ -46,6 +48,7 @@ export class ApiKeys {
     private readonly deps: Deps,
     private readonly projects: Projects,
     private readonly audit: AuditLog,
+    private readonly metering: KeyMetering,
   ) {}
 
   async create(caller: Caller, input: NewKeyInput): Promise<CreatedKey> {
@@ -86,6 +89,7 @@ export class ApiKeys {
       parentKeyId: parent?.id ?? null,
       description: input.description || null,
       meta: input.meta === undefined ? null : JSON.stringify(input.meta),
+      limits: creditColumns(input, now),
     });
     await this.deps.store.transaction(async (tx) => {
       const { limit, counted } = await planState(tx, caller.user.id, now);
@@ -113,6 +117,10 @@ export class ApiKeys {
         project_id: projectId,
         expires_at: isoOrNull(expiresAt),
         ...(parent ? { parent_key_id: parent.id } : {}),
+        ...(row.credits_remaining !== null
+          ? { remaining: row.credits_remaining, refill: input.refill ?? null }
+          : {}),
+        ...(input.ratelimits ? { ratelimits: input.ratelimits } : {}),
       },
     });
     return { row, at: now, key };
@@ -139,6 +147,9 @@ export class ApiKeys {
       expires_in?: string | undefined;
       expires_at?: string | undefined;
       ip_allow?: string[] | null | undefined;
+      remaining?: number | null | undefined;
+      refill?: Refill | null | undefined;
+      ratelimits?: NamedLimitInput[] | null | undefined;
     },
   ): Promise<KeyAt> {
     const row = await this.own(caller, id);
@@ -192,6 +203,14 @@ export class ApiKeys {
         values.ip_allow = text;
         changes.ip_allow = next;
       }
+    }
+    if (
+      patch.remaining !== undefined ||
+      patch.refill !== undefined ||
+      patch.ratelimits !== undefined
+    ) {
+      const live = await this.metering.balance(row);
+      Object.assign(changes, limitsChange(row, patch, live, now, values));
     }
     // Disabling pauses the key alone (not the keys it minted): revoke for that.
     let toggled: "key_disabled" | "key_enabled" | null = null;
@@ -348,9 +367,19 @@ export class ApiKeys {
       brand: this.deps.config.keyBrand,
       rotatedFrom: old.id,
       parentKeyId: minter?.id ?? old.parent_key_id,
-      // The successor is the same key to its owner and to the services that read its meta.
+      // The successor is the same key to its owner and to the services that read its meta;
+      // it spends the same credits (one counter: the pool) and has the same named limits.
       description: old.description,
       meta: old.meta,
+      limits: {
+        credits_remaining: old.credits_remaining,
+        credits_refill_amount: old.credits_refill_amount,
+        credits_refill_interval: old.credits_refill_interval,
+        credits_period: old.credits_period,
+        credits_gen: old.credits_gen,
+        credits_pool: old.credits_remaining === null ? null : (old.credits_pool ?? old.id),
+        ratelimits: old.ratelimits,
+      },
     });
     const capped = await this.deps.store.transaction(async (tx) => {
       const { limit, counted, successorOf } = await planState(tx, old.owner_id, now);

@@ -1,4 +1,6 @@
+import type { OwnerLimitRow } from "../../store/port.js";
 import type { Deps } from "../deps.js";
+import { budgetOf, type KeyBudget } from "./budget.js";
 import { parseIpAllow, type IpAllow } from "./ip-allow.js";
 import type { ApiKey } from "./model.js";
 
@@ -25,6 +27,8 @@ export interface CachedKey {
   disabledAt: number | null;
   /** The owner's metadata, parsed once per cached row; shared read-only by every answer. */
   meta: Readonly<Record<string, unknown>> | null;
+  /** Credits and named limits (its own and its owner's); null when it has none. */
+  budget: KeyBudget | null;
 }
 
 const CACHE_LIMIT = 100_000;
@@ -35,7 +39,12 @@ const NEGATIVE_TTL_MS = 10_000;
 // Belt and braces: even if an invalidation were lost, a row is re-read this often.
 const POSITIVE_TTL_MS = 5 * 60_000;
 
-export function toCachedKey(row: ApiKey, version: string | null, now: number): CachedKey {
+export function toCachedKey(
+  row: ApiKey,
+  version: string | null,
+  now: number,
+  ownerLimits: readonly OwnerLimitRow[] = [],
+): CachedKey {
   const ipAllow = row.ip_allow ? parseIpAllow(JSON.parse(row.ip_allow) as string[]) : null;
   return {
     id: row.id,
@@ -54,6 +63,7 @@ export function toCachedKey(row: ApiKey, version: string | null, now: number): C
     memo: null,
     window: null,
     meta: row.meta === null ? null : (JSON.parse(row.meta) as Record<string, unknown>),
+    budget: budgetOf(row, ownerLimits),
   };
 }
 
@@ -125,7 +135,10 @@ export class KeyCache {
 
   private async read(hash: string, version: string | null): Promise<CachedKey | null> {
     const row = await this.deps.store.keys.byHash(hash);
-    return row ? toCachedKey(row, version, this.deps.now()) : null;
+    if (!row) return null;
+    // Owner limits travel with each cached key; changing them invalidates the owner's keys.
+    const ownerLimits = await this.deps.store.ownerLimits.of(row.owner_id);
+    return toCachedKey(row, version, this.deps.now(), ownerLimits);
   }
 
   private store(hash: string, entry: CachedKey | null): void {

@@ -9,6 +9,7 @@ import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 import type { CachedKey, KeyCache } from "./cache.js";
 import { isIpAllowed } from "./ip-allow.js";
+import type { KeyMetering, MeterInput, Metered, NamedLimitState } from "./metering.js";
 
 /** A verification's answer: `valid`, or why not (each refusal is a code of the ERRORS table). */
 export type VerifyCode = "valid" | VerifyRefusal;
@@ -30,6 +31,11 @@ export interface CheckInput {
   scopes?: readonly string[] | undefined;
   /** Whether the call spends the key's per-minute budget. */
   spend: boolean;
+  /**
+   * Set by `POST /v1/keys/verify`: spend the key's credits and named limits (issue 20) when
+   * it has any. API keys calling Latchkey's own API spend only the per-minute limit.
+   */
+  meter?: MeterInput | undefined;
 }
 
 export interface CheckResult {
@@ -42,6 +48,10 @@ export interface CheckResult {
   ratelimit: RateLimitState | null;
   /** Scopes asked for that the key lacks (for `scope_insufficient`). */
   missing: string[];
+  /** Credits left after this call; null when the key has none (or was not metered). */
+  credits: number | null;
+  /** Named limits after this call; null when none were metered. */
+  ratelimits: NamedLimitState[] | null;
 }
 
 /** One check's progress through KeyChecker's steps, each of which may wait or go on at once. */
@@ -81,6 +91,7 @@ export class KeyChecker {
     private readonly cache: KeyCache,
     private readonly users: Users,
     private readonly audit: AuditLog,
+    private readonly metering: KeyMetering,
   ) {}
 
   /**
@@ -178,7 +189,13 @@ export class KeyChecker {
     const scopes = this.effective(key, owner);
     const missing = (input.scopes ?? []).filter((scope) => !scopes.has(scope));
     const code = missing.length > 0 ? "scope_insufficient" : "valid";
-    return { code, key, owner, scopes, ratelimit, missing };
+    // Credits and named limits: one null check for a key without them.
+    if (key.budget !== null && input.meter !== undefined && code === "valid") {
+      const metered = this.metering.spend(key, key.budget, input.meter, now);
+      if (!(metered instanceof Promise)) return withMeter(metered, key, owner, scopes, ratelimit);
+      return metered.then((settled) => withMeter(settled, key, owner, scopes, ratelimit));
+    }
+    return { code, key, owner, scopes, ratelimit, missing, credits: null, ratelimits: null };
   }
 
   private effective(key: CachedKey, owner: UserAccess): ReadonlySet<string> {
@@ -230,6 +247,27 @@ export class KeyChecker {
 }
 
 function refused(code: VerifyCode, key: CachedKey | null, owner: UserAccess | null = null) {
-  const result: CheckResult = { code, key, owner, scopes: NOTHING, ratelimit: null, missing: [] };
+  const result: CheckResult = {
+    code,
+    key,
+    owner,
+    scopes: NOTHING,
+    ratelimit: null,
+    missing: [],
+    credits: null,
+    ratelimits: null,
+  };
   return result;
+}
+
+function withMeter(
+  metered: Metered,
+  key: CachedKey,
+  owner: UserAccess,
+  scopes: ReadonlySet<string>,
+  ratelimit: RateLimitState | null,
+): CheckResult {
+  const { outcome, remaining: credits, ratelimits } = metered;
+  if (outcome !== "ok") return { ...refused(outcome, key, owner), ratelimit, credits, ratelimits };
+  return { code: "valid", key, owner, scopes, ratelimit, missing: [], credits, ratelimits };
 }

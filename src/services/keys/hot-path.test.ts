@@ -129,4 +129,30 @@ describe("the verification hot path", () => {
       .executeTakeFirstOrThrow();
     expect(usage.usage_count).toBe(1 + 10 + 2000);
   });
+
+  it("meters a key with credits and a named limit in the same turn, writing back once per flush", async () => {
+    const owner = await signUp(t, "cleo@example.test");
+    const { key } = await t.services.apiKeys.create(sessionCaller(owner), {
+      name: "metered",
+      scopes: ["keys:read"],
+      remaining: 5000,
+      ratelimits: [{ name: "api", limit: 100_000, window: "1m" }],
+    });
+    expect((await t.services.keyVerifier.verify({ key }, "usr_s", identity)).code).toBe("valid");
+    calls.clear();
+    for (let i = 0; i < 1000; i++) {
+      const result = t.services.keyVerifier.verify({ key }, "usr_s", identity);
+      expect(result).not.toBeInstanceOf(Promise);
+      expect((result as CheckResult).credits).toBe(5000 - 2 - i);
+    }
+    expect(Object.fromEntries(calls)).toEqual({});
+    await t.services.keyMetering.flush();
+    expect(Object.fromEntries(calls)).toEqual({ "keys.writeCredits": 1 });
+    const stored = await t.store.db
+      .selectFrom("api_keys")
+      .select("credits_remaining")
+      .where("name", "=", "metered")
+      .executeTakeFirstOrThrow();
+    expect(stored.credits_remaining).toBe(5000 - 1001);
+  });
 });

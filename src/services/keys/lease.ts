@@ -70,6 +70,8 @@ export class KeyLeases {
       resetIn: Math.max(0, (ratelimit?.reset ?? now) - now),
     };
     if (result.code !== "valid" || !key || !ratelimit) return none;
+    // Credits and named limits are spent only by the server, call by call (see README).
+    if (key.budget !== null) return none;
     const { limit } = ratelimit;
     const leased = `lease:${key.id}`;
     const cap = outstandingCap(limit);

@@ -1,3 +1,4 @@
+import type { RefillInterval } from "../../core/credits.js";
 import type { Environment } from "../../core/key-format.js";
 import type { KeyRow } from "../../store/port.js";
 
@@ -27,4 +28,21 @@ export interface NewKeyInput {
   ip_allow?: string[] | undefined;
   description?: string | undefined;
   meta?: Record<string, unknown> | undefined;
+  remaining?: number | undefined;
+  refill?: Refill | undefined;
+  ratelimits?: NamedLimitInput[] | undefined;
+}
+
+/** A key's refill as a caller gives it. */
+export interface Refill {
+  amount: number;
+  interval: RefillInterval;
+}
+
+/** A named limit as a caller gives it: the window as a duration (`1m`). */
+export interface NamedLimitInput {
+  name: string;
+  limit: number;
+  window: string;
+  cost?: number | undefined;
 }

@@ -6,6 +6,7 @@ import type { Random } from "../../infra/random.js";
 import { sha256 } from "../../infra/secrets.js";
 import { parseIpAllow } from "./ip-allow.js";
 import type { ApiKey, NewKeyInput } from "./model.js";
+import { NO_LIMITS, type LimitColumns } from "./budget.js";
 
 export function badField(field: string, message: string): LatchkeyError {
   return new LatchkeyError("invalid_request", `${field}: ${message}`, {
@@ -57,11 +58,15 @@ export function newKeyRow(
     description: string | null;
     /** The owner's metadata, as stored (JSON text). */
     meta: string | null;
+    /** Credits and named limits (pool null: the new key's own id). */
+    limits?: LimitColumns;
   },
 ): { key: string; row: ApiKey } {
   const key = formatKey(input.brand, input.environment, random.bytes(32));
+  const id = newId(random, "key");
+  const limits = input.limits ?? NO_LIMITS;
   const row: ApiKey = {
-    id: newId(random, "key"),
+    id,
     owner_id: input.ownerId,
     name: input.name,
     prefix: displayPrefix(key),
@@ -80,6 +85,8 @@ export function newKeyRow(
     description: input.description,
     meta: input.meta,
     disabled_at: null,
+    ...limits,
+    credits_pool: limits.credits_remaining === null ? null : (limits.credits_pool ?? id),
   };
   return { key, row };
 }

@@ -15,6 +15,10 @@ export interface VerifyInput {
   project_id?: string | undefined;
   endpoint?: string | undefined;
   ip?: string | undefined;
+  /** Credits this call spends (default 1), when the key has credits. */
+  cost?: number | undefined;
+  /** Costs of the key's (or its owner's) named limits for this call. */
+  ratelimits?: { name: string; cost?: number | undefined }[] | undefined;
 }
 
 export interface KeyRequest {
@@ -147,6 +151,7 @@ export class KeyVerifier {
       projectId: body.project_id,
       scopes: body.scopes,
       spend: true,
+      meter: body,
     });
     return result instanceof Promise
       ? result.then((settled) => this.answer(settled, body, endpoint, verifiedBy, answer))

@@ -8,6 +8,7 @@ import { KyselyAudit } from "./audit.js";
 import { KyselyKeys } from "./keys.js";
 import { KyselyMail } from "./mail.js";
 import { KyselyPasskeys } from "./passkeys.js";
+import { KyselyOwnerLimits } from "./owner-limits.js";
 import { KyselyProjects } from "./projects.js";
 import { KyselySessions } from "./sessions.js";
 import { KyselyTwoFactor } from "./twofa.js";
@@ -31,6 +32,7 @@ export class KyselyStore implements Store {
   readonly accountTokens: KyselyAccountTokens;
   readonly mail: KyselyMail;
   readonly passkeys: KyselyPasskeys;
+  readonly ownerLimits: KyselyOwnerLimits;
   private readonly transact: Transact;
 
   /**
@@ -61,6 +63,7 @@ export class KyselyStore implements Store {
     this.accountTokens = new KyselyAccountTokens(db);
     this.mail = new KyselyMail(db, traits);
     this.passkeys = new KyselyPasskeys(db);
+    this.ownerLimits = new KyselyOwnerLimits(db, this.transact);
   }
 
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {

@@ -18,6 +18,7 @@ import { ScopeList } from "../scopes.js";
 import type { Activity, Count, KeyActivity, KeyDetails, KeyUsage, Whoami } from "../types.js";
 import { useProjectNames } from "../meta.js";
 import { EditKeyDialog, RotateDialog } from "./key-dialogs.js";
+import { KeyLimitsCard } from "./key-limits.js";
 import { RevokeDialog } from "./keys.js";
 
 type Dialog = "edit" | "rotate" | "revoke" | null;
@@ -182,6 +183,8 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
           )}
         </section>
       )}
+
+      <KeyLimitsCard apiKey={key} />
 
       <section class="card" aria-labelledby="scopes-title">
         <div class="card-head">

@@ -7,6 +7,7 @@ import { toast } from "../components/ui.js";
 import { navigate } from "../router.js";
 import { ScopePicker, sortScopes } from "../scopes.js";
 import type { ApiKey, CreatedKey, KeyDetails } from "../types.js";
+import { useLimitsForm } from "./key-limits.js";
 
 /** Edit (rename, narrow scopes, description, metadata) and Rotate, opened from a key's page. */
 
@@ -52,6 +53,7 @@ export function EditKeyDialog({
   const [meta, setMeta] = useState(metaText(apiKey.meta));
   const [sooner, setSooner] = useState("");
   const [addresses, setAddresses] = useState(addressText(apiKey.ip_allow));
+  const limits = useLimitsForm(apiKey);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
 
@@ -73,6 +75,12 @@ export function EditKeyDialog({
       const list = addresses.split(/[\s,]+/).filter(Boolean);
       body.ip_allow = list.length > 0 ? list : null;
     }
+    const limited = limits.body();
+    if ("field" in limited) {
+      setError(localError("", [{ field: limited.field, message: limited.message }]));
+      return;
+    }
+    Object.assign(body, limited.values);
     if (Object.keys(body).length === 0) return onClose();
     if (scopes.size === 0) {
       setError(
@@ -99,6 +107,11 @@ export function EditKeyDialog({
     description: error?.fieldMessage("description") ?? null,
     meta: error?.fieldMessage("meta") ?? null,
     expires: error?.fieldMessage("expires_in") ?? null,
+    limits:
+      error?.fieldMessage("remaining") ??
+      error?.fieldMessage("refill") ??
+      error?.fieldMessage("ratelimits") ??
+      null,
     addresses:
       error?.fieldMessage("ip_allow") ??
       (error?.code === "scope_not_grantable" || error?.code === "conflict" ? error.message : null),
@@ -165,6 +178,7 @@ export function EditKeyDialog({
           onInput={(e) => setAddresses(e.currentTarget.value)}
           error={fields.addresses}
         />
+        {limits.fields(error)}
         <ScopePicker
           legend="Scopes"
           hint="Scopes can only be narrowed. To grant more, create a new key."

@@ -6,6 +6,7 @@ import { SecretReveal } from "../components/secret.js";
 import { usePortalMeta } from "../meta.js";
 import { ScopePicker, sortScopes } from "../scopes.js";
 import type { ApiKey, CreatedKey, Project, ProjectList, Whoami } from "../types.js";
+import { useLimitsForm } from "./key-limits.js";
 
 const EXPIRATIONS = [
   { value: "30d", label: "30 days" },
@@ -35,6 +36,7 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
   const [secret, setSecret] = useState<string | null>(null);
+  const limits = useLimitsForm(null);
 
   useEffect(() => {
     api
@@ -54,9 +56,19 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
       setError(localError("", [{ field: "scopes", message: "Choose at least one scope." }]));
       return;
     }
+    const limited = limits.body();
+    if ("field" in limited) {
+      setError(localError("", [{ field: limited.field, message: limited.message }]));
+      return;
+    }
     setBusy(true);
     try {
-      const body: Record<string, unknown> = { name: name.trim(), scopes: [...scopes], environment };
+      const body: Record<string, unknown> = {
+        name: name.trim(),
+        scopes: [...scopes],
+        environment,
+        ...limited.values,
+      };
       if (expiresIn) body.expires_in = expiresIn;
       if (projectId) body.project_id = projectId;
       if (description.trim()) body.description = description.trim();
@@ -92,6 +104,11 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
       (error?.code === "project_mismatch" ? error.message : null),
     environment: error?.fieldMessage("environment") ?? null,
     description: error?.fieldMessage("description") ?? null,
+    limits:
+      error?.fieldMessage("remaining") ??
+      error?.fieldMessage("refill") ??
+      error?.fieldMessage("ratelimits") ??
+      null,
   };
   const formError = error && !Object.values(fields).some(Boolean) ? error.message : null;
 
@@ -189,6 +206,7 @@ export function NewKeyDialog({ me, onClose, onCreated }: Props) {
             ))}
           </SelectField>
         </div>
+        {limits.fields(error)}
         <div class="modal-actions">
           <button type="button" class="button button-secondary" onClick={onClose}>
             Cancel

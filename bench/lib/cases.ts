@@ -427,6 +427,7 @@ export class Cases {
     keys.push(...more);
     await insertKeys(store, keyRows(seeded.userId, more.map(stored), 0));
     await server.stop();
+    if (id === "b-lim") await meterKeys(store, seeded.userId);
     const dir = join(this.env.root, "bench/results");
     const before = new Set(existsSync(dir) ? readdirSync(dir) : []);
     // Case e profiles the platform-api process (the SDK), the others Latchkey itself.

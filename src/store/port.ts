@@ -470,11 +470,14 @@ export interface KeyStore {
   /** Revokes those of `ids` not revoked yet. */
   revoke(ids: string[], at: number): Promise<void>;
   setExpiry(ids: string[], at: number): Promise<void>;
-  /** Balances of live credit counters, in one transaction; rows of another generation are left. */
-  writeCredits(rows: CreditsWriteBack[]): Promise<void>;
 }
 
 export interface UsageStore {
+  /**
+   * Balances of live credit counters, in one transaction; rows of another generation are left.
+   * With the usage flushes: off the event loop where they are (file-backed SQLite).
+   */
+  writeCredits(rows: CreditsWriteBack[]): Promise<void>;
   /** Adds `count` calls to the key's total and moves `last_used_at` forward to `last`. */
   addCalls(keyId: string, count: number, last: number): Promise<void>;
   /** Adds to the hourly buckets (inserting those that are new). */

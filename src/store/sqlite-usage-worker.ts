@@ -9,7 +9,7 @@ import { Worker } from "node:worker_threads";
 import type { Kysely } from "kysely";
 import type { Transact } from "./kysely/index.js";
 import { KyselyUsage } from "./kysely/usage.js";
-import type { UsageBatch } from "./port.js";
+import type { CreditsWriteBack, UsageBatch } from "./port.js";
 import type { Database } from "./schema.js";
 import { SQLITE_FLUSH_SQL, sqliteFlushSteps } from "./usage-sql.js";
 import { BUSY_TIMEOUT_MS, GATE_WORKER, WORKER_GATE_SOURCE, type WriteGate } from "./write-gate.js";
@@ -96,6 +96,14 @@ export class SqliteWorkerUsage extends KyselyUsage {
     this.workerStats.flushes += 1;
     this.workerStats.threadId = reply.threadId ?? 0;
     return new Map((reply.stored ?? []).map((r) => [r.key_id, Number(r.n)]));
+  }
+
+  /** In the worker too: one statement over a JSON array, off the event loop. */
+  override async writeCredits(rows: CreditsWriteBack[]): Promise<void> {
+    if (rows.length === 0) return;
+    const values = JSON.stringify(rows.map((r) => [r.pool, r.gen, r.remaining, r.period]));
+    const reply = await this.send([["credits", [values]]]);
+    if (!reply.ok) throw new Error(reply.error ?? "credit write-back failed");
   }
 
   private send(steps: unknown): Promise<Reply> {

@@ -6,6 +6,12 @@ import type { UsageBatch } from "./port.js";
 
 /** SQLite: each statement takes its rows as one JSON array (`json_each`), so it is prepared once. */
 export const SQLITE_FLUSH_SQL = {
+  // Credit balances written back (issue 20): [pool, gen, remaining, period] per counter.
+  credits: `update api_keys set credits_remaining = c.remaining, credits_period = c.period
+    from (select json_extract(value, '$[0]') as pool, json_extract(value, '$[1]') as gen,
+      json_extract(value, '$[2]') as remaining, json_extract(value, '$[3]') as period
+      from json_each(?)) as c
+    where api_keys.credits_pool = c.pool and api_keys.credits_gen = c.gen`,
   calls: `update api_keys set usage_count = usage_count + c.count,
       last_used_at = case when last_used_at is null or last_used_at < c.last then c.last else last_used_at end
     from (select json_extract(value, '$[0]') as key_id, json_extract(value, '$[1]') as count,

@@ -147,7 +147,7 @@ describe("the verification hot path", () => {
     }
     expect(Object.fromEntries(calls)).toEqual({});
     await t.services.keyMetering.flush();
-    expect(Object.fromEntries(calls)).toEqual({ "keys.writeCredits": 1 });
+    expect(Object.fromEntries(calls)).toEqual({ "usage.writeCredits": 1 });
     const stored = await t.store.db
       .selectFrom("api_keys")
       .select("credits_remaining")

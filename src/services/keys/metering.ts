@@ -168,7 +168,7 @@ export class KeyMetering {
         if (balance) rows.push({ pool, gen, remaining: balance.remaining, period: balance.period });
       });
       // One statement per chunk, whatever the number of keys (store/kysely/keys.ts).
-      await this.deps.store.keys.writeCredits(rows);
+      await this.deps.store.usage.writeCredits(rows);
     } catch (error) {
       this.deps.logger.warn(
         { err: (error as Error).message },

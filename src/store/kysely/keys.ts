@@ -1,5 +1,5 @@
-import { sql, type Kysely } from "kysely";
-import type { CreditsWriteBack, KeyPatch, KeyRow, KeyStore } from "../port.js";
+import type { Kysely } from "kysely";
+import type { KeyPatch, KeyRow, KeyStore } from "../port.js";
 import type { Database } from "../schema.js";
 
 export class KyselyKeys implements KeyStore {
@@ -91,23 +91,5 @@ export class KyselyKeys implements KeyStore {
   async setExpiry(ids: string[], at: number): Promise<void> {
     if (ids.length === 0) return;
     await this.db.updateTable("api_keys").set({ expires_at: at }).where("id", "in", ids).execute();
-  }
-
-  /** One `UPDATE … FROM (VALUES …)` per 500 balances (SQLite ≥ 3.33 and PostgreSQL alike). */
-  async writeCredits(rows: CreditsWriteBack[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 500) {
-      const chunk = rows.slice(i, i + 500);
-      const values = sql.join(
-        chunk.map(
-          (r) =>
-            sql`(${r.pool}, cast(${r.gen} as integer), cast(${r.remaining} as bigint), cast(${r.period} as bigint))`,
-        ),
-      );
-      // Parameters in VALUES are untyped on PostgreSQL: each is cast (SQLite takes the same).
-      await sql`update api_keys set credits_remaining = v.remaining, credits_period = v.period
-        from (select column1 as pool, column2 as gen, column3 as remaining, column4 as period
-              from (values ${values}) as t) as v
-        where api_keys.credits_pool = v.pool and api_keys.credits_gen = v.gen`.execute(this.db);
-    }
   }
 }

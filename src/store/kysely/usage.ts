@@ -1,6 +1,7 @@
 import { CompiledQuery, sql, type Kysely } from "kysely";
 import type {
   ActivityRow,
+  CreditsWriteBack,
   Engine,
   StoredActivity,
   UsageBatch,
@@ -23,6 +24,24 @@ export class KyselyUsage implements UsageStore {
     private readonly engine: Engine,
     private readonly transact: Transact,
   ) {}
+
+  /** One `UPDATE … FROM (VALUES …)` per 500 balances (SQLite ≥ 3.33 and PostgreSQL alike). */
+  async writeCredits(rows: CreditsWriteBack[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 500) {
+      const chunk = rows.slice(i, i + 500);
+      const values = sql.join(
+        chunk.map(
+          (r) =>
+            sql`(${r.pool}, cast(${r.gen} as integer), cast(${r.remaining} as bigint), cast(${r.period} as bigint))`,
+        ),
+      );
+      // Parameters in VALUES are untyped on PostgreSQL: each is cast (SQLite takes the same).
+      await sql`update api_keys set credits_remaining = v.remaining, credits_period = v.period
+        from (select column1 as pool, column2 as gen, column3 as remaining, column4 as period
+              from (values ${values}) as t) as v
+        where api_keys.credits_pool = v.pool and api_keys.credits_gen = v.gen`.execute(this.db);
+    }
+  }
 
   async flush(batch: UsageBatch): Promise<Map<string, number>> {
     if (this.engine === "postgres") {

@@ -44,6 +44,8 @@ function renderBackupCodes(codes: readonly string[], s: Style): string {
 
 async function enable(options: CommonOptions): Promise<void> {
   const cli = contextOf(options);
+  // Step-up on a terminal (the code is read from stdin in scripts: reauthenticate first there).
+  enableStepUp(cli, {});
   const setup = await cli.api.post<Setup>("/v1/auth/2fa/setup");
   const { default: QRCode } = await import("qrcode");
   const qr = await QRCode.toString(setup.otpauth_url, { type: "terminal", small: true });

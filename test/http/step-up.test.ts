@@ -88,6 +88,49 @@ describeEachStore("step-up before sensitive actions", (store) => {
     expect(allowed.status, JSON.stringify(allowed.body)).toBe(200);
   });
 
+  it("refuses turning 2FA on with a stale sign-in: a stolen old token cannot enrol its own authenticator", async () => {
+    const user = await signupAndLogin(server.url);
+    const signedInAt = clock.ms;
+    // A setup begun in time cannot be finished once the sign-in is stale.
+    const setup = await api.post("/v1/auth/2fa/setup", undefined, { token: user.accessToken });
+    expect(setup.status).toBe(200);
+    clock.ms = signedInAt + LIMIT + 1_000;
+    expectError(
+      await api.post(
+        "/v1/auth/2fa/verify",
+        { code: authenticatorCode(setup.body.secret, clock.ms) },
+        { token: user.accessToken },
+      ),
+      401,
+      "reauthentication_required",
+    );
+    expectError(
+      await api.post("/v1/auth/2fa/setup", undefined, { token: user.accessToken }),
+      401,
+      "reauthentication_required",
+    );
+    expect((await api.get("/v1/auth/2fa/status", { token: user.accessToken })).body.enabled).toBe(
+      false,
+    );
+    // The other sessions (the owner's) were not ended.
+    expect(await events(user.userId)).not.toContain("2fa_enabled");
+    const fresh = await api.post(
+      "/v1/auth/reauthenticate",
+      { password: PASSWORD },
+      { token: user.accessToken },
+    );
+    const again = await api.post("/v1/auth/2fa/setup", undefined, {
+      token: fresh.body.access_token,
+    });
+    expect(again.status).toBe(200);
+    const enabled = await api.post(
+      "/v1/auth/2fa/verify",
+      { code: authenticatorCode(again.body.secret, clock.ms) },
+      { token: fresh.body.access_token },
+    );
+    expect(enabled.status, JSON.stringify(enabled.body)).toBe(200);
+  });
+
   it("refuses regenerating backup codes with a stale sign-in until the user reauthenticates", async () => {
     const user = await twoFactorUser();
     clock.ms = user.signedInAt + LIMIT + 1_000;

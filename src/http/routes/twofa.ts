@@ -29,11 +29,19 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
   const app = base.withTypeProvider<ZodTypeProvider>();
   const { twofa } = services;
 
+  // Turning 2FA on needs a recent authentication too: with a stolen hours-old token, enrolling
+  // the thief's authenticator would end the owner's sessions and hold the backup codes.
   app.post(
     "/v1/auth/2fa/setup",
     {
       config: session,
-      schema: { tags, security: bearer, response: { 200: TwoFactorSetupResponse, ...errors } },
+      preHandler: stepUp(services, "turning on two-factor authentication"),
+      schema: {
+        tags,
+        summary: "Start enrolling an authenticator app (needs a recent authentication: step-up)",
+        security: bearer,
+        response: { 200: TwoFactorSetupResponse, ...errors },
+      },
     },
     async (request, reply) => {
       const { user } = principalOf(request);
@@ -46,8 +54,10 @@ export function twofaRoutes(base: FastifyInstance, services: Services): void {
     "/v1/auth/2fa/verify",
     {
       config: session,
+      preHandler: stepUp(services, "turning on two-factor authentication"),
       schema: {
         tags,
+        summary: "Turn 2FA on with a first code (needs a recent authentication: step-up)",
         security: bearer,
         body: TwoFactorVerifyBody,
         response: { 200: BackupCodesResponse, ...errors },

@@ -94,6 +94,10 @@ export const Session = z.object({
   current: z.boolean(),
 });
 export const SessionList = z.object({ sessions: z.array(Session) });
+/** How many sessions (refresh-token families) an action ended. */
+export const SessionsEnded = z.object({ sessions_ended: z.number() });
+export type SessionsEndedT = z.infer<typeof SessionsEnded>;
+
 export const IdParams = z.strictObject({ id: z.string().min(1).max(100) });
 
 export const Whoami = z.object({

@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import type { AdminUserListT, UserT } from "../api/schemas.js";
+import type { AdminUserListT, SessionsEndedT, UserT } from "../api/schemas.js";
 import { PLANS } from "../core/plans.js";
 import { ROLES } from "../core/scopes.js";
 import { contextOf, withCommonOptions, type CommonOptions } from "./context.js";
@@ -92,6 +92,18 @@ async function set(id: string, options: SetOptions): Promise<void> {
   );
 }
 
+async function signOut(id: string, options: CommonOptions): Promise<void> {
+  const cli = contextOf(options);
+  const result = await cli.api.delete<SessionsEndedT>(
+    `/v1/admin/users/${encodeURIComponent(id)}/sessions`,
+  );
+  cli.out.result(
+    result,
+    (s) =>
+      `${s.green("✓")} Signed ${s.bold(id)} out everywhere: ${result.sessions_ended} session(s) ended. Their API keys still work.\n`,
+  );
+}
+
 /** `latchkey users …`: staff manage accounts over the API (needs `admin:*`). */
 export function usersCommand(): Command {
   const users = new Command("users").description(
@@ -119,9 +131,16 @@ export function usersCommand(): Command {
           "make it a service account: it may verify any tenant's keys (keys:verify) and see leak-report outcomes (keys:report)",
         )
         .option("--no-service", "take the service privilege away")
-        .option("--disabled", "disable the account (its sessions and keys stop working)")
+        .option("--disabled", "disable the account (its sessions end, its keys stop working)")
         .option("--no-disabled", "enable the account again"),
     ).action(set),
+  );
+  users.addCommand(
+    withCommonOptions(
+      new Command("sign-out")
+        .description("end every session of an account, on every instance (its API keys stay)")
+        .argument("<id>", "user id (usr_…)"),
+    ).action(signOut),
   );
   users.addCommand(ownerLimitsCommand());
   return users;

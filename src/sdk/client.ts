@@ -50,6 +50,7 @@ import type {
   MfaLoginBody,
   PageQuery,
   SessionList,
+  SessionsEnded,
   SignupBody,
   SignupResponse,
   TokenPair,
@@ -360,5 +361,11 @@ function adminGroup(http: Transport) {
       http.request<Out<typeof User>>("PATCH", `/v1/admin/users/${encodeURIComponent(id)}`, {
         body,
       }),
+    /** Signs the user out everywhere (every session ends; API keys stay). */
+    endSessions: (id: string) =>
+      http.request<Out<typeof SessionsEnded>>(
+        "DELETE",
+        `/v1/admin/users/${encodeURIComponent(id)}/sessions`,
+      ),
   };
 }

@@ -77,6 +77,19 @@ describe("latchkey users (staff)", () => {
     expect(refused.code).toBe(1);
   });
 
+  it("signs a user out everywhere", async () => {
+    const staff = await theStaff();
+    const user = await signedIn();
+    const result = await staff.m.run(["users", "sign-out", user.id]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain("1 session(s) ended");
+    const who = await client(server.url).get("/v1/auth/whoami", { token: user.token });
+    expect(who.status).toBe(401);
+    const missing = await staff.m.run(["users", "sign-out", "usr_nobody"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("no such user");
+  });
+
   it("refuses non-staff (exit 1, scope insufficient) and an empty change (exit 2)", async () => {
     const user = await signedIn();
     const listed = await user.m.run(["users", "list"]);

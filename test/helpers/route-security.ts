@@ -119,6 +119,7 @@ export const ROUTES = {
   admin: [
     { method: "GET", path: "/v1/admin/users", ...admin },
     { method: "PATCH", path: "/v1/admin/users/:id", ...admin, body: { plan: "pro" } },
+    { method: "DELETE", path: "/v1/admin/users/:id/sessions", ...admin },
     { method: "GET", path: "/v1/admin/owners/:id/ratelimits", ...admin },
     {
       method: "PATCH",

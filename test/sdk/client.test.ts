@@ -216,6 +216,9 @@ describeEachStore("SDK client against a real server", (store) => {
     expect(users.map((u) => u.id)).toContain(staffId);
     const changed = await staff.admin.updateUser(user.id, { plan: "pro" });
     expect(changed.plan).toBe("pro");
+    const signedOut = await signedIn();
+    expect(await staff.admin.endSessions(signedOut.user.id)).toEqual({ sessions_ended: 1 });
+    expect(await failure(signedOut.sdk.auth.whoami())).toMatchObject({ code: "token_invalid" });
 
     const { sdk } = await signedIn();
     const forbidden = await failure(sdk.admin.listUsers());

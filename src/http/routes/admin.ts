@@ -8,6 +8,7 @@ import {
   ErrorBody,
   IdParams,
   PageQuery,
+  SessionsEnded,
   User,
 } from "../../api/schemas.js";
 import { ADMIN_SCOPE } from "../../core/scopes.js";
@@ -32,6 +33,29 @@ export function adminRoutes(base: FastifyInstance, services: Services): void {
       },
     },
     async (request) => ({ users: (await services.users.list(request.query)).map(toPublicUser) }),
+  );
+
+  app.delete(
+    "/v1/admin/users/:id/sessions",
+    {
+      config: admin,
+      schema: {
+        tags: ["admin"],
+        summary: "Sign a user out everywhere: every session ends (API keys stay)",
+        security,
+        params: IdParams,
+        response: { 200: SessionsEnded, 403: ErrorBody, 404: ErrorBody },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const ended = await services.users.endSessions(request.params.id, {
+        actor: actorOfRequest(request),
+        userId: principal.user.id,
+        ip: request.ip,
+      });
+      return { sessions_ended: ended };
+    },
   );
 
   app.patch(

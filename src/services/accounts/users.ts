@@ -5,6 +5,7 @@ import type { Settled } from "../../core/settled.js";
 import type { UserPatch, UserRow } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
+import { endOtherSessions } from "./sessions.js";
 
 /** An account, as staff list and change it. `createdAt` is epoch milliseconds. */
 export interface User {
@@ -106,13 +107,44 @@ export class Users {
     if (!(await this.deps.store.users.update(userId, values)))
       throw new LatchkeyError("not_found", "no such user");
     await this.deps.bus.publish({ type: "user_changed", userId });
+    // Disabling ends the sessions too (ASVS 7.4.2): enabling the account again must not
+    // bring back what was signed in before.
+    const ended =
+      patch.disabled === true
+        ? await endOtherSessions(this.deps, userId, null, "account_disabled")
+        : [];
     await this.audit.record({
       event: "user_updated",
       userId,
       actor: by.actor,
       ip: by.ip,
-      details: { ...patch, by: by.userId },
+      details: {
+        ...patch,
+        by: by.userId,
+        ...(patch.disabled === true ? { sessions_ended: ended.length } : {}),
+      },
     });
     return userOf((await this.get(userId))!);
+  }
+
+  /**
+   * Staff sign a user out everywhere (ASVS 7.4.5): every session (refresh-token family) ends,
+   * at once on every instance and at SDK verifiers. The user's API keys are untouched.
+   */
+  async endSessions(
+    userId: string,
+    by: { actor: string; userId: string; ip: string | null },
+  ): Promise<number> {
+    if (!(await this.deps.store.users.byId(userId)))
+      throw new LatchkeyError("not_found", "no such user");
+    const ended = await endOtherSessions(this.deps, userId, null, "ended_by_staff");
+    await this.audit.record({
+      event: "sessions_ended_by_staff",
+      userId,
+      actor: by.actor,
+      ip: by.ip,
+      details: { sessions_ended: ended.length, by: by.userId },
+    });
+    return ended.length;
   }
 }

@@ -7,6 +7,7 @@ export type AuditEvent =
   | "login_throttled"
   | "logout"
   | "session_ended"
+  | "sessions_ended_by_staff"
   | "refresh_token_reused"
   | "2fa_enabled"
   | "2fa_disabled"

@@ -5,6 +5,7 @@ import {
   growKeys,
   insertKeys,
   meterKeys,
+  unmeterKeys,
   keyRows,
   newKeys,
   stored,
@@ -297,11 +298,11 @@ export class Cases {
         verify,
         valid,
       );
-    if (!pg) await this.sqliteOnly(server, seeded, keys, verify);
-    await server.stop();
     if (!pg && this.wants("b-lim")) {
-      // b's keys, each now with usage credits and one named limit (issue 20), on a fresh
-      // server (the first one cached them without): verify meters every call.
+      // Right after b, so the pair is measured on the machine as it is then: b's keys, each
+      // now with usage credits and one named limit (issue 20), on a fresh server (the first
+      // one cached them without). Then the keys go back to plain for the cases that follow.
+      await server.stop();
       await meterKeys(store, seeded.userId);
       server = await startLatchkey(this.env.root, store, { name: `latchkey ${tag} metered` });
       await this.measure(
@@ -312,7 +313,11 @@ export class Cases {
         (body: any) => valid(body) && body.remaining !== null && body.ratelimits.length === 1,
       );
       await server.stop();
+      await unmeterKeys(store, seeded.userId);
+      server = await startLatchkey(this.env.root, store, { name: `latchkey ${tag}` });
     }
+    if (!pg) await this.sqliteOnly(server, seeded, keys, verify);
+    await server.stop();
 
     const large = pg ? "pg-1m" : "b-1m";
     if (!this.wants(large)) return;

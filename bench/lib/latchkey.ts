@@ -311,6 +311,26 @@ export async function freshPostgres(
  * Gives the owner's `services:read` keys usage credits (more than a run can spend) and one
  * named limit (far above what a run can send), as `PATCH /v1/api-keys/:id` would store them.
  */
+/** Takes b-lim's credits and named limit off the keys again (the cases after it run plain). */
+export async function unmeterKeys(store: Store, ownerId: string): Promise<void> {
+  const sql = `update api_keys set credits_remaining = null, credits_pool = null,
+    ratelimits = null where owner_id = $1 and scopes = '["services:read"]'`;
+  if (store.kind === "sqlite") {
+    const db = new Database(join(store.dataDir, "latchkey.db"));
+    db.pragma("busy_timeout = 10000");
+    db.prepare(sql.replace("$1", "?")).run(ownerId);
+    db.close();
+    return;
+  }
+  const client = new pg.Client(pgConfig(store.url));
+  await client.connect();
+  try {
+    await client.query(sql, [ownerId]);
+  } finally {
+    await client.end();
+  }
+}
+
 export async function meterKeys(store: Store, ownerId: string): Promise<void> {
   const limits = JSON.stringify([
     { name: "api", limit: 1_000_000_000, window_ms: 60_000, cost: 1 },

@@ -109,7 +109,7 @@ export function createServices(deps: Deps): Services {
     projects,
     keyVerifier,
     keyLeases,
-    keyExchange: new KeyExchange(deps, users),
+    keyExchange: new KeyExchange(deps, users, keyCache),
     keyMetering,
     ownerLimits: new OwnerLimits(deps, audit),
     usageReports: new UsageReports(deps, usage, keyLeases),

@@ -4,6 +4,7 @@ import { KEY_TOKEN_MAX_TTL_S } from "../accounts/tokens.js";
 import type { Users } from "../accounts/users.js";
 import type { Deps } from "../deps.js";
 import type { Principal } from "../principal.js";
+import type { CachedKey, KeyCache } from "./cache.js";
 
 /** What `POST /v1/keys/exchange` asks for. */
 export interface ExchangeInput {
@@ -28,22 +29,8 @@ export interface Exchanged {
 
 export const KEY_TOKEN_DEFAULT_TTL_S = 300;
 
-/** What the gate keeps of a key, to judge the tokens exchanged for it. */
-interface KeyState {
-  hash: string;
-  /** The key's shared change version when this was read (with Redis); null otherwise. */
-  version: string | null;
-  grants: string[];
-  ownerId: string;
-  revokedAt: number | null;
-  expiresAt: number | null;
-  disabledAt: number | null;
-  loadedAt: number;
-}
-
-/** As the key cache: a state is re-read this often even if an invalidation were lost. */
-const STATE_TTL_MS = 60_000;
-const STATE_LIMIT = 10_000;
+/** Key ids whose hash this instance knows (a key's hash never changes), for the key cache. */
+const HASHES_LIMIT = 100_000;
 
 /**
  * Short-lived tokens from a key (issue 20 item 6). The exchange itself is a use of the key:
@@ -52,24 +39,18 @@ const STATE_LIMIT = 10_000;
  * narrowed, the lifetime capped, the token signed by the session tokens' signer (one JWKS).
  *
  * A token presented back to Latchkey's own API acts as its key, narrowed, and only while the
- * key is usable: its state is cached by id and dropped on every `key_changed` (revoke,
- * disable, edit; from any instance through the bus).
+ * key is usable: its row comes from the verification's own key cache (dropped on every
+ * `key_changed` from any instance through the bus, and compared with the key's shared change
+ * version when there is Redis).
  */
 export class KeyExchange {
-  private readonly states = new Map<string, KeyState>();
-  /** Bumped by every invalidation, so a read that raced one is not kept. */
-  private generation = 0;
+  private readonly hashes = new Map<string, string>();
 
   constructor(
     private readonly deps: Deps,
     private readonly users: Users,
-  ) {
-    deps.bus.subscribe((event) => {
-      if (event.type !== "key_changed") return;
-      this.generation += 1;
-      this.states.delete(event.keyId);
-    });
-  }
+    private readonly cache: KeyCache,
+  ) {}
 
   async exchange(principal: Principal, input: ExchangeInput): Promise<Exchanged> {
     const key = principal.key;
@@ -165,44 +146,28 @@ export class KeyExchange {
   }
 
   /**
-   * The key's state by id. With a shared limiter (Redis) each use also compares the key's
-   * change version, bumped by revoke, disable and edit before they answer (as KeyChecker
-   * does), so another instance's revocation holds here from the moment its DELETE answers.
+   * The key's cached row by id. With a shared limiter (Redis) each use also compares the key's
+   * change version, bumped by revoke, disable and edit before they answer (as KeyChecker does),
+   * so another instance's revocation holds here from the moment its DELETE answers.
    */
-  private async state(keyId: string): Promise<KeyState | null> {
-    const known = this.states.get(keyId);
-    const now = this.deps.now();
+  private async state(keyId: string): Promise<CachedKey | null> {
+    const hash = await this.hashOf(keyId);
+    if (hash === null) return null;
     const { limiter } = this.deps;
-    if (known && now - known.loadedAt < STATE_TTL_MS) {
-      if (!limiter.sharesVersions) return known;
-      const version = await limiter.version(known.hash);
-      if (version === known.version) return known;
-      return this.load(keyId, version);
-    }
-    return this.load(keyId, null);
+    const version = limiter.sharesVersions ? await limiter.version(hash) : null;
+    const known = this.cache.peek(hash);
+    if (known && (version === null || version === known.version)) return known;
+    if (known === null) return null;
+    return this.cache.load(hash, version, { shared: known === undefined });
   }
 
-  /**
-   * Reads the row; `version` (read before it, so a change after the read bumps it again) is
-   * kept with it. Read without one, a row is fresh from the store but compared again next time.
-   */
-  private async load(keyId: string, version: string | null): Promise<KeyState | null> {
-    const generation = this.generation;
+  private async hashOf(keyId: string): Promise<string | null> {
+    const known = this.hashes.get(keyId);
+    if (known !== undefined) return known;
     const [row] = await this.deps.store.keys.byIds([keyId]);
     if (!row) return null;
-    const state: KeyState = {
-      hash: row.key_hash,
-      version,
-      grants: JSON.parse(row.scopes) as string[],
-      ownerId: row.owner_id,
-      revokedAt: row.revoked_at,
-      expiresAt: row.expires_at,
-      disabledAt: row.disabled_at,
-      loadedAt: this.deps.now(),
-    };
-    if (generation !== this.generation) return state;
-    if (this.states.size >= STATE_LIMIT) this.states.delete(this.states.keys().next().value!);
-    this.states.set(keyId, state);
-    return state;
+    if (this.hashes.size >= HASHES_LIMIT) this.hashes.delete(this.hashes.keys().next().value!);
+    this.hashes.set(keyId, row.key_hash);
+    return row.key_hash;
   }
 }

@@ -23,6 +23,7 @@ import {
   type UserRow,
 } from "../../src/store/port.js";
 import { describeEachStore, freshPostgres } from "../helpers/stores.js";
+import { NO_LIMITS } from "../../src/services/keys/budget.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 let serial = 0;
@@ -68,13 +69,7 @@ function key(ownerId: string, overrides: Partial<KeyRow> = {}): KeyRow {
     description: null,
     meta: null,
     disabled_at: null,
-    credits_remaining: null,
-    credits_refill_amount: null,
-    credits_refill_interval: null,
-    credits_period: 0,
-    credits_gen: 0,
-    credits_pool: null,
-    ratelimits: null,
+    ...NO_LIMITS,
     ...overrides,
   };
 }

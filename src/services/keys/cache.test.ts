@@ -3,6 +3,7 @@ import { testServices, type TestDeps } from "../../../test/store/deps.js";
 import { sha256 } from "../../infra/secrets.js";
 import type { KeyRow, KeyStore } from "../../store/port.js";
 import { KeyCache } from "./cache.js";
+import { NO_LIMITS } from "./budget.js";
 
 describe("KeyCache", () => {
   let t: TestDeps;
@@ -41,13 +42,7 @@ describe("KeyCache", () => {
       description: null,
       meta: null,
       disabled_at: null,
-      credits_remaining: null,
-      credits_refill_amount: null,
-      credits_refill_interval: null,
-      credits_period: 0,
-      credits_gen: 0,
-      credits_pool: null,
-      ratelimits: null,
+      ...NO_LIMITS,
       project_id: null,
       ip_allow: null,
       created_at: t.clock.now,

@@ -167,7 +167,7 @@ export class KeyMetering {
         const balance = live[i];
         if (balance) rows.push({ pool, gen, remaining: balance.remaining, period: balance.period });
       });
-      // One statement per chunk, whatever the number of keys (store/kysely/keys.ts).
+      // One statement per chunk, whatever the number of keys (the usage store; off the event loop on SQLite).
       await this.deps.store.usage.writeCredits(rows);
     } catch (error) {
       this.deps.logger.warn(

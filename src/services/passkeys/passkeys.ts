@@ -60,8 +60,13 @@ function toView(row: PasskeyRow): PasskeyView {
     lastUsedAt: row.last_used_at,
     deviceType: row.device_type === "multiDevice" ? "multiDevice" : "singleDevice",
     backedUp: row.backed_up === 1,
-    transports: JSON.parse(row.transports) as string[],
+    transports: transportsOf(row),
   };
+}
+
+/** The transports a passkey was registered with (stored as a JSON list). */
+function transportsOf(row: PasskeyRow): AuthenticatorTransportFuture[] {
+  return JSON.parse(row.transports) as AuthenticatorTransportFuture[];
 }
 
 /** The WebAuthn user handle: the account id's bytes (no email or other personal data). */
@@ -124,7 +129,7 @@ export class Passkeys {
       attestationType: "none",
       excludeCredentials: existing.map((row) => ({
         id: row.credential_id,
-        transports: JSON.parse(row.transports) as AuthenticatorTransportFuture[],
+        transports: transportsOf(row),
       })),
       authenticatorSelection: { residentKey: "required", userVerification: "preferred" },
     });
@@ -318,7 +323,7 @@ export class Passkeys {
       userVerification,
       allowCredentials: passkeys.map((row) => ({
         id: row.credential_id,
-        transports: JSON.parse(row.transports) as AuthenticatorTransportFuture[],
+        transports: transportsOf(row),
       })),
     });
   }
@@ -351,7 +356,7 @@ export class Passkeys {
           id: passkey.credential_id,
           publicKey: new Uint8Array(Buffer.from(passkey.public_key, "base64url")),
           counter: passkey.counter,
-          transports: JSON.parse(passkey.transports) as AuthenticatorTransportFuture[],
+          transports: transportsOf(passkey),
         },
         requireUserVerification: options.requireUserVerification,
       });

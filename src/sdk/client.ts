@@ -10,6 +10,8 @@ import type {
   KeyRecordFull,
   KeyUsageAccepted,
   KeyUsageReport,
+  OwnerLimits,
+  OwnerLimitsBody,
   Project,
   ProjectBody,
   ProjectList,
@@ -361,6 +363,19 @@ function adminGroup(http: Transport) {
       http.request<Out<typeof User>>("PATCH", `/v1/admin/users/${encodeURIComponent(id)}`, {
         body,
       }),
+    /** An owner's named rate limits, shared by all of its keys. */
+    ownerLimits: (ownerId: string) =>
+      http.request<Out<typeof OwnerLimits>>(
+        "GET",
+        `/v1/admin/owners/${encodeURIComponent(ownerId)}/ratelimits`,
+      ),
+    /** Replaces an owner's named rate limits (`[]` removes them); every instance sees it at once. */
+    setOwnerLimits: (ownerId: string, body: In<typeof OwnerLimitsBody>) =>
+      http.request<Out<typeof OwnerLimits>>(
+        "PATCH",
+        `/v1/admin/owners/${encodeURIComponent(ownerId)}/ratelimits`,
+        { body },
+      ),
     /** Signs the user out everywhere (every session ends; API keys stay). */
     endSessions: (id: string) =>
       http.request<Out<typeof SessionsEnded>>(

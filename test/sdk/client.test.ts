@@ -216,6 +216,11 @@ describeEachStore("SDK client against a real server", (store) => {
     expect(users.map((u) => u.id)).toContain(staffId);
     const changed = await staff.admin.updateUser(user.id, { plan: "pro" });
     expect(changed.plan).toBe("pro");
+    const limited = await staff.admin.setOwnerLimits(user.id, {
+      ratelimits: [{ name: "api", limit: 100, window: "1m" }],
+    });
+    expect(limited.ratelimits.map((l) => l.name)).toEqual(["api"]);
+    expect(await staff.admin.ownerLimits(user.id)).toEqual(limited);
     const signedOut = await signedIn();
     expect(await staff.admin.endSessions(signedOut.user.id)).toEqual({ sessions_ended: 1 });
     expect(await failure(signedOut.sdk.auth.whoami())).toMatchObject({ code: "token_invalid" });

@@ -97,6 +97,11 @@ const ENV = z.object({
   LATCHKEY_LEAK_REPORTS_PER_MINUTE: int(20),
   // Issue 20: a key's credit balance at or below this is audited once as key_credits_low.
   LATCHKEY_CREDITS_LOW_THRESHOLD: z.coerce.number().int().min(0).default(10),
+  // Issue 17: webhooks. Private, loopback and link-local targets are refused unless allowed.
+  LATCHKEY_WEBHOOKS_ALLOW_PRIVATE: z.enum(["true", "false"]).default("false"),
+  LATCHKEY_WEBHOOKS_TIMEOUT_MS: int(10_000),
+  LATCHKEY_WEBHOOKS_POLL_MS: int(1000),
+  LATCHKEY_SCHEDULER_MS: int(60_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -162,6 +167,16 @@ export interface Config {
   leakReportsPerMinute: number;
   /** A key's credits falling to this or below is recorded once (`key_credits_low`). */
   creditsLowThreshold: number;
+  webhooks: {
+    /** Deliver to loopback, private and link-local addresses (development, tests). */
+    allowPrivate: boolean;
+    /** How long one delivery may take, connection to answer. */
+    timeoutMs: number;
+    /** How often the sender looks for due deliveries (it is also woken by each new event). */
+    pollMs: number;
+  };
+  /** How often the cluster-once scheduler runs its tasks (key.expiring and key.expired). */
+  schedulerMs: number;
 }
 
 /** The WebAuthn relying party (passkeys). */
@@ -252,6 +267,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     leakReportsPerMinute: e.LATCHKEY_LEAK_REPORTS_PER_MINUTE,
     creditsLowThreshold: e.LATCHKEY_CREDITS_LOW_THRESHOLD,
+    webhooks: {
+      allowPrivate: e.LATCHKEY_WEBHOOKS_ALLOW_PRIVATE === "true",
+      timeoutMs: e.LATCHKEY_WEBHOOKS_TIMEOUT_MS,
+      pollMs: e.LATCHKEY_WEBHOOKS_POLL_MS,
+    },
+    schedulerMs: e.LATCHKEY_SCHEDULER_MS,
   };
 }
 

@@ -141,6 +141,8 @@ export async function startServer(
   await app.listen({ port: config.port, host: config.host });
   // Mail committed before a crash or restart goes out now; new mail as it is committed.
   services.mailOutbox.start();
+  services.webhookSender.start();
+  services.scheduler.start();
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;

@@ -138,6 +138,13 @@ export const KeyRecord = z.object({
   meta: z.record(z.string(), z.unknown()).nullable(),
   enabled: z.boolean().describe("false: disabled by its owner, refused as key_disabled"),
   disabled_at: z.string().nullable(),
+  leaked_at: z
+    .string()
+    .nullable()
+    .describe(
+      "when a leak report named the key: revoked then, or quarantined (key_leaked) while disabled",
+    ),
+  leak_source: z.string().nullable().describe("where the report said it was seen"),
   remaining: z
     .number()
     .nullable()

@@ -10,7 +10,14 @@ export const MAX_LEAK_KEY_LENGTH = 128;
 export const MAX_LEAK_URL_LENGTH = 2048;
 export const MAX_LEAK_SOURCE_LENGTH = 200;
 
-export const LEAK_OUTCOMES = ["revoked", "already_revoked", "unknown", "invalid_checksum"] as const;
+export const LEAK_OUTCOMES = [
+  "revoked",
+  "already_revoked",
+  "quarantined",
+  "already_quarantined",
+  "unknown",
+  "invalid_checksum",
+] as const;
 export type LeakOutcome = (typeof LEAK_OUTCOMES)[number];
 
 export const LeakCandidate = z.strictObject({
@@ -47,6 +54,17 @@ export const LeakReceipt = z.object({
     .describe("per candidate, only for a caller with keys:report"),
 });
 
+export const LEAK_POLICIES = ["revoke", "quarantine"] as const;
+
+export const LeakPolicy = z.object({
+  policy: z
+    .enum(LEAK_POLICIES)
+    .describe(
+      "revoke (default): a reported key is revoked at once; quarantine: refused as key_leaked until you release it (PATCH enabled: true) or revoke it",
+    ),
+});
+
+export type LeakPolicyT = z.infer<typeof LeakPolicy>;
 export type LeakReportBodyT = z.infer<typeof LeakReportBody>;
 export type LeakResultT = z.infer<typeof LeakResult>;
 export type LeakReceiptT = z.infer<typeof LeakReceipt>;

@@ -27,6 +27,9 @@ import type {
   VerifyResponseT,
 } from "./keys.js";
 import type { PortalSessionT } from "./portal.js";
+import type { DeliveryListRow, WebhookEndpointRow } from "../store/port.js";
+import type { DeliveryDetails } from "../services/webhooks/endpoints.js";
+import type { WebhookDeliveryDetailsT, WebhookDeliveryT, WebhookEndpointT } from "./webhooks.js";
 import { isoOrNull as iso, keyStatus } from "../core/key-status.js";
 import {
   formatWindow,
@@ -58,6 +61,8 @@ export function toRecord(row: ApiKey, now: number): KeyRecordT {
     meta: metaOf(row.meta),
     enabled: row.disabled_at === null,
     disabled_at: iso(row.disabled_at),
+    leaked_at: iso(row.leaked_at),
+    leak_source: row.leak_source,
     remaining: storedBalance(row, now)?.remaining ?? null,
     refill: refillOf(row),
     ratelimits: storedLimits(row).map(toNamedLimit),
@@ -287,5 +292,52 @@ export function toAuditEntry(record: AuditRecord): AuditEntryT {
     actor: record.actor,
     ip: record.ip,
     details: record.details,
+  };
+}
+
+/** A webhook endpoint as the API shows it: never its secret. */
+export function toWebhook(row: WebhookEndpointRow): WebhookEndpointT {
+  return {
+    id: row.id,
+    url: row.url,
+    description: row.description,
+    events: JSON.parse(row.events) as string[],
+    enabled: row.enabled === 1,
+    disabled_reason: row.disabled_reason,
+    failing_since: iso(row.failing_since),
+    created_at: new Date(row.created_at).toISOString(),
+    updated_at: new Date(row.updated_at).toISOString(),
+  };
+}
+
+export function toDelivery(row: DeliveryListRow): WebhookDeliveryT {
+  const status =
+    row.delivered_at !== null ? "delivered" : row.failed_at !== null ? "failed" : "pending";
+  return {
+    id: row.id,
+    event_id: row.event_id,
+    type: row.type,
+    status,
+    attempts: Number(row.attempts),
+    created_at: new Date(row.created_at).toISOString(),
+    next_attempt_at: status === "pending" ? iso(row.next_attempt_at) : null,
+    delivered_at: iso(row.delivered_at),
+    failed_at: iso(row.failed_at),
+    last_status: row.last_status,
+    last_latency_ms: row.last_latency_ms,
+    last_error: row.last_error,
+  };
+}
+
+export function toDeliveryDetails(row: DeliveryDetails): WebhookDeliveryDetailsT {
+  return {
+    ...toDelivery(row),
+    attempts_log: row.attempts_log.map((a) => ({
+      attempt: a.attempt,
+      at: new Date(a.at).toISOString(),
+      status: a.status,
+      latency_ms: a.latency_ms,
+      error: a.error,
+    })),
   };
 }

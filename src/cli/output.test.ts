@@ -121,6 +121,8 @@ describe("key list", () => {
     meta: null,
     enabled: true,
     disabled_at: null,
+    leaked_at: null,
+    leak_source: null,
     remaining: null,
     refill: null,
     ratelimits: [],

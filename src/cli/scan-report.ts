@@ -99,6 +99,8 @@ export async function reportLeaks(
 const SAID: Record<LeakOutcome, string> = {
   revoked: "revoked now",
   already_revoked: "was already revoked",
+  quarantined: "quarantined now (its owner's policy)",
+  already_quarantined: "was already quarantined",
   unknown: "not a key of this server",
   invalid_checksum: "not a key (checksum)",
 };

@@ -16,6 +16,8 @@ export const ERRORS = {
   key_expired: { status: 401, exit: 3 },
   key_invalid: { status: 401, exit: 3 },
   key_disabled: { status: 401, exit: 3 },
+  // Issue 17: a leak report named the key and its owner's policy is `quarantine`.
+  key_leaked: { status: 401, exit: 3 },
   scope_insufficient: { status: 403, exit: 1 },
   scope_not_grantable: { status: 403, exit: 1 },
   scope_expansion_not_allowed: { status: 403, exit: 1 },
@@ -24,6 +26,9 @@ export const ERRORS = {
   ip_not_allowed: { status: 403, exit: 1 },
   project_mismatch: { status: 403, exit: 1 },
   email_unverified: { status: 403, exit: 1 },
+  // Issue 17: a webhook URL that is not http(s), or resolves to a loopback, private or
+  // link-local address (unless LATCHKEY_WEBHOOKS_ALLOW_PRIVATE=true).
+  webhook_url_not_allowed: { status: 400, exit: 2 },
   not_found: { status: 404, exit: 1 },
   conflict: { status: 409, exit: 1 },
   payload_too_large: { status: 413, exit: 1 },
@@ -51,6 +56,7 @@ export const REFUSAL_MESSAGES = {
   key_revoked: "API key has been revoked",
   key_expired: "API key has expired",
   key_disabled: "API key is disabled",
+  key_leaked: "API key was reported leaked and is quarantined until its owner releases it",
   token_invalid: "access token is not valid",
   token_expired: "access token has expired",
   scope_insufficient: "the credential lacks a scope this route needs",
@@ -66,6 +72,7 @@ export const VERIFY_REFUSALS = [
   "key_revoked",
   "key_expired",
   "key_disabled",
+  "key_leaked",
   "scope_insufficient",
   "project_mismatch",
   "ip_not_allowed",

@@ -20,6 +20,8 @@ export const DEFAULT_CATALOGUE = [
   "keys:write",
   "keys:verify",
   "audit:read",
+  "webhooks:read",
+  "webhooks:write",
   "keys:report",
 ] as const;
 

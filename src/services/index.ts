@@ -23,6 +23,10 @@ import { Projects } from "./projects/projects.js";
 import { TwoFactor } from "./twofa/twofa.js";
 import { UsageReports } from "./usage/reports.js";
 import { UsageBuffer } from "./usage/usage.js";
+import { WebhookEndpoints } from "./webhooks/endpoints.js";
+import { WebhookEvents } from "./webhooks/events.js";
+import { Scheduler } from "./webhooks/scheduler.js";
+import { WebhookSender } from "./webhooks/sender.js";
 
 export type { Deps } from "./deps.js";
 
@@ -62,6 +66,14 @@ export interface Services {
   mailOutbox: MailOutbox;
   /** Leak reports (`POST /v1/keys/leaks`): real keys revoked, owners told. */
   leaks: LeakReports;
+  /** Webhook endpoints, their delivery log and redelivery (SPEC §11). */
+  webhooks: WebhookEndpoints;
+  /** Webhook events: stored with what causes them, queued for each subscribed endpoint. */
+  webhookEvents: WebhookEvents;
+  /** The webhook outbox's delivery loop; main.ts starts it. */
+  webhookSender: WebhookSender;
+  /** Runs key.expiring / key.expired once across the cluster; main.ts starts it. */
+  scheduler: Scheduler;
   /**
    * Flushes buffered usage and refusal audits to the store; safe to call once. The
    * dependencies (store, Redis, bus) belong to whoever built them and are closed after.
@@ -72,6 +84,11 @@ export interface Services {
 /** Wires the services over `deps`; opens nothing itself (main.ts builds the dependencies). */
 export function createServices(deps: Deps): Services {
   const audit = new AuditLog(deps);
+  const webhookEvents = new WebhookEvents(deps);
+  const webhookSender = new WebhookSender(deps, audit);
+  audit.publishWith(webhookEvents);
+  webhookEvents.onPublished(() => webhookSender.wake());
+  const scheduler = new Scheduler(deps, webhookEvents);
   const users = new Users(deps, audit);
   const sessions = new Sessions(deps, audit);
   const logins = new LoginSessions(sessions, audit);
@@ -93,7 +110,9 @@ export function createServices(deps: Deps): Services {
   const keyMetering = new KeyMetering(deps, audit);
   const keyChecker = new KeyChecker(deps, keyCache, users, audit, keyMetering);
   const usage = new UsageBuffer(deps);
-  const keyVerifier = new KeyVerifier(deps, keyChecker, usage);
+  const keyVerifier = new KeyVerifier(deps, keyChecker, usage, (key, limit) =>
+    webhookEvents.rateLimited(key, limit),
+  );
   const keyLeases = new KeyLeases(deps);
   const apiKeys = new ApiKeys(deps, projects, audit, keyMetering);
 
@@ -120,6 +139,10 @@ export function createServices(deps: Deps): Services {
     reauthentication: new Reauthentication(accounts, twofa, sessions, audit, passkeys),
     mailOutbox,
     leaks: new LeakReports(deps, apiKeys, audit),
+    webhooks: new WebhookEndpoints(deps, audit, webhookEvents),
+    webhookEvents,
+    webhookSender,
+    scheduler,
     async close() {
       if (closed) return;
       closed = true;
@@ -130,6 +153,9 @@ export function createServices(deps: Deps): Services {
       await usage.close();
       await keyMetering.close();
       await keyChecker.drain();
+      await scheduler.close();
+      await webhookEvents.drain();
+      await webhookSender.close();
     },
   };
 }

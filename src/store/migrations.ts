@@ -377,6 +377,102 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+
+    // Webhooks (issue 17): endpoints, events (one row per event, a stable `webhook-id`),
+    // deliveries (the durable outbox: one row per event and endpoint) and their attempts
+    // (the delivery log). Leaked keys remember when and where they were seen; an owner may
+    // choose to quarantine leaked keys instead of having them revoked.
+    "0011_webhooks": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("webhook_endpoints")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("owner_id", "text", (c) =>
+            c.notNull().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("url", "text", (c) => c.notNull())
+          .addColumn("description", "text")
+          .addColumn("events", "text", (c) => c.notNull())
+          .addColumn("secret_sealed", "text", (c) => c.notNull())
+          .addColumn("enabled", "integer", (c) => c.notNull().defaultTo(1))
+          .addColumn("disabled_reason", "text")
+          .addColumn("failing_since", "bigint")
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex("webhook_endpoints_owner")
+          .on("webhook_endpoints")
+          .column("owner_id")
+          .execute();
+        await db.schema
+          .createTable("webhook_events")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("owner_id", "text", (c) => c.notNull())
+          .addColumn("type", "text", (c) => c.notNull())
+          .addColumn("payload", "text", (c) => c.notNull())
+          // Events that must happen once (key.expiring for one key and threshold, an hour's
+          // key.rate_limited) carry a key here: a second insert of it is a no-op.
+          .addColumn("dedup_key", "text", (c) => c.unique())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("webhook_deliveries")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("event_id", "text", (c) =>
+            c.notNull().references("webhook_events.id").onDelete("cascade"),
+          )
+          .addColumn("endpoint_id", "text", (c) =>
+            c.notNull().references("webhook_endpoints.id").onDelete("cascade"),
+          )
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("next_attempt_at", "bigint", (c) => c.notNull())
+          .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+          .addColumn("lease_until", "bigint")
+          .addColumn("delivered_at", "bigint")
+          .addColumn("failed_at", "bigint")
+          .addColumn("last_status", "integer")
+          .addColumn("last_latency_ms", "integer")
+          .addColumn("last_error", "text")
+          .execute();
+        await db.schema
+          .createIndex("webhook_deliveries_due")
+          .on("webhook_deliveries")
+          .columns(["next_attempt_at", "id"])
+          .execute();
+        await db.schema
+          .createIndex("webhook_deliveries_endpoint")
+          .on("webhook_deliveries")
+          .columns(["endpoint_id", "created_at"])
+          .execute();
+        await db.schema
+          .createTable("webhook_attempts")
+          .addColumn("id", autoId, (c) =>
+            engine === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn("delivery_id", "text", (c) =>
+            c.notNull().references("webhook_deliveries.id").onDelete("cascade"),
+          )
+          .addColumn("attempt", "integer", (c) => c.notNull())
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("status", "integer")
+          .addColumn("latency_ms", "integer", (c) => c.notNull())
+          .addColumn("error", "text")
+          .execute();
+        await db.schema
+          .createIndex("webhook_attempts_delivery")
+          .on("webhook_attempts")
+          .column("delivery_id")
+          .execute();
+        const keys = () => db.schema.alterTable("api_keys");
+        await keys().addColumn("leaked_at", "bigint").execute();
+        await keys().addColumn("leak_source", "text").execute();
+        await db.schema
+          .alterTable("users")
+          .addColumn("leak_policy", "text", (c) => c.notNull().defaultTo("revoke"))
+          .execute();
+      },
+    },
   };
 }
 

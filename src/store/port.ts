@@ -21,6 +21,8 @@ export interface UserRow {
   is_service: number;
   /** When the address was proved by a mailed link; null until then. */
   email_verified_at: number | null;
+  /** What a leak report does to this owner's keys: `revoke` (default) or `quarantine`. */
+  leak_policy: string;
   created_at: number;
   updated_at: number;
 }
@@ -37,6 +39,7 @@ export type UserPatch = Partial<
     | "password_hash"
     | "email_verified_at"
     | "email"
+    | "leak_policy"
   >
 >;
 
@@ -202,6 +205,10 @@ export interface KeyRow {
   credits_pool: string | null;
   /** Named rate limits (issue 20), JSON `[{name, limit, window_ms, cost}]`; null: none. */
   ratelimits: string | null;
+  /** When a leak report named it (revoked, or quarantined while `disabled_at` is set). */
+  leaked_at: number | null;
+  /** Where the report said it was seen (its url, else its source); null when not said. */
+  leak_source: string | null;
 }
 
 export type KeyPatch = Partial<
@@ -222,6 +229,8 @@ export type KeyPatch = Partial<
     | "credits_gen"
     | "credits_pool"
     | "ratelimits"
+    | "leaked_at"
+    | "leak_source"
   >
 >;
 
@@ -356,6 +365,141 @@ export interface MailRow {
   /** Set when the sender gave up after its last attempt. */
   failed_at: number | null;
   last_error: string | null;
+}
+
+/** A webhook endpoint (issue 17); `events` is a JSON list, `secret_sealed` sealed. */
+export interface WebhookEndpointRow {
+  id: string;
+  owner_id: string;
+  url: string;
+  description: string | null;
+  events: string;
+  secret_sealed: string;
+  enabled: number;
+  /** Why it was switched off (`failing`: 24 h of failed deliveries; `owner`). */
+  disabled_reason: string | null;
+  /** The first failed delivery since the last success; null while deliveries succeed. */
+  failing_since: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type WebhookEndpointPatch = Partial<
+  Pick<
+    WebhookEndpointRow,
+    | "url"
+    | "description"
+    | "events"
+    | "enabled"
+    | "disabled_reason"
+    | "failing_since"
+    | "secret_sealed"
+  >
+> & { updated_at: number };
+
+/** One event: its id is the `webhook-id` every delivery and retry of it carries. */
+export interface WebhookEventRow {
+  id: string;
+  owner_id: string;
+  type: string;
+  /** The JSON body delivered (`{type, timestamp, data}`), exactly as signed. */
+  payload: string;
+  dedup_key: string | null;
+  created_at: number;
+}
+
+/** The outbox: one event for one endpoint, claimed by one sender at a time. */
+export interface WebhookDeliveryRow {
+  id: string;
+  event_id: string;
+  endpoint_id: string;
+  created_at: number;
+  next_attempt_at: number;
+  attempts: number;
+  lease_until: number | null;
+  delivered_at: number | null;
+  failed_at: number | null;
+  last_status: number | null;
+  last_latency_ms: number | null;
+  last_error: string | null;
+}
+
+/** A claimed delivery with what sending it needs. */
+export interface DueDelivery extends WebhookDeliveryRow {
+  url: string;
+  secret_sealed: string;
+  /** The endpoint's: a delivery claimed just as it was switched off is given up. */
+  enabled: number;
+  owner_id: string;
+  type: string;
+  payload: string;
+  failing_since: number | null;
+}
+
+/** A delivery as listed, with its event's type. */
+export interface DeliveryListRow extends WebhookDeliveryRow {
+  type: string;
+}
+
+export interface WebhookAttemptRow {
+  delivery_id: string;
+  attempt: number;
+  at: number;
+  /** The receiver's HTTP status; null when no answer came (refused, timed out). */
+  status: number | null;
+  latency_ms: number;
+  error: string | null;
+}
+
+/** A key that is about to expire or has, for the scheduler's `key.expiring` and `key.expired`. */
+export interface ExpiringKeyRow {
+  id: string;
+  owner_id: string;
+  name: string;
+  prefix: string;
+  environment: string;
+  expires_at: number;
+}
+
+export interface WebhookStore {
+  insertEndpoint(row: WebhookEndpointRow): Promise<void>;
+  endpoint(id: string): Promise<WebhookEndpointRow | undefined>;
+  endpointsOf(ownerId: string): Promise<WebhookEndpointRow[]>;
+  updateEndpoint(id: string, patch: WebhookEndpointPatch): Promise<boolean>;
+  deleteEndpoint(id: string): Promise<boolean>;
+  /** Whether the owner has an enabled endpoint at all (cheap; before building an event). */
+  hasEndpoints(ownerId: string): Promise<boolean>;
+  /** Stores the event; false (and nothing stored) when its `dedup_key` is already there. */
+  insertEvent(row: WebhookEventRow): Promise<boolean>;
+  insertDeliveries(rows: WebhookDeliveryRow[]): Promise<void>;
+  /**
+   * Takes up to `limit` due deliveries of enabled endpoints for one sender: each gets
+   * `lease_until` and one more attempt, atomically (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+   */
+  claim(now: number, leaseUntil: number, limit: number): Promise<DueDelivery[]>;
+  /**
+   * Ends an attempt if it still holds the delivery: `outcome` delivered, retried from
+   * `nextAttemptAt`, or given up (`failed`). Logs the attempt either way.
+   */
+  finish(
+    id: string,
+    attempt: WebhookAttemptRow,
+    outcome: { delivered: boolean; nextAttemptAt: number | null },
+  ): Promise<boolean>;
+  /** Gives up every pending delivery of an endpoint (when it is switched off); how many. */
+  abandonPending(endpointId: string, at: number, reason: string): Promise<number>;
+  delivery(id: string): Promise<DeliveryListRow | undefined>;
+  deliveries(
+    endpointId: string,
+    options: { limit: number; before?: string },
+  ): Promise<DeliveryListRow[]>;
+  attempts(deliveryId: string): Promise<WebhookAttemptRow[]>;
+  /** Keys of owners with an enabled endpoint whose expiry falls in `[from, to)`, unrevoked. */
+  expiringKeys(from: number, to: number, limit: number): Promise<ExpiringKeyRow[]>;
+  /** Which of these dedup keys are stored already. */
+  seenDedupKeys(keys: string[]): Promise<Set<string>>;
+  /** Deletes events (and their deliveries) whose deliveries all ended before `before`. */
+  prune(before: number): Promise<number>;
 }
 
 /** A unique constraint refused a write (an email or a token hash already stored). */
@@ -582,6 +726,13 @@ export interface Store {
   readonly mail: MailStore;
   readonly passkeys: PasskeyStore;
   readonly ownerLimits: OwnerLimitStore;
+  readonly webhooks: WebhookStore;
+  /**
+   * Runs `fn` on at most one instance at a time across the cluster (PostgreSQL: an advisory
+   * lock named `name`; SQLite: this process, which is the only one on its file). Resolves
+   * `undefined` without running `fn` when another holder has it.
+   */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T | undefined>;
   /**
    * Runs `fn` with a store bound to one transaction: committed when `fn` resolves, rolled
    * back when it throws. Inside a transaction, `transaction` runs `fn` in the same one.

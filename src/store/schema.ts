@@ -16,6 +16,10 @@ import type {
   TotpFactorRow,
   UsageBucketRow,
   UserRow,
+  WebhookAttemptRow,
+  WebhookDeliveryRow,
+  WebhookEndpointRow,
+  WebhookEventRow,
 } from "./port.js";
 
 /**
@@ -64,4 +68,12 @@ export interface Database {
   passkeys: PasskeyRow;
   webauthn_challenges: ChallengeRow;
   owner_ratelimits: OwnerLimitRow;
+  webhook_endpoints: WebhookEndpointRow;
+  webhook_events: WebhookEventRow;
+  webhook_deliveries: WebhookDeliveryRow;
+  webhook_attempts: WebhookAttemptsTable;
+}
+
+export interface WebhookAttemptsTable extends WebhookAttemptRow {
+  id: Generated<number>;
 }

@@ -41,6 +41,7 @@ function user(overrides: Partial<UserRow> = {}): UserRow {
     disabled: 0,
     is_service: 0,
     email_verified_at: null,
+    leak_policy: "revoke",
     created_at: T0,
     updated_at: T0,
     ...overrides,
@@ -69,6 +70,8 @@ function key(ownerId: string, overrides: Partial<KeyRow> = {}): KeyRow {
     description: null,
     meta: null,
     disabled_at: null,
+    leaked_at: null,
+    leak_source: null,
     ...NO_LIMITS,
     ...overrides,
   };

@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { LeakReceipt, LeakReportBody } from "../../api/leaks.js";
+import { LeakPolicy, LeakReceipt, LeakReportBody } from "../../api/leaks.js";
 import { ErrorBody } from "../../api/schemas.js";
 import { actorOf } from "../../core/actor.js";
 import { hasAll } from "../../core/scopes.js";
 import type { Services } from "../../services/index.js";
 import type { Reporter } from "../../services/leaks/leaks.js";
 import { authenticate } from "../auth.js";
+import { callerOf, principalOf } from "../request.js";
+import { stepUp } from "../step-up.js";
 
 const REPORT_SCOPES = ["keys:report"];
 
@@ -57,6 +59,43 @@ export function leakRoutes(base: FastifyInstance, services: Services): void {
         .send(
           reporter.seesOutcomes ? { received: keys.length, results } : { received: keys.length },
         );
+    },
+  );
+
+  app.get(
+    "/v1/keys/leaks/policy",
+    {
+      config: { auth: "any", scopes: ["keys:read"] },
+      schema: {
+        tags: ["api-keys"],
+        summary: "what a leak report does to your keys: revoke (default) or quarantine",
+        security: [{ bearer: [] }],
+        response: { 200: LeakPolicy, 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async (request) => ({ policy: await services.leaks.policy(principalOf(request).user.id) }),
+  );
+
+  app.put(
+    "/v1/keys/leaks/policy",
+    {
+      config: { auth: "session" },
+      preHandler: stepUp(services, "changing the leak policy"),
+      schema: {
+        tags: ["api-keys"],
+        summary: "choose revoke or quarantine for your reported keys (step-up)",
+        security: [{ bearer: [] }],
+        body: LeakPolicy,
+        response: { 200: LeakPolicy, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async (request) => {
+      const caller = callerOf(request);
+      const policy = await services.leaks.setPolicy(
+        { userId: caller.user.id, actor: caller.actor, ip: caller.ip },
+        request.body.policy,
+      );
+      return { policy };
     },
   );
 }

@@ -96,6 +96,7 @@ export class Accounts {
           email_verified_at: null,
           plan: this.deps.config.defaultPlan,
           disabled: 0,
+          leak_policy: "revoke",
           created_at: now,
           updated_at: now,
         };

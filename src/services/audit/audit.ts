@@ -1,3 +1,5 @@
+import type { WebhookEventType } from "../../core/webhook-events.js";
+import type { Store } from "../../store/port.js";
 import type { Deps } from "../deps.js";
 
 export type AuditEvent =
@@ -38,7 +40,14 @@ export type AuditEvent =
   | "passkey_removed"
   // Issue 20: a key's credits fell to LATCHKEY_CREDITS_LOW_THRESHOLD; staff changed owner limits.
   | "key_credits_low"
-  | "owner_limits_set";
+  | "owner_limits_set"
+  // Issue 17: webhook endpoints and their deliveries; an owner's leak policy.
+  | "webhook_endpoint_created"
+  | "webhook_endpoint_updated"
+  | "webhook_endpoint_deleted"
+  | "webhook_endpoint_disabled"
+  | "webhook_redelivered"
+  | "leak_policy_set";
 
 export interface AuditInput {
   event: AuditEvent;
@@ -61,11 +70,44 @@ export interface AuditRecord {
   details: Record<string, unknown>;
 }
 
+/** What turns some audit entries into webhook events (services/webhooks/events.ts). */
+export interface AuditPublisher {
+  fromAudit(input: AuditInput): WebhookEventType | null;
+  publishAudit(tx: Store, type: WebhookEventType, input: AuditInput): Promise<void>;
+  committed(): void;
+  /** Not awaited: a failed sign-in on a real account must take as long as on an unknown one. */
+  loginFailed(userId: string, ip: string | null): void;
+}
+
 export class AuditLog {
+  private publisher: AuditPublisher | null = null;
+
   constructor(private readonly deps: Deps) {}
 
+  /** Set once by createServices: entries that are webhook events are published with them. */
+  publishWith(publisher: AuditPublisher): void {
+    this.publisher = publisher;
+  }
+
   async record(input: AuditInput): Promise<void> {
-    await this.deps.store.audit.insert({
+    const type = this.publisher?.fromAudit(input) ?? null;
+    if (type === null) {
+      await this.insert(this.deps.store, input);
+      if (input.event === "login_failed" && input.userId !== null && this.publisher)
+        this.publisher.loginFailed(input.userId, input.ip ?? null);
+      return;
+    }
+    // The entry and its webhook event commit together: one exists exactly when the other does.
+    const publisher = this.publisher!;
+    await this.deps.store.transaction(async (tx) => {
+      await this.insert(tx, input);
+      await publisher.publishAudit(tx, type, input);
+    });
+    publisher.committed();
+  }
+
+  private async insert(store: Store, input: AuditInput): Promise<void> {
+    await store.audit.insert({
       at: this.deps.now(),
       user_id: input.userId,
       actor: input.actor ?? null,

@@ -220,6 +220,14 @@ export class ApiKeys {
     } else if (patch.enabled === true && row.disabled_at !== null) {
       values.disabled_at = null;
       toggled = "key_enabled";
+      // Releasing a quarantined key: its owner says the report was wrong, or moot.
+      // The mark goes with it (the audit log keeps the report), so a later plain disable
+      // is refused as key_disabled again.
+      if (row.leaked_at !== null && row.revoked_at === null) {
+        values.leaked_at = null;
+        values.leak_source = null;
+        changes.released_from_quarantine = true;
+      }
     }
     if (Object.keys(values).length > 0) {
       const { narrowed, capped } = await this.deps.store.transaction(async (tx) => {
@@ -272,9 +280,32 @@ export class ApiKeys {
   async revokeLeaked(
     row: ApiKey,
     by: { actor: string | null; ip: string | null },
+    source: string | null = null,
   ): Promise<boolean> {
     if (row.revoked_at !== null) return false;
-    await this.revokeWithDescendants(row, this.deps.now(), { ...by, reason: "leaked" });
+    const now = this.deps.now();
+    await this.revokeWithDescendants(row, now, { ...by, reason: "leaked" }, (tx) =>
+      tx.keys.update(row.id, { leaked_at: now, leak_source: source }),
+    );
+    return true;
+  }
+
+  /**
+   * A leaked key under its owner's `quarantine` policy: disabled and marked, so every use is
+   * refused as `key_leaked` (on every instance, as fast as revocation) until the owner
+   * releases it (`PATCH {enabled: true}`) or revokes it. False when it was revoked or
+   * quarantined already. The keys it minted are not touched: their parent is paused, not dead.
+   */
+  async quarantineLeaked(row: ApiKey, source: string | null): Promise<boolean> {
+    if (row.revoked_at !== null || (row.leaked_at !== null && row.disabled_at !== null))
+      return false;
+    const now = this.deps.now();
+    await this.deps.store.keys.update(row.id, {
+      disabled_at: row.disabled_at ?? now,
+      leaked_at: now,
+      leak_source: source,
+    });
+    await this.changed(row, false);
     return true;
   }
 
@@ -287,10 +318,12 @@ export class ApiKeys {
     row: ApiKey,
     now: number,
     by: { actor: string | null; ip: string | null; reason?: string },
+    alsoInTx?: (tx: Store) => Promise<unknown>,
   ): Promise<void> {
     const children = await this.deps.store.transaction(async (tx) => {
       const below = await tx.keys.descendants([row.id]);
       await tx.keys.revoke([row.id, ...below.map((k) => k.id)], now);
+      if (alsoInTx) await alsoInTx(tx);
       return below;
     });
     await this.changed(row, true);

@@ -24,6 +24,7 @@ describe("KeyCache", () => {
       email_verified_at: null,
       plan: "free",
       disabled: 0,
+      leak_policy: "revoke",
       created_at: now,
       updated_at: now,
     });
@@ -42,6 +43,8 @@ describe("KeyCache", () => {
       description: null,
       meta: null,
       disabled_at: null,
+      leaked_at: null,
+      leak_source: null,
       ...NO_LIMITS,
       project_id: null,
       ip_allow: null,

@@ -25,6 +25,8 @@ export interface CachedKey {
   window: string | null;
   /** When its owner disabled it; null while enabled. */
   disabledAt: number | null;
+  /** Reported leaked: while also disabled (quarantined), refused as `key_leaked`. */
+  leakedAt: number | null;
   /** The owner's metadata, parsed once per cached row; shared read-only by every answer. */
   meta: Readonly<Record<string, unknown>> | null;
   /** Credits and named limits (its own and its owner's); null when it has none. */
@@ -58,6 +60,7 @@ export function toCachedKey(
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
     disabledAt: row.disabled_at,
+    leakedAt: row.leaked_at,
     version,
     loadedAt: now,
     memo: null,

@@ -126,7 +126,8 @@ export class KeyChecker {
       return this.refuseDead("key_revoked", key, input);
     if (key.expiresAt !== null && key.expiresAt <= now)
       return this.refuseDead("key_expired", key, input);
-    if (key.disabledAt !== null) return refused("key_disabled", key);
+    if (key.disabledAt !== null)
+      return refused(key.leakedAt === null ? "key_disabled" : "key_leaked", key);
     const c: Checking = { key, input, spent, reloaded, now };
     const owner = this.users.access(key.ownerId);
     if (!(owner instanceof Promise)) return this.withOwner(c, owner);

@@ -129,6 +129,8 @@ export class KeyExchange {
       throw new LatchkeyError("key_revoked", "the key this token was exchanged for is revoked");
     if (state.expiresAt !== null && state.expiresAt <= now)
       throw new LatchkeyError("key_expired", "the key this token was exchanged for has expired");
+    if (state.disabledAt !== null && state.leakedAt !== null)
+      throw new LatchkeyError("key_leaked", "the key this token was exchanged for is quarantined");
     if (state.disabledAt !== null)
       throw new LatchkeyError("key_disabled", "the key this token was exchanged for is disabled");
     const owner = await this.users.access(state.ownerId);

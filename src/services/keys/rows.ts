@@ -85,6 +85,8 @@ export function newKeyRow(
     description: input.description,
     meta: input.meta,
     disabled_at: null,
+    leaked_at: null,
+    leak_source: null,
     ...limits,
     credits_pool: limits.credits_remaining === null ? null : (limits.credits_pool ?? id),
   };

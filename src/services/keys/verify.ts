@@ -68,6 +68,9 @@ export class KeyVerifier {
     private readonly deps: Deps,
     private readonly checker: KeyChecker,
     readonly usage: UsageBuffer,
+    /** Told of each `rate_limited` refusal (key.rate_limited, at most hourly per key). */
+    private readonly onRateLimited: (key: CachedKey, limit: "key" | "named") => void = () =>
+      undefined,
   ) {
     deps.bus.subscribe((event) => {
       if (event.type === "key_changed") this.services.delete(event.keyHash);
@@ -107,6 +110,7 @@ export class KeyVerifier {
     const { key, owner } = result;
     if (result.code !== "valid" || !key || !owner) {
       if (key) this.record(key.id, request.endpoint, key.projectId, request.ip, result.code);
+      if (key && result.code === "rate_limited") this.onRateLimited(key, limitOf(result));
       return Promise.reject(refusal(result, this.deps.now()));
     }
     const principal: Principal = {
@@ -169,6 +173,7 @@ export class KeyVerifier {
     if (key) {
       const project = body.project_id ?? key.projectId;
       this.record(key.id, endpoint, project, body.ip ?? null, result.code, verifiedBy);
+      if (result.code === "rate_limited") this.onRateLimited(key, limitOf(result));
     }
     return answer(result);
   }
@@ -196,4 +201,11 @@ function refusal(result: CheckResult, now: number): LatchkeyError {
   if (code === "scope_insufficient")
     return new LatchkeyError(code, MESSAGES.scope_insufficient, { required: result.missing });
   return new LatchkeyError(code, MESSAGES[code]);
+}
+
+/** Which limit refused: the key's own per-minute limit, or one of its named limits. */
+function limitOf(result: CheckResult): "key" | "named" {
+  return result.ratelimit !== null && result.ratelimit.remaining === 0 && result.ratelimits === null
+    ? "key"
+    : "named";
 }

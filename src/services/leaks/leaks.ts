@@ -14,7 +14,16 @@ import type { Deps } from "../deps.js";
 import type { ApiKeys } from "../keys/api-keys.js";
 import type { ApiKey } from "../keys/model.js";
 
-export type LeakOutcome = "revoked" | "already_revoked" | "unknown" | "invalid_checksum";
+export type LeakOutcome =
+  | "revoked"
+  | "already_revoked"
+  | "quarantined"
+  | "already_quarantined"
+  | "unknown"
+  | "invalid_checksum";
+
+/** What a leak report does to a real, active key of this owner. */
+export type LeakPolicy = "revoke" | "quarantine";
 
 export interface LeakCandidate {
   key: string;
@@ -122,10 +131,10 @@ export class LeakReports {
     reporter: Reporter,
   ): Promise<LeakOutcome> {
     const by = { actor: reporter.actor, ip: reporter.ip };
-    const revoked = await this.apiKeys.revokeLeaked(row, by);
-    const outcome: LeakOutcome = revoked ? "revoked" : "already_revoked";
-    // The owner is told through the audit log. Webhooks (issue 17, item 3) deliver the
-    // `key.leaked` event from this same point, with these same details.
+    const source = (candidate.url ?? candidate.source ?? null)?.slice(0, 500) ?? null;
+    const outcome = await this.contain(row, by, source);
+    // The owner is told through the audit log and, in the same transaction, the `key.leaked`
+    // webhook (AuditLog publishes it), with these same details.
     await this.audit.record({
       event: "key_leaked",
       userId: row.owner_id,
@@ -139,11 +148,52 @@ export class LeakReports {
         outcome,
       },
     });
-    if (revoked)
+    if (outcome === "revoked" || outcome === "quarantined")
       this.deps.logger.warn(
         { key_id: row.id, owner_id: row.owner_id, reporter: reporter.actor ?? "anonymous" },
-        "leaked API key revoked",
+        `leaked API key ${outcome}`,
       );
     return outcome;
+  }
+
+  /** Revokes the key, or quarantines it when its owner's policy says so. */
+  private async contain(
+    row: ApiKey,
+    by: { actor: string | null; ip: string | null },
+    source: string | null,
+  ): Promise<LeakOutcome> {
+    if (row.revoked_at !== null) return "already_revoked";
+    const owner = await this.deps.store.users.byId(row.owner_id);
+    if (owner?.leak_policy === "quarantine")
+      return (await this.apiKeys.quarantineLeaked(row, source))
+        ? "quarantined"
+        : "already_quarantined";
+    return (await this.apiKeys.revokeLeaked(row, by, source)) ? "revoked" : "already_revoked";
+  }
+
+  /** The owner's choice of what a leak report does to their keys. */
+  async policy(userId: string): Promise<LeakPolicy> {
+    const row = await this.deps.store.users.byId(userId);
+    return row?.leak_policy === "quarantine" ? "quarantine" : "revoke";
+  }
+
+  async setPolicy(
+    who: { userId: string; actor: string; ip: string | null },
+    policy: LeakPolicy,
+  ): Promise<LeakPolicy> {
+    const before = await this.policy(who.userId);
+    if (before === policy) return policy;
+    await this.deps.store.users.update(who.userId, {
+      leak_policy: policy,
+      updated_at: this.deps.now(),
+    });
+    await this.audit.record({
+      event: "leak_policy_set",
+      userId: who.userId,
+      actor: who.actor,
+      ip: who.ip,
+      details: { policy, previous: before },
+    });
+    return policy;
   }
 }

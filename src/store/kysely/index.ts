@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import type { Db } from "../db.js";
 import { traitsOf, type EngineTraits } from "../engines.js";
 import type { Engine, Store } from "../port.js";
@@ -15,6 +15,7 @@ import { KyselyTwoFactor } from "./twofa.js";
 import { SqliteWorkerUsage } from "../sqlite-usage-worker.js";
 import { KyselyUsage } from "./usage.js";
 import { KyselyUsers } from "./users.js";
+import { KyselyWebhooks } from "./webhooks.js";
 
 /** Runs statements atomically: a new transaction, or the one a bound store is already in. */
 export type Transact = <T>(fn: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
@@ -33,7 +34,10 @@ export class KyselyStore implements Store {
   readonly mail: KyselyMail;
   readonly passkeys: KyselyPasskeys;
   readonly ownerLimits: KyselyOwnerLimits;
+  readonly webhooks: KyselyWebhooks;
   private readonly transact: Transact;
+  /** SQLite: the names held by this process (the only one on its database file). */
+  private readonly held = new Set<string>();
 
   /**
    * `db` is the database (or, for a bound store, its transaction). Tools and tests that
@@ -64,6 +68,31 @@ export class KyselyStore implements Store {
     this.mail = new KyselyMail(db, traits);
     this.passkeys = new KyselyPasskeys(db);
     this.ownerLimits = new KyselyOwnerLimits(db, this.transact);
+    this.webhooks = new KyselyWebhooks(db, traits, this.transact);
+  }
+
+  async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+    if (this.engine !== "postgres") {
+      if (this.held.has(name)) return undefined;
+      this.held.add(name);
+      try {
+        return await fn();
+      } finally {
+        this.held.delete(name);
+      }
+    }
+    // A session-level advisory lock on one reserved connection, released on that same
+    // connection; if the process dies, PostgreSQL drops the lock with the connection.
+    return this.db.connection().execute(async (conn) => {
+      const taken = await sql<{ ok: boolean }>`
+        select pg_try_advisory_lock(hashtext(${name})) as ok`.execute(conn);
+      if (!taken.rows[0]?.ok) return undefined;
+      try {
+        return await fn();
+      } finally {
+        await sql`select pg_advisory_unlock(hashtext(${name}))`.execute(conn);
+      }
+    });
   }
 
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {

@@ -45,6 +45,8 @@ export function client(base: string) {
       call<T>(base, "POST", path, { ...options, body }),
     patch: <T = any>(path: string, body?: unknown, options?: CallOptions) =>
       call<T>(base, "PATCH", path, { ...options, body }),
+    put: <T = any>(path: string, body?: unknown, options?: CallOptions) =>
+      call<T>(base, "PUT", path, { ...options, body }),
     delete: <T = any>(path: string, options?: CallOptions) =>
       call<T>(base, "DELETE", path, options),
   };

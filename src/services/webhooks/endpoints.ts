@@ -182,14 +182,16 @@ export class WebhookEndpoints {
     });
   }
 
-  /** Queues a `webhook.test` event for this endpoint alone (even one that is switched off). */
+  /** Queues a `webhook.test` event for this endpoint alone; it must be switched on. */
   async sendTest(ownerId: string, id: string): Promise<{ event_id: string }> {
     const row = await this.own(ownerId, id);
+    if (row.enabled !== 1)
+      throw new LatchkeyError("conflict", "the endpoint is switched off: enable it first");
     const published = await this.events.publishNow(
       ownerId,
       TEST_EVENT,
       { endpoint_id: id, message: "a test event from Latchkey" },
-      { onlyEndpoint: { ...row, enabled: 1 } },
+      { onlyEndpoint: row },
     );
     return { event_id: published!.id };
   }

@@ -18,7 +18,7 @@ import { ADMIN_SCOPE } from "../../src/core/scopes.js";
 import { expectSpecError } from "../security/support.js";
 import { client, PASSWORD, signupAndLogin, uniqueEmail, type Reply } from "./http.js";
 
-export type Method = "GET" | "POST" | "PATCH" | "DELETE";
+export type Method = "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
 
 export interface RouteSpec {
   method: Method;
@@ -37,6 +37,8 @@ export interface RouteSpec {
 const read = { auth: "any", scopes: ["keys:read"] } as const;
 const write = { auth: "any", scopes: ["keys:write"] } as const;
 const admin = { auth: "any", scopes: [ADMIN_SCOPE] } as const;
+const hooksRead = { auth: "any", scopes: ["webhooks:read"] } as const;
+const hooksWrite = { auth: "any", scopes: ["webhooks:write"] } as const;
 
 /** Every route of the API, by group. A new route goes here, or routes.test.ts fails. */
 export const ROUTES = {
@@ -152,7 +154,34 @@ export const ROUTES = {
   // Any API key may buy a short-lived token for itself (test/http/key-exchange.test.ts).
   exchange: [{ method: "POST", path: "/v1/keys/exchange", auth: "any", body: {} }],
   // Anyone may report a leak; a credential only adds per-key outcomes (test/http/leaks.test.ts).
-  leaks: [{ method: "POST", path: "/v1/keys/leaks", auth: "public" }],
+  leaks: [
+    { method: "POST", path: "/v1/keys/leaks", auth: "public" },
+    { method: "GET", path: "/v1/keys/leaks/policy", ...read },
+    { method: "PUT", path: "/v1/keys/leaks/policy", auth: "session", body: { policy: "revoke" } },
+  ],
+  // Webhook endpoints (test/http/webhooks.test.ts); another user's answers 404 there.
+  webhooks: [
+    { method: "GET", path: "/v1/webhooks/event-types", ...hooksRead },
+    {
+      method: "POST",
+      path: "/v1/webhooks",
+      ...hooksWrite,
+      body: { url: "https://hooks.example.com/x", events: ["key.created"] },
+    },
+    { method: "GET", path: "/v1/webhooks", ...hooksRead },
+    { method: "GET", path: "/v1/webhooks/:id", ...hooksRead },
+    { method: "PATCH", path: "/v1/webhooks/:id", ...hooksWrite, body: { description: "x" } },
+    { method: "DELETE", path: "/v1/webhooks/:id", ...hooksWrite },
+    { method: "POST", path: "/v1/webhooks/:id/rotate-secret", ...hooksWrite },
+    { method: "POST", path: "/v1/webhooks/:id/test", ...hooksWrite },
+    { method: "GET", path: "/v1/webhooks/:id/deliveries", ...hooksRead },
+    { method: "GET", path: "/v1/webhooks/:id/deliveries/:delivery_id", ...hooksRead },
+    {
+      method: "POST",
+      path: "/v1/webhooks/:id/deliveries/:delivery_id/redeliver",
+      ...hooksWrite,
+    },
+  ],
   // The portal's browser session (cookies, CSRF-checked): its own suite in test/browser.
   portal: [
     { method: "GET", path: "/v1/portal/meta", auth: "public" },
@@ -277,6 +306,8 @@ async function send(
       return api.post(path, route.body, options);
     case "PATCH":
       return api.patch(path, route.body, options);
+    case "PUT":
+      return api.put(path, route.body, options);
   }
 }
 

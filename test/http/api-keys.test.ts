@@ -19,6 +19,8 @@ const LISTED = [
   "meta",
   "enabled",
   "disabled_at",
+  "leaked_at",
+  "leak_source",
   "name",
   "prefix",
   "environment",

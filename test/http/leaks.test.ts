@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { formatKey } from "../../src/core/key-format.js";
 import { client, expectError } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { routeSecurity } from "../helpers/route-security.js";
 import { describeEachStore } from "../helpers/stores.js";
 import {
   account,
@@ -52,6 +53,8 @@ describeEachStore("leak reports", (store) => {
   afterAll(async () => {
     await server?.close();
   });
+
+  routeSecurity("leaks", () => server);
 
   const report = (
     keys: unknown[],

@@ -7,6 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { client, expectError, PASSWORD, signupAndLogin } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { routeSecurity } from "../helpers/route-security.js";
 import { describeEachStore } from "../helpers/stores.js";
 import {
   startReceiver,
@@ -32,7 +33,7 @@ describeEachStore("webhooks", (store) => {
   beforeAll(async () => {
     server = await startTestServer({
       store,
-      env: { ...FAST, LATCHKEY_RATE_LIMIT_LIVE: "3" },
+      env: { ...FAST, LATCHKEY_RATE_LIMIT_TEST: "3" },
     });
     api = client(server.url);
     staff = await account(server);
@@ -43,6 +44,8 @@ describeEachStore("webhooks", (store) => {
   afterEach(async () => {
     await receiver?.close();
   });
+
+  routeSecurity("webhooks", () => server);
 
   it("delivers each key event once, signed so an independent verifier accepts it", async () => {
     receiver = await startReceiver();
@@ -277,8 +280,8 @@ describeEachStore("webhooks", (store) => {
     const owner = await account(server);
     await addEndpoint(api, owner.token, receiver.url, ["key.rate_limited"]);
     const verifier = await serviceKey(server, api, staff.token);
-    const key = await createKey(api, owner.token, { name: "busy" });
-    // 3 a minute here: the rest are refused as rate_limited.
+    const key = await createKey(api, owner.token, { name: "busy", environment: "test" });
+    // 3 a minute for test keys here: the rest are refused as rate_limited.
     for (let i = 0; i < 8; i += 1)
       await api.post("/v1/keys/verify", { key: key.key }, { token: verifier });
     await receiver.until((r) => r.some((x) => x.event.type === "key.rate_limited"));

@@ -66,6 +66,8 @@ describeEachStore("no secret in clear in logs, error bodies or the database", (s
       LATCHKEY_DATA_DIR: dataDir,
       LOG_LEVEL: "debug",
       LATCHKEY_USAGE_FLUSH_MS: "50",
+      // A webhook endpoint on this machine (its deliveries fail and are logged as such).
+      LATCHKEY_WEBHOOKS_ALLOW_PRIVATE: "true",
       // Cheap password hashes (test runs only): still argon2id hashes, scanned like any row.
       NODE_ENV: "test",
       LATCHKEY_PASSWORD_HASH: "test",
@@ -177,6 +179,27 @@ describeEachStore("no secret in clear in logs, error bodies or the database", (s
     await send("GET", "/v1/auth/whoami", undefined, key); // key_revoked
     await send("POST", "/v1/keys/verify", { key }, rotated.body.key);
     await send("GET", `/v1/api-keys/${key}`, undefined, access); // a secret where an id goes
+
+    // A webhook endpoint: its signing secret is shown once (creation, rotation), kept sealed,
+    // and never in a log line — not even those of its failed deliveries.
+    const hook = await send(
+      "POST",
+      "/v1/webhooks",
+      { url: "http://127.0.0.1:9/hooks", events: ["key.created", "key.leaked"] },
+      access,
+    );
+    expect(hook.status).toBe(201);
+    remember("webhook secret", hook.body.secret);
+    remember("webhook secret", String(hook.body.secret).slice("whsec_".length));
+    const rotatedHook = await send(
+      "POST",
+      `/v1/webhooks/${hook.body.id}/rotate-secret`,
+      {},
+      access,
+    );
+    expect(rotatedHook.status).toBe(200);
+    remember("webhook secret", rotatedHook.body.secret);
+    expect((await send("POST", `/v1/webhooks/${hook.body.id}/test`, {}, access)).status).toBe(202);
 
     // A leak report, anonymous: neither the real key it revokes nor an unknown one is kept.
     const leaked = await send(

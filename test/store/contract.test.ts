@@ -716,6 +716,133 @@ describeEachStore("store contract", (kind) => {
     expect(await store.accountTokens.byHash(reset.token_hash)).toBeDefined();
   });
 
+  it("webhooks: an event is stored once per dedup key; each due delivery is claimed by one sender", async () => {
+    const owner = user();
+    await store.users.insert(owner);
+    const endpoint = {
+      id: uid("whe"),
+      owner_id: owner.id,
+      url: "https://hooks.example.com/x",
+      description: null,
+      events: '["key.created"]',
+      secret_sealed: "sealed",
+      enabled: 1,
+      disabled_reason: null,
+      failing_since: null,
+      created_at: T0,
+      updated_at: T0,
+    };
+    await store.webhooks.insertEndpoint(endpoint);
+    expect(await store.webhooks.hasEndpoints(owner.id)).toBe(true);
+    const event = (dedup: string | null) => ({
+      id: uid("evt"),
+      owner_id: owner.id,
+      type: "key.created",
+      payload: "{}",
+      dedup_key: dedup,
+      created_at: T0,
+    });
+    const once = `key.expiring:7d:${uid("key")}`;
+    const racing = await Promise.all([
+      store.webhooks.insertEvent(event(once)),
+      store.webhooks.insertEvent(event(once)),
+    ]);
+    expect(racing.filter(Boolean)).toHaveLength(1);
+    expect(await store.webhooks.seenDedupKeys([once, "other"])).toEqual(new Set([once]));
+    const events = Array.from({ length: 30 }, () => event(null));
+    for (const e of events) expect(await store.webhooks.insertEvent(e)).toBe(true);
+    await store.webhooks.insertDeliveries(
+      events.map((e) => ({
+        id: uid("whd"),
+        event_id: e.id,
+        endpoint_id: endpoint.id,
+        created_at: T0,
+        next_attempt_at: T0,
+        attempts: 0,
+        lease_until: null,
+        delivered_at: null,
+        failed_at: null,
+        last_status: null,
+        last_latency_ms: null,
+        last_error: null,
+      })),
+    );
+    const claims = await Promise.all(
+      Array.from({ length: 4 }, () => store.webhooks.claim(T0, T0 + 1_000, 10)),
+    );
+    const claimed = claims.flat();
+    expect(new Set(claimed.map((d) => d.id)).size).toBe(claimed.length);
+    const rest = await store.webhooks.claim(T0, T0 + 1_000, 50);
+    expect(claimed.length + rest.length).toBe(30);
+    expect(await store.webhooks.claim(T0 + 999, T0 + 2_000, 50)).toEqual([]);
+    const [first, second] = claimed;
+    expect(first).toMatchObject({ attempts: 1, url: endpoint.url, type: "key.created" });
+    const attempt = (id: string, status: number | null) => ({
+      delivery_id: id,
+      attempt: 1,
+      at: T0 + 5,
+      status,
+      latency_ms: 3,
+      error: status === 200 ? null : "answered 500",
+    });
+    expect(
+      await store.webhooks.finish(first!.id, attempt(first!.id, 200), {
+        delivered: true,
+        nextAttemptAt: null,
+      }),
+    ).toBe(true);
+    // The same attempt cannot end it twice.
+    expect(
+      await store.webhooks.finish(first!.id, attempt(first!.id, 200), {
+        delivered: true,
+        nextAttemptAt: null,
+      }),
+    ).toBe(false);
+    await store.webhooks.finish(second!.id, attempt(second!.id, 500), {
+      delivered: false,
+      nextAttemptAt: T0 + 60_000,
+    });
+    expect(await store.webhooks.attempts(second!.id)).toHaveLength(1);
+    expect(await store.webhooks.delivery(second!.id)).toMatchObject({
+      last_status: 500,
+      next_attempt_at: T0 + 60_000,
+      delivered_at: null,
+    });
+    const again = (await store.webhooks.claim(T0 + 1_000, T0 + 9_000, 100)).map((d) => d.id);
+    expect(again).not.toContain(first!.id);
+    expect(again).not.toContain(second!.id);
+    expect(again).toHaveLength(28);
+    // Switched off: what is still queued is given up.
+    expect(await store.webhooks.abandonPending(endpoint.id, T0 + 10_000, "off")).toBe(29);
+    expect(await store.webhooks.claim(T0 + 100_000, T0 + 200_000, 100)).toEqual([]);
+    const page = await store.webhooks.deliveries(endpoint.id, { limit: 10 });
+    expect(page).toHaveLength(10);
+    const next = await store.webhooks.deliveries(endpoint.id, { limit: 50, before: page[9]!.id });
+    expect(next).toHaveLength(20);
+    expect(new Set([...page, ...next].map((d) => d.id)).size).toBe(30);
+    // Deleting the endpoint takes its deliveries and attempts with it.
+    expect(await store.webhooks.deleteEndpoint(endpoint.id)).toBe(true);
+    expect(await store.webhooks.attempts(second!.id)).toEqual([]);
+    expect(await store.webhooks.prune(T0 + 1)).toBeGreaterThanOrEqual(30);
+  });
+
+  it("exclusive: one holder of a name at a time; released when done", async () => {
+    let inside = 0;
+    let most = 0;
+    const hold = async () => {
+      inside += 1;
+      most = Math.max(most, inside);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      inside -= 1;
+      return "ran";
+    };
+    const name = uid("lock");
+    const results = await Promise.all([store.exclusive(name, hold), store.exclusive(name, hold)]);
+    expect(most).toBe(1);
+    expect(results.filter((r) => r === "ran")).toHaveLength(1);
+    expect(await store.exclusive(name, hold)).toBe("ran");
+  });
+
   it("mail: due messages are claimed with a lease by one sender each, then sent or retried", async () => {
     const row = (id: string, due: number) => ({
       id,

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { toDelivery, toDeliveryDetails, toWebhook } from "../../api/mappers.js";
-import { ErrorBody } from "../../api/schemas.js";
+import { ErrorBody, NoContent } from "../../api/schemas.js";
 import {
   CreateWebhookBody,
   DeliveriesQuery,
@@ -128,11 +128,11 @@ export function webhookRoutes(base: FastifyInstance, services: Services): void {
     "/v1/webhooks/:id",
     {
       config: write,
-      schema: { tags, security, params: WebhookParams, response: { 204: {}, ...errors } },
+      schema: { tags, security, params: WebhookParams, response: { 204: NoContent, ...errors } },
     },
     async (request, reply) => {
       await webhooks.remove(stepUpCaller(request), request.params.id);
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   );
 

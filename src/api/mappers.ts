@@ -27,8 +27,11 @@ import type {
   VerifyResponseT,
 } from "./keys.js";
 import type { PortalSessionT } from "./portal.js";
-import type { DeliveryListRow, WebhookEndpointRow } from "../store/port.js";
-import type { DeliveryDetails } from "../services/webhooks/endpoints.js";
+import type {
+  DeliveryDetails,
+  DeliveryListRow,
+  WebhookEndpointRow,
+} from "../services/webhooks/endpoints.js";
 import type { WebhookDeliveryDetailsT, WebhookDeliveryT, WebhookEndpointT } from "./webhooks.js";
 import { isoOrNull as iso, keyStatus } from "../core/key-status.js";
 import {

@@ -37,6 +37,8 @@ export interface EndpointPatchInput {
   enabled?: boolean | undefined;
 }
 
+export type { DeliveryListRow, WebhookEndpointRow };
+
 export interface DeliveryDetails extends DeliveryListRow {
   attempts_log: WebhookAttemptRow[];
 }

@@ -141,8 +141,12 @@ export function DeliveryLog({
                   <td>
                     <DeliveryStatus delivery={d} />
                   </td>
-                  <td>{d.attempts}</td>
+                  <td>
+                    {d.attempts}
+                    <span class="stack-label"> {d.attempts === 1 ? "attempt" : "attempts"}</span>
+                  </td>
                   <td class="mono" title={d.last_error ?? undefined}>
+                    <span class="stack-label">answered </span>
                     {d.last_status ?? (d.last_error ? "error" : "—")}
                   </td>
                   <td class="hide-narrow">{latency(d.last_latency_ms)}</td>

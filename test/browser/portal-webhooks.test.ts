@@ -203,6 +203,32 @@ describe(`portal webhooks in Chromium [${store}]`, () => {
     expect(verified(newSecret, latest).type).toBe("webhook.test");
     expect(() => verified(secret, latest)).toThrow();
 
+    // Readable on a phone: nothing wider than the screen, the page or its delivery log.
+    await page.setViewportSize({ width: 375, height: 812 });
+    for (const path of ["/webhooks", `/webhooks/${endpointId}`]) {
+      await page.goto(server.url + path);
+      await page.getByRole("heading", { level: 1 }).waitFor();
+      await page.waitForLoadState("networkidle");
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth - window.innerWidth,
+      );
+      expect(overflow, path).toBeLessThanOrEqual(0);
+    }
+    await rows.first().waitFor();
+    await shoot("webhook-details-375");
+    await page.setViewportSize({ width: 1280, height: 860 });
+
+    // Edited: the description and the events change, the URL stays.
+    await page.getByRole("button", { name: "Edit", exact: true }).click();
+    const edit = page.getByRole("dialog", { name: "Edit endpoint" });
+    await edit.getByLabel("Description (optional)").fill("Audit relay, leaks only");
+    await edit.getByRole("checkbox", { name: /^key\.created/ }).uncheck();
+    await edit.getByRole("button", { name: "Save changes" }).click();
+    await edit.waitFor({ state: "detached" });
+    await page.getByText("Audit relay, leaks only").waitFor();
+    const edited = (await asUser("GET", `/v1/webhooks/${endpointId}`)).body;
+    expect(edited).toMatchObject({ url: receiver.url, events: ["key.leaked"] });
+
     // Off and on again.
     const header = page.locator(".page-header");
     await page.getByRole("button", { name: "Disable", exact: true }).click();
@@ -224,7 +250,7 @@ describe(`portal webhooks in Chromium [${store}]`, () => {
     expect(problems).toEqual([]);
   }, 60_000);
 
-  it("quarantines a reported key under the policy chosen (with step-up), shows the leak as text, and releases it", async () => {
+  it("quarantines a reported key under the policy chosen (with step-up), shows the leak as text, releases one and revokes another", async () => {
     // The sign-in is now over 10 minutes old: saving the policy asks to confirm it is you.
     offset += 10 * 60_000 + 1_000;
     await page.getByRole("link", { name: "Security" }).click();
@@ -277,6 +303,31 @@ describe(`portal webhooks in Chromium [${store}]`, () => {
     const details = await asUser("GET", `/v1/api-keys/${id}`);
     expect(details.body).toMatchObject({ enabled: true, leaked_at: null, status: "active" });
     expect((await client(server.url).get("/v1/auth/whoami", { token: key })).status).toBe(200);
+
+    // Another reported key, revoked from its banner: the banner says why it was revoked, and
+    // an http(s) place it was seen at is a link.
+    const other = await asUser("POST", "/v1/api-keys", {
+      name: "cron-sync",
+      scopes: ["services:read"],
+      environment: "test",
+    });
+    const seenAt = "https://gist.example.com/someone/leak";
+    await client(server.url).post("/v1/keys/leaks", {
+      keys: [{ key: other.body.key, url: seenAt }],
+    });
+    await page.goto(`${server.url}/keys/${other.body.id}`);
+    await heading("cron-sync").waitFor();
+    await banner.getByRole("button", { name: "Revoke" }).click();
+    await page
+      .getByRole("dialog", { name: "Revoke “cron-sync”?" })
+      .getByRole("button", { name: "Revoke key" })
+      .click();
+    await banner.getByText("Revoked: reported leaked").waitFor();
+    expect(await banner.getByRole("link", { name: seenAt }).getAttribute("href")).toBe(seenAt);
+    expect((await asUser("GET", `/v1/api-keys/${other.body.id}`)).body).toMatchObject({
+      status: "revoked",
+      leak_source: seenAt,
+    });
     expect(problems).toEqual([]);
   });
 });

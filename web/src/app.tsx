@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, whenSignedOut, whenStepUpNeeded } from "./api.js";
-import { KeyIcon, Logo, ShieldIcon } from "./components/icons.js";
+import { KeyIcon, Logo, ShieldIcon, WebhookIcon } from "./components/icons.js";
 import { StepUpDialog } from "./components/step-up.js";
 import { Spinner, Toaster } from "./components/ui.js";
 import { KeyDetailsPage } from "./pages/key-details.js";
@@ -8,6 +8,8 @@ import { KeysPage } from "./pages/keys.js";
 import { ForgotPasswordPage, ResetPasswordPage, VerifyEmailPage } from "./pages/recovery.js";
 import { SecurityPage } from "./pages/security.js";
 import { SignInPage, SignUpPage } from "./pages/sign-in.js";
+import { WebhookDetailsPage } from "./pages/webhook-details.js";
+import { WebhooksPage } from "./pages/webhooks.js";
 import { Link, navigate, usePath } from "./router.js";
 import type { Whoami } from "./types.js";
 
@@ -83,8 +85,11 @@ export function App() {
   };
 
   const keyMatch = /^\/keys\/([^/]+)$/.exec(path);
+  const webhookMatch = /^\/webhooks\/([^/]+)$/.exec(path);
   let page;
   if (keyMatch) page = <KeyDetailsPage id={decodeURIComponent(keyMatch[1]!)} me={me} />;
+  else if (webhookMatch) page = <WebhookDetailsPage id={decodeURIComponent(webhookMatch[1]!)} />;
+  else if (path === "/webhooks") page = <WebhooksPage />;
   else if (path === "/security") page = <SecurityPage me={me} onSignOut={signOut} />;
   else if (path === "/keys" || path === "/") page = <KeysPage me={me} />;
   else page = <NotFound />;
@@ -104,6 +109,10 @@ export function App() {
             <Link href="/keys" aria-current={path.startsWith("/keys") ? "page" : undefined}>
               <KeyIcon />
               API keys
+            </Link>
+            <Link href="/webhooks" aria-current={path.startsWith("/webhooks") ? "page" : undefined}>
+              <WebhookIcon />
+              Webhooks
             </Link>
             <Link href="/security" aria-current={path === "/security" ? "page" : undefined}>
               <ShieldIcon />

@@ -27,6 +27,19 @@ export type {
 } from "../../src/api/twofa.js";
 export type { PortalMetaT as PortalMeta } from "../../src/api/portal.js";
 export type { PasskeyT as Passkey } from "../../src/api/passkeys.js";
+export type { LeakPolicyT as LeakPolicy } from "../../src/api/leaks.js";
+export type {
+  WebhookCreatedT as CreatedWebhook,
+  WebhookDeliveryDetailsT as DeliveryDetails,
+  WebhookDeliveryT as Delivery,
+  WebhookEndpointT as Webhook,
+} from "../../src/api/webhooks.js";
+
+/** `GET /v1/webhooks/event-types`: what an endpoint can subscribe to, with what each means. */
+export interface EventType {
+  type: string;
+  description: string;
+}
 
 /** A labelled count, as the charts draw it (presentation, not wire). */
 export interface Count {

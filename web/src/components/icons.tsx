@@ -77,6 +77,14 @@ export const RotateIcon = (p: IconProps) => (
     <path d="M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7" />
   </Icon>
 );
+export const WebhookIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <circle cx="12" cy="6" r="3" />
+    <circle cx="6" cy="18" r="3" />
+    <circle cx="18" cy="18" r="3" />
+    <path d="m10.5 8.6-3 6.8M9 18h6m-1.5-9.4 3 6.8" />
+  </Icon>
+);
 
 export function Logo() {
   return (

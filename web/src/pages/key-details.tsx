@@ -18,6 +18,7 @@ import { ScopeList } from "../scopes.js";
 import type { Activity, Count, KeyActivity, KeyDetails, KeyUsage, Whoami } from "../types.js";
 import { useProjectNames } from "../meta.js";
 import { EditKeyDialog, RotateDialog } from "./key-dialogs.js";
+import { isQuarantined, LeakBadge, LeakBanner } from "./key-leak.js";
 import { KeyLimitsCard } from "./key-limits.js";
 import { RevokeDialog } from "./keys.js";
 
@@ -99,6 +100,7 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
           <div class="title-badges">
             <EnvBadge environment={key.environment} />
             <StatusBadge status={key.status} enabled={key.enabled} />
+            <LeakBadge apiKey={key} />
             <code class="key-prefix">{key.prefix}…</code>
           </div>
         }
@@ -112,14 +114,17 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
               >
                 Edit
               </button>
-              <button
-                type="button"
-                class="button button-secondary"
-                disabled={toggling}
-                onClick={() => void toggleEnabled()}
-              >
-                {key.enabled ? "Disable" : "Enable"}
-              </button>
+              {/* A quarantined key is released from its leak banner, which says what that means. */}
+              {!isQuarantined(key) && (
+                <button
+                  type="button"
+                  class="button button-secondary"
+                  disabled={toggling}
+                  onClick={() => void toggleEnabled()}
+                >
+                  {key.enabled ? "Disable" : "Enable"}
+                </button>
+              )}
               <button
                 type="button"
                 class="button button-secondary"
@@ -143,6 +148,15 @@ export function KeyDetailsPage({ id }: { id: string; me: Whoami }) {
       >
         {back}
       </PageHeader>
+
+      <LeakBanner
+        apiKey={key}
+        onRevoke={() => setDialog("revoke")}
+        onReleased={() => {
+          toast("Key released: it works again");
+          void load();
+        }}
+      />
 
       <section class="stats" aria-label="Overview">
         <Stat label="Created" value={formatDate(key.created_at)} />

@@ -10,6 +10,7 @@ import { ScopeList } from "../scopes.js";
 import { isPlan, PLAN_KEY_LIMITS } from "../../../src/core/plans.js";
 import type { ApiKey, KeyList, Whoami } from "../types.js";
 import { usePortalMeta, useProjectNames } from "../meta.js";
+import { LeakBadge } from "./key-leak.js";
 import { NewKeyDialog } from "./new-key.js";
 
 const ORDER = { active: 0, expired: 1, revoked: 2 } as const;
@@ -155,6 +156,7 @@ function KeyCard({
           </h2>
           <EnvBadge environment={key.environment} />
           <StatusBadge status={key.status} enabled={key.enabled} />
+          <LeakBadge apiKey={key} />
         </div>
         {key.status !== "revoked" && (
           <button

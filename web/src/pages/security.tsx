@@ -5,6 +5,7 @@ import { Badge, PageHeader, Spinner, toast } from "../components/ui.js";
 import { ago, describeAgent, formatDateTime } from "../format.js";
 import type { AuditEntry, AuditList, Session, SessionList, Whoami } from "../types.js";
 import { EmailCard, PasswordCard } from "./account-cards.js";
+import { LeakPolicyCard } from "./leak-policy.js";
 import { PasskeysCard } from "./passkeys.js";
 import { TwoFactorCard } from "./two-factor.js";
 
@@ -15,12 +16,13 @@ export function SecurityPage({ me, onSignOut }: { me: Whoami; onSignOut: () => P
     <>
       <PageHeader
         title="Security"
-        description="Your email and password, two-factor sign-in and passkeys, where you are signed in, and what happened on your account."
+        description="Your email and password, two-factor sign-in and passkeys, what happens to a leaked key, where you are signed in, and what happened on your account."
       />
       <EmailCard me={me} />
       <PasswordCard onChanged={() => setGeneration((g) => g + 1)} />
       <TwoFactorCard />
       <PasskeysCard />
+      <LeakPolicyCard />
       <SessionsCard key={`s${generation}`} onSignOut={onSignOut} />
       <AuditCard key={`a${generation}`} />
     </>

@@ -72,7 +72,7 @@ describe.sequential("latchkey webhook", { timeout: 90_000 }, () => {
     expect(made.code, made.stderr).toBe(0);
     expect(made.stdout).toContain("shown only once");
     const secret = made.stdout.match(SECRET)![0];
-    const id = made.stdout.match(/whe_[0-9A-Za-z]+/)![0];
+    const id = made.stdout.match(/whe_[0-9A-Za-z_-]+/)![0];
 
     const listed = await m.run(["webhook", "list"]);
     expect(listed.stdout).toMatch(

@@ -39,6 +39,13 @@ describe("the latchkey program", () => {
         "latchkey password reset-confirm",
         "latchkey email verify",
         "latchkey email resend",
+        "latchkey token leak-policy",
+        "latchkey webhook create",
+        "latchkey webhook list",
+        "latchkey webhook deliveries",
+        "latchkey webhook redeliver",
+        "latchkey webhook rotate-secret",
+        "latchkey webhook events",
       ]),
     );
     for (const command of commands) {

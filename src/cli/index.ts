@@ -12,6 +12,7 @@ import { tokenCommand } from "./tokens.js";
 import { twofaCommand } from "./twofa.js";
 import { passkeyCommand } from "./passkeys.js";
 import { usersCommand } from "./users.js";
+import { webhookCommand } from "./webhooks.js";
 
 /** Settings `addCommand` does not pass down: every command throws instead of exiting, hints on error. */
 function configure(command: Command): void {
@@ -59,6 +60,7 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
   program.addCommand(tokenCommand());
   program.addCommand(usersCommand());
   program.addCommand(auditCommand());
+  program.addCommand(webhookCommand());
   program.addCommand(scanCommand());
   program.addCommand(serveCommand());
   program.addCommand(await adminFor(argv));

@@ -1,5 +1,6 @@
-import { Command, Option } from "commander";
+import { Argument, Command, Option } from "commander";
 import type { KeyListT } from "../api/keys.js";
+import { LEAK_POLICIES, type LeakPolicyT } from "../api/leaks.js";
 import { contextOf, withCommonOptions, type Cli, type CommonOptions } from "./context.js";
 import { enableStepUp, withStepUpOptions, type StepUpOptions } from "./step-up.js";
 import { usageError } from "./exit.js";
@@ -196,6 +197,30 @@ async function edit(id: string, options: EditOptions): Promise<void> {
   cli.out.result(key, (s) => `${s.green("✓")} Updated ${s.bold(key.id)}.\n\n${keyFields(key, s)}`);
 }
 
+const LEAK_POLICY_MEANS: Record<LeakPolicyT["policy"], string> = {
+  revoke: "a key reported as leaked is revoked at once",
+  quarantine:
+    "a key reported as leaked is refused (key_leaked) until you `latchkey token enable` it or revoke it",
+};
+
+/** `token leak-policy [revoke|quarantine]`: shows the policy, or sets it (step-up). */
+async function leakPolicy(
+  policy: LeakPolicyT["policy"] | undefined,
+  options: CommonOptions & StepUpOptions,
+): Promise<void> {
+  const cli = contextOf(options);
+  enableStepUp(cli, options);
+  const reply = policy
+    ? await cli.api.call<LeakPolicyT>("PUT", "/v1/keys/leaks/policy", { body: { policy } })
+    : await cli.api.get<LeakPolicyT>("/v1/keys/leaks/policy");
+  cli.out.result(
+    reply,
+    (s) =>
+      `${policy ? `${s.green("✓")} ` : ""}Leak policy: ${s.bold(reply.policy)}: ` +
+      `${LEAK_POLICY_MEANS[reply.policy]}.\n`,
+  );
+}
+
 const SCOPE_HELP = "a scope, e.g. services:read (repeat, or separate with commas)";
 const CREDITS_HELP = "usage credits: verifications (or their cost) the key may spend";
 const REFILL_HELP = "reset the credits each UTC day or month, e.g. 1000/daily, 50000/monthly";
@@ -314,6 +339,21 @@ export function tokenCommand(): Command {
           "how long the token lives, e.g. 10m (default 5m, at most 15m)",
         ),
     ).action(exchangeToken),
+  );
+  token.addCommand(
+    withCommonOptions(
+      withStepUpOptions(
+        new Command("leak-policy")
+          .description(
+            "what a leak report does to your keys: revoke (default) or quarantine; no argument shows it",
+          )
+          .addArgument(
+            new Argument("[policy]", "the policy to set (asks for a recent sign-in)").choices(
+              LEAK_POLICIES,
+            ),
+          ),
+      ),
+    ).action(leakPolicy),
   );
   return token;
 }

@@ -20,7 +20,7 @@ import type {
   VerifyResponse,
 } from "../api/keys.js";
 import type { ExchangeBody, ExchangeResponse } from "../api/exchange.js";
-import type { LeakReceipt, LeakReportBody } from "../api/leaks.js";
+import type { LeakPolicy, LeakReceipt, LeakReportBody } from "../api/leaks.js";
 import type {
   CeremonyOptions,
   Passkey,
@@ -67,6 +67,19 @@ import type {
   TwoFactorStatus,
   TwoFactorVerifyBody,
 } from "../api/twofa.js";
+import type {
+  CreateWebhookBody,
+  DeliveriesQuery,
+  TestEventSent,
+  WebhookCreated,
+  WebhookDelivery,
+  WebhookDeliveryDetails,
+  WebhookDeliveryList,
+  WebhookEndpoint,
+  WebhookEventTypes,
+  WebhookList,
+  WebhookPatch,
+} from "../api/webhooks.js";
 import { Transport, type Fetch } from "./transport.js";
 
 /** What a call sends: the server's request schema as the caller writes it. */
@@ -104,6 +117,7 @@ export class Latchkey {
   readonly keys;
   readonly projects;
   readonly audit;
+  readonly webhooks;
   readonly admin;
   private readonly http: Transport;
 
@@ -120,6 +134,7 @@ export class Latchkey {
     this.keys = keysGroup(this.http);
     this.projects = projectsGroup(this.http);
     this.audit = auditGroup(this.http);
+    this.webhooks = webhooksGroup(this.http);
     this.admin = adminGroup(this.http);
   }
 
@@ -322,6 +337,17 @@ function keysGroup(http: Transport) {
         body,
         ...(options.anonymous ? { credential: null } : {}),
       }),
+    /** What a leak report does to your keys: `revoke` (the default) or `quarantine`. */
+    leakPolicy: () => http.request<Out<typeof LeakPolicy>>("GET", "/v1/keys/leaks/policy"),
+    /**
+     * Needs a session and a recent authentication (step-up). Under `quarantine` a reported
+     * key is refused as `key_leaked` until you enable it again (`update(id, {enabled: true})`)
+     * or revoke it.
+     */
+    setLeakPolicy: (policy: In<typeof LeakPolicy>["policy"]) =>
+      http.request<Out<typeof LeakPolicy>>("PUT", "/v1/keys/leaks/policy", {
+        body: { policy },
+      }),
   };
 }
 
@@ -352,6 +378,45 @@ function auditGroup(http: Transport) {
         before = page.next_before ?? undefined;
       } while (before !== undefined);
     },
+  };
+}
+
+/**
+ * Webhook endpoints (SPEC §11): where Latchkey posts the events you choose, signed per
+ * Standard Webhooks (check them with `verifyWebhook`). Creating one, changing its URL and
+ * rotating its secret need a session with a recent authentication (step-up), never an API key.
+ */
+function webhooksGroup(http: Transport) {
+  const path = (id: string, tail = "") => `/v1/webhooks/${encodeURIComponent(id)}${tail}`;
+  const delivery = (id: string, deliveryId: string, tail = "") =>
+    path(id, `/deliveries/${encodeURIComponent(deliveryId)}${tail}`);
+  return {
+    /** The events an endpoint can subscribe to, with what each means. */
+    eventTypes: () =>
+      http.request<Out<typeof WebhookEventTypes>>("GET", "/v1/webhooks/event-types"),
+    list: () => http.request<Out<typeof WebhookList>>("GET", "/v1/webhooks"),
+    /** The answer's `secret` (`whsec_…`) verifies the deliveries; it is shown this once. */
+    create: (body: In<typeof CreateWebhookBody>) =>
+      http.request<Out<typeof WebhookCreated>>("POST", "/v1/webhooks", { body }),
+    get: (id: string) => http.request<Out<typeof WebhookEndpoint>>("GET", path(id)),
+    /** Events, description, `enabled`; a new `url` needs step-up. */
+    update: (id: string, body: In<typeof WebhookPatch>) =>
+      http.request<Out<typeof WebhookEndpoint>>("PATCH", path(id), { body }),
+    remove: (id: string) => http.request<null>("DELETE", path(id)).then(() => undefined),
+    /** A new signing secret, shown this once; the old one stops signing at once (step-up). */
+    rotateSecret: (id: string) =>
+      http.request<Out<typeof WebhookCreated>>("POST", path(id, "/rotate-secret")),
+    /** Queues a `webhook.test` event for this endpoint alone. */
+    sendTest: (id: string) => http.request<Out<typeof TestEventSent>>("POST", path(id, "/test")),
+    /** The delivery log, newest first; pass `next_before` as `before` for the next page. */
+    deliveries: (id: string, query: QueryOf<typeof DeliveriesQuery> = {}) =>
+      http.request<Out<typeof WebhookDeliveryList>>("GET", path(id, "/deliveries"), { query }),
+    /** One delivery with each of its attempts. */
+    delivery: (id: string, deliveryId: string) =>
+      http.request<Out<typeof WebhookDeliveryDetails>>("GET", delivery(id, deliveryId)),
+    /** Sends that delivery's event again (same `webhook-id`) as a new delivery. */
+    redeliver: (id: string, deliveryId: string) =>
+      http.request<Out<typeof WebhookDelivery>>("POST", delivery(id, deliveryId, "/redeliver")),
   };
 }
 

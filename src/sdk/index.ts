@@ -20,3 +20,11 @@ export {
   type VerifyOptions,
   type VerifyResult,
 } from "./verifier.js";
+export {
+  verifyWebhook,
+  WebhookVerificationError,
+  type VerifyWebhookOptions,
+  type WebhookEvent,
+  type WebhookHeaders,
+  type WebhookVerificationErrorCode,
+} from "./webhooks.js";

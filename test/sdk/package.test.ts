@@ -242,7 +242,14 @@ describe("the latchkey SDK package", () => {
       }),
     ) as Record<string, unknown>;
     expect(result).toEqual({
-      main: ["Latchkey", "LatchkeyApiError", "LatchkeyNetworkError", "createVerifier"],
+      main: [
+        "Latchkey",
+        "LatchkeyApiError",
+        "LatchkeyNetworkError",
+        "WebhookVerificationError",
+        "createVerifier",
+        "verifyWebhook",
+      ],
       fastify: ["fastifyGuard"],
       express: ["expressGuard"],
       hono: ["honoGuard"],

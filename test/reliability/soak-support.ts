@@ -142,3 +142,44 @@ export function rssGrowth(
   const peak = Math.max(...samples.map((s) => s.kib));
   return { warm, end, peak, ratio: end / warm };
 }
+
+export interface AfterGc {
+  /** VmRSS in KiB: the median of three samples a second apart, from `settleMs` after the GC. */
+  rssKiB: number;
+  /** What the process reported right after the collection (bytes): the live JS heap… */
+  heapUsed: number;
+  /** …and the young generation's committed size, which V8 grows and shrinks with the load. */
+  newSpace: number;
+}
+
+/**
+ * Each process's memory just after a full garbage collection: signals each (a preload,
+ * soak-gc.mjs, runs `gc()` on SIGUSR2 and writes a `soak-memory {…}` line to stderr), waits
+ * `settleMs`, then samples VmRSS three times a second apart.
+ */
+export async function memoryAfterGc(
+  processes: Record<string, { pid: number; output(): string }>,
+  settleMs = 2_000,
+): Promise<Record<string, AfterGc>> {
+  const seen = Object.fromEntries(
+    Object.entries(processes).map(([name, p]) => [name, p.output().length]),
+  );
+  for (const { pid } of Object.values(processes)) process.kill(pid, "SIGUSR2");
+  await sleep(settleMs);
+  const taken: Record<string, number[]> = {};
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await sleep(1_000);
+    for (const [name, { pid }] of Object.entries(processes)) (taken[name] ??= []).push(rssKiB(pid));
+  }
+  const out: Record<string, AfterGc> = {};
+  for (const [name, p] of Object.entries(processes)) {
+    const reported = /soak-memory (\{.*\})/.exec(p.output().slice(seen[name]))?.[1];
+    const parsed = reported ? (JSON.parse(reported) as Record<string, number>) : {};
+    out[name] = {
+      rssKiB: median(taken[name]!),
+      heapUsed: parsed.heapUsed ?? NaN,
+      newSpace: parsed.newSpace ?? NaN,
+    };
+  }
+  return out;
+}

@@ -8,8 +8,12 @@ export interface Child {
   output(): string;
 }
 
-export function startChild(env: Record<string, string | undefined>): Promise<Child> {
-  const child = spawn(process.execPath, ["dist/main.js", "serve"], {
+/** `nodeFlags`: options for node itself (V8's among them), before the script. */
+export function startChild(
+  env: Record<string, string | undefined>,
+  nodeFlags: string[] = [],
+): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeFlags, "dist/main.js", "serve"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -10,6 +10,7 @@ import { KyselyMail } from "./mail.js";
 import { KyselyPasskeys } from "./passkeys.js";
 import { KyselyOwnerLimits } from "./owner-limits.js";
 import { KyselyProjects } from "./projects.js";
+import { KyselySealed } from "./sealed.js";
 import { KyselySessions } from "./sessions.js";
 import { KyselyTwoFactor } from "./twofa.js";
 import { SqliteWorkerUsage } from "../sqlite-usage-worker.js";
@@ -33,6 +34,7 @@ export class KyselyStore implements Store {
   readonly mail: KyselyMail;
   readonly passkeys: KyselyPasskeys;
   readonly ownerLimits: KyselyOwnerLimits;
+  readonly sealed: KyselySealed;
   private readonly transact: Transact;
 
   /**
@@ -64,6 +66,7 @@ export class KyselyStore implements Store {
     this.mail = new KyselyMail(db, traits);
     this.passkeys = new KyselyPasskeys(db);
     this.ownerLimits = new KyselyOwnerLimits(db, this.transact);
+    this.sealed = new KyselySealed(db, this.transact);
   }
 
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {

@@ -230,11 +230,16 @@ async function retire(config: Config, ring: MasterKeyRing, keyId: string, output
   const box = new SecretBox(ring);
   const holdings = await withStore(config, (store) => countHoldings(store, box));
   const refusal = retireRefusal(box, holdings, keyId);
-  if (refusal)
-    throw new CliError(`cannot retire: ${refusal}`, 1, [
-      "re-encrypt what can be with `latchkey admin rotate-master-key --reencrypt`;",
-      "backup codes move to the new key when their users regenerate them (or turn 2FA off).",
-    ]);
+  if (refusal) {
+    const hints =
+      refusal.reason === "needed"
+        ? [
+            "re-encrypt what can be with `latchkey admin rotate-master-key --reencrypt`;",
+            "backup codes move to the new key when their users regenerate them (or turn 2FA off).",
+          ]
+        : [];
+    throw new CliError(`cannot retire: ${refusal.message}`, 1, hints);
+  }
   const key = ring.keys.find((k) => k.id === keyId)!;
   if (ring.kind === "files") removeKeyFile(key);
   const message =

@@ -125,16 +125,28 @@ export async function reencrypt(
   return report;
 }
 
+export interface RetireRefusal {
+  /** `unknown`: no such key; `sealing`: the newest key; `needed`: rows still need it. */
+  reason: "unknown" | "sealing" | "needed";
+  message: string;
+}
+
 /** Why `keyId` cannot be retired yet; null when it can. */
 export function retireRefusal(
   box: SecretBox,
   holdings: RingHoldings,
   keyId: string,
-): string | null {
+): RetireRefusal | null {
   if (!box.keyIds.includes(keyId))
-    return `no master key ${keyId} in the ring (it holds ${box.keyIds.join(", ")})`;
+    return {
+      reason: "unknown",
+      message: `no master key ${keyId} in the ring (it holds ${box.keyIds.join(", ")})`,
+    };
   if (keyId === box.sealingKeyId)
-    return `master key ${keyId} is the newest: it seals new values; rotate first, then retire the old key`;
+    return {
+      reason: "sealing",
+      message: `master key ${keyId} is the newest: it seals new values; rotate first, then retire the old key`,
+    };
   const held = holdings.byKey.get(keyId)!;
   if (total(held) === 0) return null;
   const parts = [
@@ -142,5 +154,8 @@ export function retireRefusal(
     held.pending_mail && `${held.pending_mail} pending mail(s)`,
     held.backup_codes && `${held.backup_codes} unused backup code(s)`,
   ].filter(Boolean);
-  return `master key ${keyId} is still needed by ${parts.join(", ")}`;
+  return {
+    reason: "needed",
+    message: `master key ${keyId} is still needed by ${parts.join(", ")}`,
+  };
 }

@@ -137,6 +137,16 @@ describe("the data dir's key files", () => {
     expect(server.seal("x", "c").startsWith(`v2.${third.id}.`)).toBe(true);
   });
 
+  it("keeps sealing under the loaded ring when a broken key file appears; SIGHUP's reload reports it", () => {
+    dir = mkdtempSync(join(tmpdir(), "latchkey-ring-"));
+    const box = new SecretBox(fileRing(dir, { create: true }));
+    const id = box.sealingKeyId;
+    writeFileSync(join(dir, "master.key.2"), "not a key\n", { mode: 0o600 });
+    expect(box.seal("x", "c").startsWith(`v2.${id}.`)).toBe(true);
+    expect(() => box.reload()).toThrow(/master\.key\.2 must be 32 bytes/);
+    expect(box.keyIds).toEqual([id]);
+  });
+
   it("refuses a key file that is not 32 bytes, naming the file and not its contents", () => {
     dir = mkdtempSync(join(tmpdir(), "latchkey-ring-"));
     writeFileSync(join(dir, "master.key"), "c2hvcnQ=\n", { mode: 0o600 });

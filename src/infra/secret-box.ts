@@ -165,8 +165,18 @@ export class SecretBox {
   }
 
   private sealingKey(): BoxKey {
-    if (this.ring.kind === "files" && this.ring.dir && keyDirStamp(this.ring.dir) !== this.stamp)
-      this.reload();
+    if (this.ring.kind === "files" && this.ring.dir) {
+      const stamp = keyDirStamp(this.ring.dir);
+      if (stamp !== this.stamp) {
+        try {
+          this.reload();
+        } catch {
+          // A broken key file must not stop signups and 2FA setups: keep sealing under the
+          // ring already loaded (SIGHUP reports the error; an unknown key id retries).
+          this.stamp = stamp;
+        }
+      }
+    }
     return this.keys[0]!;
   }
 

@@ -32,6 +32,8 @@ const ENV = z.object({
     .regex(/^[A-Za-z0-9:_-]{1,64}$/)
     .default("latchkey:"),
   LATCHKEY_MASTER_KEY: z.string().optional(),
+  // The master-key ring, newest (sealing) key first; LATCHKEY_MASTER_KEY is a ring of one.
+  LATCHKEY_MASTER_KEYS: z.string().optional(),
   LATCHKEY_SIGNING_KEY: z.string().optional(),
   LATCHKEY_KEY_PREFIX: z
     .string()
@@ -114,7 +116,9 @@ export interface Config {
   redisUrl: string | undefined;
   /** Namespace of every Redis key and channel, so instances of one cluster share it and others don't. */
   redisPrefix: string;
-  masterKey: string | undefined;
+  /** The master-key ring from the environment, newest first; unset: the data dir's key files. */
+  masterKeys:
+    { variable: "LATCHKEY_MASTER_KEYS" | "LATCHKEY_MASTER_KEY"; values: string[] } | undefined;
   signingKey: string | undefined;
   keyBrand: string;
   issuer: string;
@@ -226,7 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     database: e.DATABASE_URL ?? resolve(dataDir, "latchkey.db"),
     redisUrl: e.REDIS_URL || undefined,
     redisPrefix: e.LATCHKEY_REDIS_PREFIX,
-    masterKey: e.LATCHKEY_MASTER_KEY,
+    masterKeys: masterKeysOf(e.LATCHKEY_MASTER_KEYS, e.LATCHKEY_MASTER_KEY),
     signingKey: e.LATCHKEY_SIGNING_KEY,
     keyBrand: e.LATCHKEY_KEY_PREFIX,
     issuer: e.LATCHKEY_ISSUER ?? "latchkey",
@@ -274,6 +278,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     schedulerMs: e.LATCHKEY_SCHEDULER_MS,
   };
+}
+
+function masterKeysOf(ring: string | undefined, single: string | undefined): Config["masterKeys"] {
+  // Empty counts as unset (as `LATCHKEY_MASTER_KEY=` always has): the data dir's files.
+  if (ring?.trim() && single?.trim())
+    throw new ConfigError(
+      "invalid configuration: set LATCHKEY_MASTER_KEYS or LATCHKEY_MASTER_KEY, not both",
+    );
+  if (ring?.trim()) {
+    const values = ring.split(",").map((value) => value.trim());
+    if (values.some((value) => value === ""))
+      throw new ConfigError("invalid configuration: LATCHKEY_MASTER_KEYS has an empty entry");
+    return { variable: "LATCHKEY_MASTER_KEYS", values };
+  }
+  if (single?.trim()) return { variable: "LATCHKEY_MASTER_KEY", values: [single.trim()] };
+  return undefined;
 }
 
 function webauthnConfig(e: z.infer<typeof ENV>, publicUrl: string): WebAuthnConfig {

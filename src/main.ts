@@ -8,6 +8,7 @@ import { LocalBus, RedisBus, type Bus } from "./infra/bus.js";
 import { HashPool } from "./infra/hash-pool.js";
 import { MemoryLimiter, RedisLimiter, type Limiter } from "./infra/limiter.js";
 import { cryptoRandom } from "./infra/random.js";
+import { UnknownMasterKeyError } from "./infra/secret-box.js";
 import { loadSecrets, SecretBox } from "./infra/secrets.js";
 import { createLogger } from "./logger.js";
 import { AccessTokens } from "./services/accounts/tokens.js";
@@ -54,7 +55,7 @@ export async function buildDeps(
     store = kyselyStore(db);
   }
   const secrets = overrides.secrets ?? (await loadSecrets(config));
-  const box = overrides.box ?? new SecretBox(secrets.masterKey);
+  const box = overrides.box ?? new SecretBox(secrets.masterKeys);
   await checkMasterKey(store, box);
 
   let redis: Redis | undefined;
@@ -114,15 +115,17 @@ export async function buildDeps(
  * Refuses to start under a master key other than the one that sealed the stored TOTP
  * secrets: otherwise every 2FA sign-in would fail later, one user at a time.
  */
+/** Refuses to start under a ring none of whose keys opens the stored TOTP secrets. */
 async function checkMasterKey(store: Store, box: SecretBox): Promise<void> {
   const row = await store.twofa.anyFactor();
   if (!row) return;
   try {
     box.open(row.secret_ciphertext, `totp:${row.user_id}`);
-  } catch {
+  } catch (error) {
     await store.close();
+    const which = error instanceof UnknownMasterKeyError ? ` (they name key ${error.keyId})` : "";
     throw new Error(
-      "the master key does not match the one that encrypted the stored TOTP secrets (check LATCHKEY_MASTER_KEY or master.key)",
+      `no key in the master-key ring opens the stored TOTP secrets${which}: the master key does not match the one that encrypted them (check LATCHKEY_MASTER_KEYS, LATCHKEY_MASTER_KEY or the data dir's master.key files)`,
     );
   }
 }
@@ -184,6 +187,14 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
         process.exit(1);
       });
   };
+  // SIGHUP: read the master-key files again (after `latchkey admin rotate-master-key`).
+  process.on("SIGHUP", () => {
+    try {
+      server.app.log.info({ master_keys: server.deps.box.reload() }, "master-key ring reloaded");
+    } catch (error) {
+      server.app.log.error({ err: error }, "master-key ring not reloaded; keeping the old one");
+    }
+  });
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
 }

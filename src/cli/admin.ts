@@ -6,6 +6,7 @@ import type { JWK } from "jose";
 import { loadConfig } from "../config.js";
 import { parseDuration } from "../core/durations.js";
 import { newSigningJwk, signingKeysPath } from "../infra/secrets.js";
+import { masterKeyCommands } from "./master-keys.js";
 
 /**
  * `latchkey admin …`: operator commands that work on the data dir, not through the API.
@@ -163,5 +164,6 @@ export function adminCommand(): Command {
         printReport(report, options.output === "json");
       },
     );
+  for (const command of masterKeyCommands()) admin.addCommand(command);
   return admin;
 }

@@ -1,4 +1,3 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -11,6 +10,7 @@ import {
   type JWK,
 } from "jose";
 import type { Config } from "../config.js";
+import { envRing, fileRing, type MasterKeyRing } from "./master-keys.js";
 
 export interface SigningKey {
   kid: string;
@@ -26,26 +26,16 @@ export interface SigningKeySet {
 }
 
 export interface Secrets {
-  masterKey: Buffer;
+  /** The master-key ring as loaded at start (the box re-reads a files ring as it changes). */
+  masterKeys: MasterKeyRing;
   signing: SigningKeySet;
 }
 
 const SIGNING_FILE = "signing-keys.json";
-const MASTER_FILE = "master.key";
 
 function writeSecretFile(path: string, contents: string): void {
   writeFileSync(path, contents, { mode: 0o600, flag: "wx" });
   chmodSync(path, 0o600);
-}
-
-function parseMasterKey(text: string): Buffer {
-  const trimmed = text.trim();
-  const bytes = /^[0-9a-f]{64}$/i.test(trimmed)
-    ? Buffer.from(trimmed, "hex")
-    : Buffer.from(trimmed, "base64");
-  if (bytes.length !== 32)
-    throw new Error("LATCHKEY_MASTER_KEY must be 32 bytes (64 hex or 44 base64 chars)");
-  return bytes;
 }
 
 async function toSigningKey(jwk: JWK): Promise<SigningKey> {
@@ -90,14 +80,7 @@ export function signingKeysPath(dataDir: string): string {
 /** Reads the secrets from the environment or the data dir, creating them (mode 0600) on first start. */
 export async function loadSecrets(config: Config): Promise<Secrets> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  let masterKey: Buffer;
-  if (config.masterKey) {
-    masterKey = parseMasterKey(config.masterKey);
-  } else {
-    const path = join(config.dataDir, MASTER_FILE);
-    if (!existsSync(path)) writeSecretFile(path, randomBytes(32).toString("base64") + "\n");
-    masterKey = parseMasterKey(readFileSync(path, "utf8"));
-  }
+  const masterKeys = loadMasterKeys(config, { create: true });
   let keys: SigningKey[];
   if (config.signingKey) {
     keys = await parseSigningSecret(config.signingKey);
@@ -108,49 +91,14 @@ export async function loadSecrets(config: Config): Promise<Secrets> {
     keys = await parseSigningSecret(readFileSync(path, "utf8"));
   }
   if (keys.length === 0) throw new Error("no JWT signing key");
-  return { masterKey, signing: { keys } };
+  return { masterKeys, signing: { keys } };
+}
+
+/** The master-key ring of the environment (`LATCHKEY_MASTER_KEYS` / `_KEY`) or the data dir. */
+export function loadMasterKeys(config: Config, options: { create?: boolean } = {}): MasterKeyRing {
+  if (config.masterKeys) return envRing(config.masterKeys.values, config.masterKeys.variable);
+  return fileRing(config.dataDir, options);
 }
 
 export { sha256 } from "../core/digest.js";
-
-/** Authenticated encryption of small secrets (TOTP) under the master key: AES-256-GCM. */
-export class SecretBox {
-  private readonly key: Buffer;
-  private readonly macKey: Buffer;
-
-  constructor(masterKey: Buffer) {
-    this.key = createHmac("sha256", masterKey).update("latchkey:aes-gcm:v1").digest();
-    this.macKey = createHmac("sha256", masterKey).update("latchkey:hmac:v1").digest();
-  }
-
-  seal(plaintext: string, context: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
-    cipher.setAAD(Buffer.from(context));
-    const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
-    return [
-      "v1",
-      iv.toString("base64url"),
-      body.toString("base64url"),
-      cipher.getAuthTag().toString("base64url"),
-    ].join(".");
-  }
-
-  open(sealed: string, context: string): string {
-    const [version, iv, body, tag] = sealed.split(".");
-    if (version !== "v1" || !iv || body === undefined || !tag)
-      throw new Error("sealed value is malformed");
-    const decipher = createDecipheriv("aes-256-gcm", this.key, Buffer.from(iv, "base64url"));
-    decipher.setAAD(Buffer.from(context));
-    decipher.setAuthTag(Buffer.from(tag, "base64url"));
-    return Buffer.concat([
-      decipher.update(Buffer.from(body, "base64url")),
-      decipher.final(),
-    ]).toString("utf8");
-  }
-
-  /** Keyed hash for low-entropy secrets (backup codes): useless offline without the master key. */
-  mac(text: string): string {
-    return createHmac("sha256", this.macKey).update(text).digest("hex");
-  }
-}
+export { SecretBox } from "./secret-box.js";

@@ -671,8 +671,11 @@ export interface TwoFactorStore {
   lockEnabled(userId: string): Promise<boolean>;
   /** Claims a TOTP step: true only if it is newer than the last accepted one. */
   claimStep(userId: string, step: number): Promise<boolean>;
-  /** Marks an unused backup code used: true only for the call that marked it. */
-  useBackupCode(userId: string, codeHash: string, at: number): Promise<boolean>;
+  /**
+   * Marks an unused backup code used, the one stored under any of `codeHashes` (the code's
+   * hash under each master key): true only for the call that marked it.
+   */
+  useBackupCode(userId: string, codeHashes: readonly string[], at: number): Promise<boolean>;
   unusedBackupCodes(userId: string): Promise<number>;
   /** Deletes the user's backup codes and stores `rows`. */
   replaceBackupCodes(userId: string, rows: BackupCodeRow[]): Promise<void>;
@@ -706,6 +709,46 @@ export interface PasskeyStore {
   spendChallenge(challengeHash: string, at: number): Promise<ChallengeRow | undefined>;
 }
 
+/**
+ * The columns that hold a value sealed (or, for backup codes, keyed-hashed) under a master
+ * key, each value naming its key as `v2.<key id>.…` (unversioned ones are from before the ring).
+ */
+export type SealedColumn = "totp_secret" | "mail_payload" | "webhook_secret" | "backup_code";
+/** The sealed columns that can be re-sealed (a backup code's hash cannot). */
+export type ResealableColumn = Exclude<SealedColumn, "backup_code">;
+
+export interface SealedValue {
+  /** The row: the user id (TOTP secret) or the message id (mail). */
+  id: string;
+  value: string;
+}
+
+export interface SealedChange {
+  id: string;
+  from: string;
+  to: string;
+}
+
+export interface SealedStore {
+  /**
+   * Values still in use (every TOTP secret, pending mail, unused backup codes) by the key id
+   * they name; `""` counts the unversioned ones.
+   */
+  countByKey(column: SealedColumn): Promise<Map<string, number>>;
+  /** Up to `limit` values in use not sealed under `keyId`, with id above `after`, by id. */
+  notUnder(
+    column: ResealableColumn,
+    keyId: string,
+    after: string,
+    limit: number,
+  ): Promise<SealedValue[]>;
+  /**
+   * Writes each change in one transaction, each only where the row still holds `from` (a
+   * concurrent write wins); how many were written.
+   */
+  replace(column: ResealableColumn, changes: readonly SealedChange[]): Promise<number>;
+}
+
 export interface ProjectStore {
   insert(row: ProjectRow): Promise<void>;
   /** Oldest first, then by id. */
@@ -726,6 +769,7 @@ export interface Store {
   readonly mail: MailStore;
   readonly passkeys: PasskeyStore;
   readonly ownerLimits: OwnerLimitStore;
+  readonly sealed: SealedStore;
   readonly webhooks: WebhookStore;
   /**
    * Runs `fn` on at most one instance at a time across the cluster (PostgreSQL: an advisory

@@ -604,9 +604,9 @@ describeEachStore("store contract", (kind) => {
     await store.twofa.replaceBackupCodes(u.id, rows("old"));
     await store.twofa.replaceBackupCodes(u.id, rows("new"));
     expect(await store.twofa.unusedBackupCodes(u.id)).toBe(3);
-    expect(await store.twofa.useBackupCode(u.id, "old-a", T0)).toBe(false);
+    expect(await store.twofa.useBackupCode(u.id, ["old-a"], T0)).toBe(false);
     const uses = await Promise.all(
-      Array.from({ length: 6 }, () => store.twofa.useBackupCode(u.id, "new-a", T0 + 1)),
+      Array.from({ length: 6 }, () => store.twofa.useBackupCode(u.id, ["x", "new-a"], T0 + 1)),
     );
     expect(uses.filter(Boolean)).toHaveLength(1);
     expect(await store.twofa.unusedBackupCodes(u.id)).toBe(2);
@@ -644,6 +644,82 @@ describeEachStore("store contract", (kind) => {
     expect(spends.filter(Boolean)).toHaveLength(1);
     expect((await store.twofa.mfaToken(fresh))?.used_at).toBe(T0 + 5001);
     expect(await store.twofa.spendMfaToken("unknown", T0)).toBe(false);
+  });
+
+  it("sealed: values counted by the key id they name, listed by id when not under a key, re-sealed only where unchanged", async () => {
+    const counts = async () => ({
+      totp: Object.fromEntries(await store.sealed.countByKey("totp_secret")),
+      codes: Object.fromEntries(await store.sealed.countByKey("backup_code")),
+      mail: Object.fromEntries(await store.sealed.countByKey("mail_payload")),
+    });
+    const before = await counts();
+    const users = [await newUser(), await newUser(), await newUser()];
+    const [a, b, c] = users.map((u) => u.id) as [string, string, string];
+    await store.twofa.putPending(a, "v2.0000aaaa.iv.body.tag", T0);
+    await store.twofa.putPending(b, "v2.0000bbbb.iv.body.tag", T0);
+    await store.twofa.putPending(c, "v1.iv.body.tag", T0);
+    await store.twofa.replaceBackupCodes(a, [
+      { id: uid("bkc"), user_id: a, code_hash: "v2.0000aaaa.h1", created_at: T0, used_at: null },
+      { id: uid("bkc"), user_id: a, code_hash: "v2.0000aaaa.h2", created_at: T0, used_at: T0 },
+      { id: uid("bkc"), user_id: a, code_hash: "f00d", created_at: T0, used_at: null },
+    ]);
+    const mail = (id: string, payload: string, sent: number | null) => ({
+      id,
+      kind: "verify_email",
+      payload,
+      created_at: T0,
+      next_attempt_at: T0,
+      attempts: 0,
+      lease_until: null,
+      sent_at: sent,
+      failed_at: null,
+      last_error: null,
+    });
+    const m1 = uid("msg");
+    await store.mail.insert(mail(m1, "v2.0000aaaa.iv.body.tag", null));
+    // (Far-future times: the mail tests below count and prune around T0.)
+    await store.mail.insert(mail(uid("msg"), "", T0 + 1e9));
+    const after = await counts();
+    const delta = (now: Record<string, number>, then: Record<string, number>, id: string) =>
+      (now[id] ?? 0) - (then[id] ?? 0);
+    expect(delta(after.totp, before.totp, "0000aaaa")).toBe(1);
+    expect(delta(after.totp, before.totp, "0000bbbb")).toBe(1);
+    expect(delta(after.totp, before.totp, "")).toBe(1);
+    // Spent backup codes and sent mail need no key.
+    expect(delta(after.codes, before.codes, "0000aaaa")).toBe(1);
+    expect(delta(after.codes, before.codes, "")).toBe(1);
+    expect(delta(after.mail, before.mail, "0000aaaa")).toBe(1);
+
+    const mine = new Set([a, b, c]);
+    const notUnder = async (keyId: string, after: string, limit: number) =>
+      (await store.sealed.notUnder("totp_secret", keyId, after, limit)).filter((r) =>
+        mine.has(r.id),
+      );
+    const sorted = [a, b, c].sort();
+    const page = (await notUnder("0000bbbb", "", 1000)).map((r) => r.id);
+    expect(page).toEqual(sorted.filter((id) => id !== b));
+    expect((await notUnder("0000bbbb", sorted[0]!, 1000)).map((r) => r.id)).not.toContain(
+      sorted[0],
+    );
+    expect(
+      (await store.sealed.notUnder("mail_payload", "0000bbbb", "", 1000)).map((r) => r.id),
+    ).toContain(m1);
+
+    // Only rows still holding the value read are written: c changed meanwhile.
+    await store.twofa.putPending(c, "v2.0000cccc.new.setup.tag", T0 + 1);
+    const written = await store.sealed.replace("totp_secret", [
+      { id: a, from: "v2.0000aaaa.iv.body.tag", to: "v2.0000bbbb.re.sealed.a" },
+      { id: c, from: "v1.iv.body.tag", to: "v2.0000bbbb.re.sealed.c" },
+    ]);
+    expect(written).toBe(1);
+    expect((await store.twofa.factor(a))?.secret_ciphertext).toBe("v2.0000bbbb.re.sealed.a");
+    expect((await store.twofa.factor(c))?.secret_ciphertext).toBe("v2.0000cccc.new.setup.tag");
+    expect(
+      await store.sealed.replace("mail_payload", [
+        { id: m1, from: "v2.0000aaaa.iv.body.tag", to: "v2.0000bbbb.x.y.z" },
+      ]),
+    ).toBe(1);
+    expect(await store.mail.sent(m1, 0, T0 + 1e9)).toBe(true);
   });
 
   // ---- projects ----

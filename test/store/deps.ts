@@ -8,6 +8,7 @@ import { ScopeCatalogue } from "../../src/core/scopes.js";
 import { LocalBus } from "../../src/infra/bus.js";
 import { MemoryLimiter } from "../../src/infra/limiter.js";
 import { seededRandom } from "../../src/infra/random.js";
+import { envRing } from "../../src/infra/master-keys.js";
 import { newSigningJwk, SecretBox, type Secrets } from "../../src/infra/secrets.js";
 import { AccessTokens } from "../../src/services/accounts/tokens.js";
 import type { UserAccess } from "../../src/services/accounts/users.js";
@@ -94,7 +95,8 @@ export async function testServices(
   const clock = { now: CLOCK_START };
   const now = () => clock.now;
   const masterKey = createHash("sha256").update("unit-test master key").digest();
-  const secrets: Secrets = { masterKey, signing: await signingKeys() };
+  const masterKeys = envRing([masterKey.toString("hex")], "LATCHKEY_MASTER_KEY");
+  const secrets: Secrets = { masterKeys, signing: await signingKeys() };
   const limiter = new MemoryLimiter(now);
   const bus = new LocalBus();
   const deps: Deps = {
@@ -107,7 +109,7 @@ export async function testServices(
     limiter,
     bus,
     secrets,
-    box: new SecretBox(masterKey),
+    box: new SecretBox(masterKeys),
     tokens: new AccessTokens(
       secrets.signing,
       { issuer: config.issuer, audience: config.tokenAudience, ttlMs: config.accessTtlMs },

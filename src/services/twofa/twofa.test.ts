@@ -30,6 +30,46 @@ describe("TwoFactor", () => {
     return { secret, backupCodes };
   }
 
+  /** Re-seals the user's stored secret as `plaintext` right after the next read of it. */
+  function resealAfterNextRead(plaintext: string): void {
+    const twofa = t.deps.store.twofa;
+    const read = twofa.factor.bind(twofa);
+    let pending: string | null = plaintext;
+    twofa.factor = async (userId) => {
+      const row = await read(userId);
+      if (row && pending !== null) {
+        const to = t.deps.box.seal(pending, `totp:${userId}`);
+        pending = null;
+        await t.deps.store.sealed.replace("totp_secret", [
+          { id: userId, from: row.secret_ciphertext, to },
+        ]);
+      }
+      return row;
+    };
+  }
+
+  it("enables a pending setup re-sealed meanwhile (a master-key rotation), not a replaced one", async () => {
+    const setup = await t.services.twofa.setup(user);
+    resealAfterNextRead(setup.secret);
+    const codes = await t.services.twofa.verify(
+      user.id,
+      code(decodeBase32(setup.secret)!),
+      META,
+      "session:s",
+    );
+    expect(codes).toHaveLength(10);
+    expect((await t.services.twofa.status(user.id)).enabled).toBe(true);
+
+    const other = await signUp(t, "bob@example.test");
+    const first = await t.services.twofa.setup(other);
+    // Replaced meanwhile by another secret, not the same one re-sealed: the old code must not enable it.
+    resealAfterNextRead("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP");
+    await expectCode(
+      t.services.twofa.verify(other.id, code(decodeBase32(first.secret)!), META, "session:s"),
+      "conflict",
+    );
+  });
+
   it("sets up a sealed secret, enables with a first code, and reports its status", async () => {
     const setup = await t.services.twofa.setup(user);
     expect(setup.otpauthUrl).toContain("otpauth://totp/");

@@ -108,17 +108,7 @@ export class TwoFactor implements SecondFactor {
       this.deps.now(),
     );
     if (step === null) throw invalidCode();
-    const codes = await this.deps.store.transaction(async (tx) => {
-      // A setup that replaced this secret meanwhile must not be enabled by the old code.
-      const enabled = await tx.twofa.enable(
-        userId,
-        factor.secret_ciphertext,
-        step,
-        this.deps.now(),
-      );
-      if (!enabled) return null;
-      return this.replaceBackupCodes(tx, userId);
-    });
+    const codes = await this.enableFactor(userId, factor.secret_ciphertext, step);
     if (!codes)
       throw new LatchkeyError("conflict", "the pending setup changed; start again with setup");
     await this.lockout.succeeded(userId);
@@ -235,6 +225,28 @@ export class TwoFactor implements SecondFactor {
     return this.deps.store.twofa.factor(userId);
   }
 
+  /**
+   * Enables the pending factor sealed as `sealed` and stores its backup codes; null when the
+   * pending setup changed. A setup that replaced this secret meanwhile must not be enabled by
+   * the old code, but the same secret re-sealed under a new master key (a rotation running
+   * meanwhile) is the same setup: enabled under its new ciphertext.
+   */
+  private async enableFactor(userId: string, sealed: string, step: number) {
+    const context = `totp:${userId}`;
+    for (let attempt = 0; ; attempt += 1) {
+      const codes = await this.deps.store.transaction(async (tx) => {
+        if (!(await tx.twofa.enable(userId, sealed, step, this.deps.now()))) return null;
+        return this.replaceBackupCodes(tx, userId);
+      });
+      if (codes || attempt > 0) return codes;
+      const now = await this.factor(userId);
+      if (now?.enabled_at !== null || now.secret_ciphertext === sealed) return null;
+      const { box } = this.deps;
+      if (box.open(now.secret_ciphertext, context) !== box.open(sealed, context)) return null;
+      sealed = now.secret_ciphertext;
+    }
+  }
+
   private secretOf(userId: string, sealed: string): Uint8Array {
     const key = decodeBase32(this.deps.box.open(sealed, `totp:${userId}`));
     if (!key) throw new Error("stored TOTP secret is not base32");
@@ -300,9 +312,10 @@ export class TwoFactor implements SecondFactor {
   private async consumeBackupCode(userId: string, offered: string): Promise<boolean> {
     const canonical = normalizeBackupCode(offered);
     if (canonical === null) return false;
+    // A code made under an older master key is stored under that key's hash: each key's is tried.
     return this.deps.store.twofa.useBackupCode(
       userId,
-      this.deps.box.mac(canonical),
+      this.deps.box.macCandidates(canonical),
       this.deps.now(),
     );
   }

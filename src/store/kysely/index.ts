@@ -10,6 +10,7 @@ import { KyselyMail } from "./mail.js";
 import { KyselyPasskeys } from "./passkeys.js";
 import { KyselyOwnerLimits } from "./owner-limits.js";
 import { KyselyProjects } from "./projects.js";
+import { KyselySealed } from "./sealed.js";
 import { KyselySessions } from "./sessions.js";
 import { KyselyTwoFactor } from "./twofa.js";
 import { SqliteWorkerUsage } from "../sqlite-usage-worker.js";
@@ -34,6 +35,7 @@ export class KyselyStore implements Store {
   readonly mail: KyselyMail;
   readonly passkeys: KyselyPasskeys;
   readonly ownerLimits: KyselyOwnerLimits;
+  readonly sealed: KyselySealed;
   readonly webhooks: KyselyWebhooks;
   private readonly transact: Transact;
   /** SQLite: the names held by this process (the only one on its database file). */
@@ -68,6 +70,7 @@ export class KyselyStore implements Store {
     this.mail = new KyselyMail(db, traits);
     this.passkeys = new KyselyPasskeys(db);
     this.ownerLimits = new KyselyOwnerLimits(db, this.transact);
+    this.sealed = new KyselySealed(db, this.transact);
     this.webhooks = new KyselyWebhooks(db, traits, this.transact);
   }
 

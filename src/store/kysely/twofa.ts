@@ -82,15 +82,17 @@ export class KyselyTwoFactor implements TwoFactorStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async useBackupCode(userId: string, codeHash: string, at: number): Promise<boolean> {
+  async useBackupCode(userId: string, codeHashes: readonly string[], at: number): Promise<boolean> {
+    if (codeHashes.length === 0) return false;
     const result = await this.db
       .updateTable("backup_codes")
       .set({ used_at: at })
       .where("user_id", "=", userId)
-      .where("code_hash", "=", codeHash)
+      .where("code_hash", "in", codeHashes)
       .where("used_at", "is", null)
       .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    // Two stored hashes of one code (under two keys) cannot both be in one set of codes.
+    return Number(result.numUpdatedRows) >= 1;
   }
 
   async unusedBackupCodes(userId: string): Promise<number> {

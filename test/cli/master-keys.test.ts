@@ -32,7 +32,7 @@ describe("latchkey admin rotate-master-key / master-keys (key files)", () => {
     const listed = await machine.spawn(["admin", "master-keys"]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(
-      /KEY ID\s+SOURCE\s+SEALS\s+TOTP SECRETS\s+PENDING MAIL\s+BACKUP CODES/,
+      /KEY ID\s+SOURCE\s+SEALS\s+TOTP SECRETS\s+PENDING MAIL\s+WEBHOOK SECRETS\s+BACKUP CODES/,
     );
     expect(listed.stdout).toMatch(new RegExp(`${oldId}\\s+master\\.key\\s+yes\\s+1\\s+0\\s+10`));
 

@@ -34,7 +34,9 @@ describe("latchkey admin rotate-master-key / master-keys (key files)", () => {
     expect(listed.stdout).toMatch(
       /KEY ID\s+SOURCE\s+SEALS\s+TOTP SECRETS\s+PENDING MAIL\s+WEBHOOK SECRETS\s+BACKUP CODES/,
     );
-    expect(listed.stdout).toMatch(new RegExp(`${oldId}\\s+master\\.key\\s+yes\\s+1\\s+0\\s+10`));
+    expect(listed.stdout).toMatch(
+      new RegExp(`${oldId}\\s+master\\.key\\s+yes\\s+1\\s+0\\s+0\\s+10`),
+    );
 
     const rotated = await machine.spawn(["admin", "rotate-master-key"]);
     expect(rotated.stderr).toBe("");
@@ -46,10 +48,10 @@ describe("latchkey admin rotate-master-key / master-keys (key files)", () => {
       `New master key ${newId} written to ${file} (mode 0600); it seals from now on.`,
     );
     expect(rotated.stdout).toContain(
-      `Re-encrypted under ${newId}: 1 TOTP secret, 0 pending mails.`,
+      `Re-encrypted under ${newId}: 1 TOTP secret, 0 pending mails, 0 webhook secrets.`,
     );
     expect(rotated.stdout).toContain(
-      `Still under ${oldId}: 0 TOTP secrets, 0 pending mails, 10 backup codes.`,
+      `Still under ${oldId}: 0 TOTP secrets, 0 pending mails, 0 webhook secrets, 10 backup codes.`,
     );
     // No key material on the screen for a files ring.
     expect(rotated.stdout).not.toContain(readFileSync(file, "utf8").trim());
@@ -86,7 +88,9 @@ describe("latchkey admin rotate-master-key / master-keys (key files)", () => {
     expect(both.code).toBe(2);
     const again = await machine.spawn(["admin", "rotate-master-key", "--reencrypt"]);
     expect(again.code).toBe(0);
-    expect(again.stdout).toContain(`Re-encrypted under ${newId}: 0 TOTP secrets, 0 pending mails.`);
+    expect(again.stdout).toContain(
+      `Re-encrypted under ${newId}: 0 TOTP secrets, 0 pending mails, 0 webhook secrets.`,
+    );
   });
 });
 

@@ -5,6 +5,7 @@ import type {
   AuditRow,
   BackupCodeRow,
   KeyRow,
+  LoginFailureRow,
   MailRow,
   MfaTokenRow,
   ChallengeRow,
@@ -64,4 +65,5 @@ export interface Database {
   passkeys: PasskeyRow;
   webauthn_challenges: ChallengeRow;
   owner_ratelimits: OwnerLimitRow;
+  login_failures: LoginFailureRow;
 }

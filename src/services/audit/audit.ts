@@ -13,6 +13,7 @@ export type AuditEvent =
   | "2fa_disabled"
   | "2fa_failed_code"
   | "2fa_locked"
+  | "password_login_suspended"
   | "backup_code_used"
   | "backup_codes_regenerated"
   | "key_created"

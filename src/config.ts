@@ -74,6 +74,8 @@ const ENV = z.object({
   LATCHKEY_LOGIN_MAX_FAILURES: int(10),
   LATCHKEY_LOGIN_MAX_FAILURES_IP: int(50),
   LATCHKEY_LOGIN_WINDOW: duration("15m"),
+  LATCHKEY_LOGIN_BACKOFF_AFTER: int(5),
+  LATCHKEY_LOGIN_BACKOFF_MAX: duration("60s"),
   LATCHKEY_USAGE_FLUSH_MS: int(500),
   LATCHKEY_USAGE_ACTIVITY_SAMPLE: int(100),
   LATCHKEY_USAGE_ACTIVITY_PER_SECOND: int(2000),
@@ -138,7 +140,17 @@ export interface Config {
   sessionIdleMs: number;
   /** When a session ends, counted from sign-in, however often it is refreshed. */
   sessionMaxAgeMs: number;
-  login: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowMs: number };
+  login: {
+    /** Failures per account from one address, per window (the window grows each time). */
+    maxFailuresPerAccount: number;
+    /** Failures per address, all accounts together, per window. */
+    maxFailuresPerIp: number;
+    windowMs: number;
+    /** Failures per account, all addresses, before each attempt waits (1 s, doubling). */
+    backoffAfter: number;
+    /** The longest such wait. */
+    backoffMaxMs: number;
+  };
   usageFlushMs: number;
   /** At most this many activity rows per key per flush; the other uses are counted as sampled. */
   usageActivitySample: number;
@@ -250,6 +262,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxFailuresPerAccount: e.LATCHKEY_LOGIN_MAX_FAILURES,
       maxFailuresPerIp: e.LATCHKEY_LOGIN_MAX_FAILURES_IP,
       windowMs: e.LATCHKEY_LOGIN_WINDOW,
+      backoffAfter: e.LATCHKEY_LOGIN_BACKOFF_AFTER,
+      backoffMaxMs: e.LATCHKEY_LOGIN_BACKOFF_MAX,
     },
     usageFlushMs: e.LATCHKEY_USAGE_FLUSH_MS,
     usageActivitySample: e.LATCHKEY_USAGE_ACTIVITY_SAMPLE,

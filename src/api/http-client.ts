@@ -24,6 +24,7 @@ export interface ApiErrorInit {
   required?: string[] | undefined;
   retryAfter?: number | undefined;
   mfaToken?: string | undefined;
+  waitTicket?: string | undefined;
   /** The `error` object as the server sent it; empty when the answer was not the spec's JSON. */
   body?: Readonly<Record<string, unknown>>;
 }
@@ -44,6 +45,11 @@ export class LatchkeyApiError extends Error {
   readonly retryAfter: number | undefined;
   /** With `mfa_required`: pass it to `auth.loginMfa` together with a code. */
   readonly mfaToken: string | undefined;
+  /**
+   * With `rate_limited` at sign-in (the account's back-off): after `retryAfter` seconds, send
+   * it as `wait_ticket` with the same sign-in; it is evaluated then, once.
+   */
+  readonly waitTicket: string | undefined;
   /** The `error` object as sent; empty when the answer was not the spec's error JSON. */
   readonly body: Readonly<Record<string, unknown>>;
 
@@ -56,6 +62,7 @@ export class LatchkeyApiError extends Error {
     this.required = init.required;
     this.retryAfter = init.retryAfter;
     this.mfaToken = init.mfaToken;
+    this.waitTicket = init.waitTicket;
     this.body = init.body ?? {};
   }
 
@@ -121,6 +128,7 @@ export function apiErrorFrom(
     required: Array.isArray(error.required) ? (error.required as string[]) : undefined,
     retryAfter: typeof error.retry_after === "number" ? error.retry_after : retryHeader,
     mfaToken: typeof error.mfa_token === "string" ? error.mfa_token : undefined,
+    waitTicket: typeof error.wait_ticket === "string" ? error.wait_ticket : undefined,
     body: error,
   });
 }

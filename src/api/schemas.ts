@@ -22,6 +22,10 @@ export const ErrorBody = z.object({
     details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
     required: z.array(z.string()).optional(),
     retry_after: z.number().optional(),
+    wait_ticket: z
+      .string()
+      .optional()
+      .describe("with rate_limited at sign-in: send it as wait_ticket after retry_after seconds"),
     mfa_token: z.string().optional(),
     methods: z
       .array(z.string())
@@ -67,6 +71,14 @@ export const LoginBody = z.strictObject({
   password,
   code: totpCode.optional(),
   backup_code: backupCode.optional(),
+  wait_ticket: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe(
+      "from a 429 rate_limited answer: sent once its retry_after has passed, the attempt is evaluated even while the account's back-off runs (single use)",
+    ),
 });
 export const MfaLoginBody = z.strictObject({
   mfa_token: z.string().min(1).max(200),

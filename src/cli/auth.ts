@@ -54,6 +54,31 @@ async function completeMfa(
   }
 }
 
+/** The longest back-off the login command waits out by itself before retrying with the ticket. */
+const MAX_WAIT_SECONDS = 120;
+
+/**
+ * `POST /v1/auth/login`; inside the account's back-off (429 `rate_limited` with a wait
+ * ticket) it waits `retry_after` seconds and tries once more with the ticket, which the
+ * server evaluates even while others keep the back-off running (SECURITY.md).
+ */
+async function signIn(cli: Cli, body: { email: string; password: string }): Promise<TokenPair> {
+  const post = (extra: { wait_ticket?: string } = {}) =>
+    cli.api.post<TokenPair>("/v1/auth/login", { ...body, ...extra }, { auth: "none" });
+  try {
+    return await post();
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.code !== "rate_limited") throw error;
+    const { wait_ticket: ticket, retry_after: wait } = error.payload;
+    if (!ticket || wait === undefined || wait > MAX_WAIT_SECONDS) throw error;
+    process.stderr.write(
+      `Too many failed sign-ins for this account; waiting ${wait} s before trying again…\n`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    return post({ wait_ticket: ticket });
+  }
+}
+
 interface LoginOptions extends CommonOptions {
   email?: string;
   passwordStdin?: boolean;
@@ -83,7 +108,7 @@ async function login(options: LoginOptions): Promise<void> {
   let pair: TokenPair;
   let usedSecondFactor = false;
   try {
-    pair = await cli.api.post<TokenPair>("/v1/auth/login", { email, password }, { auth: "none" });
+    pair = await signIn(cli, { email, password });
   } catch (error) {
     if (!(error instanceof ApiError) || error.code !== "mfa_required") throw error;
     pair = await completeMfa(cli, error.payload.mfa_token, options.code, canPrompt);

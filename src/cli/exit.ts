@@ -40,6 +40,8 @@ export interface ErrorPayload {
   details?: { field: string; message: string }[];
   required?: string[];
   retry_after?: number;
+  /** With `rate_limited` at sign-in: sent back after `retry_after` (the login command does). */
+  wait_ticket?: string;
   mfa_token?: string;
 }
 
@@ -93,6 +95,11 @@ function hintsOf(payload: ErrorPayload): string[] {
     case "reauthentication_required":
       hints.push(
         "confirm it is you: run the command on a terminal, pass --password-stdin (and --code with 2FA on), or run `latchkey auth reauthenticate` first",
+      );
+      break;
+    case "password_login_suspended":
+      hints.push(
+        "sign in with a passkey (the portal), or reset the password: `POST /v1/auth/password/reset` mails a link",
       );
       break;
     case "email_unverified":

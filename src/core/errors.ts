@@ -26,6 +26,9 @@ export const ERRORS = {
   ip_not_allowed: { status: 403, exit: 1 },
   project_mismatch: { status: 403, exit: 1 },
   email_unverified: { status: 403, exit: 1 },
+  // NIST 800-63B §5.2.2: 100 consecutive failed passwords for the account; a passkey sign-in
+  // or a password reset lifts it (SECURITY.md, "Sign-in throttling"). Exit 3: an authentication.
+  password_login_suspended: { status: 403, exit: 3 },
   // Issue 17: a webhook URL that is not http(s), or resolves to a loopback, private or
   // link-local address (unless LATCHKEY_WEBHOOKS_ALLOW_PRIVATE=true).
   webhook_url_not_allowed: { status: 400, exit: 2 },
@@ -101,6 +104,22 @@ export class LatchkeyError extends Error {
     this.extras = extras;
     this.retryAfter = retryAfter;
   }
+}
+
+/**
+ * 429 `rate_limited` for a sign-in inside its account's back-off: `retry_after`, and with it
+ * the `wait_ticket` that lets the next attempt through once that wait has passed.
+ */
+export function signInBackoff(waitMs: number, ticket: string | null): LatchkeyError {
+  const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+  const extras: ErrorExtras = { retry_after: retryAfter };
+  if (ticket !== null) extras.wait_ticket = ticket;
+  return new LatchkeyError(
+    "rate_limited",
+    "too many failed sign-ins for this account; wait retry_after seconds, then send wait_ticket with the next attempt",
+    extras,
+    retryAfter,
+  );
 }
 
 /** 429 `too_many_attempts` with `retry_after` (and Retry-After): whole seconds, at least 1. */

@@ -181,9 +181,9 @@ export async function portalRoutes(base: FastifyInstance, services: Services): P
     "/v1/portal/login",
     { schema: { tags: ["portal"], body: LoginBody, response: session } },
     async (request, reply) => {
-      const { email, password, code, backup_code } = request.body;
+      const { email, password, code, backup_code, wait_ticket } = request.body;
       const tokens = await services.accounts.login(
-        { email, password, code, backupCode: backup_code },
+        { email, password, code, backupCode: backup_code, waitTicket: wait_ticket },
         requestMeta(request),
       );
       return startSession(request, reply, tokens, "sign-in");

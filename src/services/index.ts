@@ -3,6 +3,7 @@ import { EmailVerification } from "./accounts/email-verification.js";
 import { PasswordFlows } from "./accounts/password-flows.js";
 import { Reauthentication } from "./accounts/reauthentication.js";
 import { LoginSessions } from "./accounts/login.js";
+import { LoginThrottle } from "./accounts/login-throttle.js";
 import { Sessions } from "./accounts/sessions.js";
 import { Users } from "./accounts/users.js";
 import { AuditLog } from "./audit/audit.js";
@@ -93,18 +94,21 @@ export function createServices(deps: Deps): Services {
   const sessions = new Sessions(deps, audit);
   const logins = new LoginSessions(sessions, audit);
   const twofa = new TwoFactor(deps, audit, logins);
-  const passkeys = new Passkeys(deps, audit, logins);
+  const loginThrottle = new LoginThrottle(deps, audit);
+  const passkeys = new Passkeys(deps, audit, logins, loginThrottle);
   const mailOutbox = new MailOutbox(deps);
   const emailVerification = new EmailVerification(deps, audit, mailOutbox);
   const accounts = new Accounts(
     deps,
     logins,
     audit,
+    loginThrottle,
     twofa,
     { verification: emailVerification, outbox: mailOutbox },
     passkeys,
+    (email, ip) => webhookEvents.signInFailed(email, ip),
   );
-  const passwords = new PasswordFlows(deps, accounts, audit, mailOutbox, twofa);
+  const passwords = new PasswordFlows(deps, accounts, audit, mailOutbox, twofa, loginThrottle);
   const projects = new Projects(deps, audit);
   const keyCache = new KeyCache(deps);
   const keyMetering = new KeyMetering(deps, audit);

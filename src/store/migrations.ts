@@ -473,6 +473,20 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+
+    // Consecutive failed password sign-ins per email (NIST 800-63B §5.2.2: at most 100, then
+    // password sign-in is suspended until a passkey sign-in or a reset). Kept here, not in the
+    // limiter, so a restart does not forget them; keyed by email so unknown ones count alike.
+    "0013_login_failures": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("login_failures")
+          .addColumn("email", "text", (c) => c.primaryKey())
+          .addColumn("failures", "integer", (c) => c.notNull())
+          .addColumn("last_failed_at", "bigint", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

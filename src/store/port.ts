@@ -265,6 +265,25 @@ export interface OwnerLimitStore {
 }
 
 /** Hourly usage buckets; `project_id` is '' when a call named no project. */
+/** Consecutive failed password sign-ins for one email (known or not), until a success. */
+export interface LoginFailureRow {
+  email: string;
+  failures: number;
+  last_failed_at: number;
+}
+
+/** The persistent half of the sign-in throttle (services/accounts/login-throttle.ts). */
+export interface LoginFailureStore {
+  /** The failures counted for this email; 0 when none. */
+  count(email: string): Promise<number>;
+  /** Counts one more in one atomic statement and returns the new count. */
+  add(email: string, now: number): Promise<number>;
+  /** Takes one back (an attempt that was not evaluated after all); never below zero. */
+  subtract(email: string): Promise<void>;
+  /** A sign-in, passkey sign-in or reset succeeded: the count starts afresh. */
+  clear(email: string): Promise<void>;
+}
+
 export interface UsageBucketRow {
   key_id: string;
   hour: number;
@@ -769,6 +788,7 @@ export interface Store {
   readonly mail: MailStore;
   readonly passkeys: PasskeyStore;
   readonly ownerLimits: OwnerLimitStore;
+  readonly loginFailures: LoginFailureStore;
   readonly sealed: SealedStore;
   readonly webhooks: WebhookStore;
   /**

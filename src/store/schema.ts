@@ -5,6 +5,7 @@ import type {
   AuditRow,
   BackupCodeRow,
   KeyRow,
+  LoginFailureRow,
   MailRow,
   MfaTokenRow,
   ChallengeRow,
@@ -68,6 +69,7 @@ export interface Database {
   passkeys: PasskeyRow;
   webauthn_challenges: ChallengeRow;
   owner_ratelimits: OwnerLimitRow;
+  login_failures: LoginFailureRow;
   webhook_endpoints: WebhookEndpointRow;
   webhook_events: WebhookEventRow;
   webhook_deliveries: WebhookDeliveryRow;

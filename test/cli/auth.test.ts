@@ -314,3 +314,45 @@ describe("latchkey login, whoami, logout", { timeout: 90_000 }, () => {
     });
   });
 });
+
+describe("latchkey login inside an account's back-off", { timeout: 60_000 }, () => {
+  let server: TestServer;
+  let m: Machine;
+
+  beforeAll(async () => {
+    // The real clock: the command really waits retry_after (1 s here) before it retries.
+    server = await startTestServer({
+      env: { LATCHKEY_LOGIN_BACKOFF_AFTER: "1", LATCHKEY_LOGIN_BACKOFF_MAX: "1s" },
+    });
+    m = new Machine(server.url);
+  });
+  afterAll(async () => {
+    m?.cleanup();
+    await server?.close();
+  });
+
+  it("waits retry_after and signs in with the wait ticket", async () => {
+    const email = uniqueEmail("cli-backoff");
+    const api = client(server.url);
+    expect((await api.post("/v1/auth/signup", { email, password: PASSWORD })).status).toBe(201);
+    // One free failure, then someone else's attempt takes the account's next turn.
+    for (const guess of ["first-wrong-guess", "second-wrong-guess"])
+      expectError(
+        await api.post("/v1/auth/login", { email, password: guess }),
+        401,
+        "invalid_credentials",
+      );
+    expectError(
+      await api.post("/v1/auth/login", { email, password: PASSWORD }),
+      429,
+      "rate_limited",
+    );
+    await api.post("/v1/auth/login", { email, password: "third-wrong-guess" });
+    const result = await m.run(["login", "--email", email, "--password-stdin"], {
+      input: PASSWORD,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/waiting \d+ s/);
+    expect(m.hasCredentials()).toBe(true);
+  });
+});

@@ -84,6 +84,24 @@ describeEachStore("SDK client against a real server", (store) => {
     expect(none).toMatchObject({ code: "unauthenticated", status: 401 });
   });
 
+  it("auth.login inside an account's back-off: waitTicket and retryAfter, then the ticket signs in", async () => {
+    const { email } = await signedIn(uniqueEmail("sdk-backoff"));
+    const sdk = new Latchkey({ baseUrl: server.url });
+    for (let i = 0; i < 6; i++)
+      await failure(sdk.auth.login({ email, password: `wrong-guess-${i}-sdk` }));
+    const waiting = await failure(sdk.auth.login({ email, password: PASSWORD }));
+    expect(waiting).toMatchObject({ code: "rate_limited", status: 429 });
+    expect(waiting.retryAfter).toBeGreaterThan(0);
+    expect(waiting.waitTicket).toBeTypeOf("string");
+    clock.advance(waiting.retryAfter! * 1_000);
+    const tokens = await sdk.auth.login({
+      email,
+      password: PASSWORD,
+      wait_ticket: waiting.waitTicket!,
+    });
+    expect(tokens.access_token).toBeTypeOf("string");
+  });
+
   it("throws LatchkeyNetworkError when Latchkey cannot be reached", async () => {
     const sdk = new Latchkey({ baseUrl: "http://127.0.0.1:9", timeoutMs: 2000 });
     await expect(sdk.auth.whoami()).rejects.toBeInstanceOf(LatchkeyNetworkError);

@@ -978,6 +978,24 @@ describeEachStore("store contract", (kind) => {
     expect(await store.mail.prune(T0 + 6)).toBe(2); // first (sent at +5), third (gave up at +5)
     expect(await store.mail.pending()).toBe(pendingBefore);
   });
+
+  it("login failures: count, add atomically under concurrency, subtract never below zero, clear", async () => {
+    const email = "failures@example.test";
+    expect(await store.loginFailures.count(email)).toBe(0);
+    const counts = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => store.loginFailures.add(email, 1_000 + i)),
+    );
+    expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(await store.loginFailures.count(email)).toBe(12);
+    await store.loginFailures.subtract(email);
+    expect(await store.loginFailures.count(email)).toBe(11);
+    await store.loginFailures.clear(email);
+    expect(await store.loginFailures.count(email)).toBe(0);
+    await store.loginFailures.subtract(email);
+    expect(await store.loginFailures.count(email)).toBe(0);
+    expect(await store.loginFailures.add(email, 2_000)).toBe(1);
+    expect(await store.loginFailures.count("other@example.test")).toBe(0);
+  });
 });
 
 /** UsageStore.flush, on every engine and (below) through the SQLite worker. */

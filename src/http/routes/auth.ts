@@ -63,13 +63,13 @@ export function authRoutes(base: FastifyInstance, services: Services): void {
       schema: {
         tags: ["auth"],
         body: LoginBody,
-        response: { 200: TokenPair, 401: ErrorBody, 429: ErrorBody },
+        response: { 200: TokenPair, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody },
       },
     },
     async (request) => {
-      const { email, password, code, backup_code } = request.body;
+      const { email, password, code, backup_code, wait_ticket } = request.body;
       const tokens = await services.accounts.login(
-        { email, password, code, backupCode: backup_code },
+        { email, password, code, backupCode: backup_code, waitTicket: wait_ticket },
         requestMeta(request),
       );
       return toTokenPair(tokens);

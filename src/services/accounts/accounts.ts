@@ -1,4 +1,4 @@
-import { LatchkeyError, tooManyAttempts } from "../../core/errors.js";
+import { LatchkeyError } from "../../core/errors.js";
 import { newId } from "../../infra/ids.js";
 import { DuplicateError, type UserRow } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
@@ -6,6 +6,7 @@ import type { Deps } from "../deps.js";
 import type { MailOutbox } from "../mail/outbox.js";
 import type { EmailVerification } from "./email-verification.js";
 import type { LoginSessions, RequestMeta } from "./login.js";
+import type { LoginThrottle, SignInReservation } from "./login-throttle.js";
 import { refuseWeakPassword } from "./password-rules.js";
 import type { SessionTokens } from "./sessions.js";
 import { userOf, type User } from "./users.js";
@@ -17,6 +18,8 @@ export interface LoginInput {
   password: string;
   code?: string | undefined;
   backupCode?: string | undefined;
+  /** From a 429 `rate_limited` answer, once its `retry_after` has passed. */
+  waitTicket?: string | undefined;
 }
 
 /**
@@ -47,14 +50,6 @@ export interface SecondFactor {
   issueMfaToken(userId: string, meta: RequestMeta): Promise<string>;
 }
 
-/** An attempt's slots in the failed-login counters, taken before the password is checked. */
-interface LoginReservation {
-  /** The attempt was not evaluated after all: both slots back. */
-  giveBack(): Promise<void>;
-  /** The password was right: the account's count starts afresh, the address's slot comes back. */
-  passed(): Promise<void>;
-}
-
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
@@ -66,11 +61,14 @@ export class Accounts {
     private readonly deps: Deps,
     private readonly logins: LoginSessions,
     private readonly audit: AuditLog,
+    private readonly throttle: LoginThrottle,
     private readonly secondFactor: SecondFactor | null,
     /** Signup mails the verification link through the outbox, in the signup's transaction. */
     private readonly mail: { verification: EmailVerification; outbox: MailOutbox } | null = null,
     /** Whether the user has passkeys: the second step may then be a passkey (SPEC §9). */
     private readonly passkeys: { count(userId: string): Promise<number> } | null = null,
+    /** Told of each failed or throttled sign-in (the `login.failed_burst` webhook); never awaited. */
+    private readonly onSignInFailed: (email: string, ip: string | null) => void = () => undefined,
   ) {
     // Verified against when the email is unknown, so both answers take the same time.
     this.dummyHash = deps.passwords.hash("latchkey-timing-equaliser");
@@ -114,60 +112,38 @@ export class Accounts {
     }
   }
 
-  /**
-   * Takes this attempt's slot in the account's and the address's failure counters before
-   * the password is looked at: one atomic hit each, so however many requests arrive
-   * before the first failure is counted, no more passwords are evaluated than the limits
-   * allow. Over either limit the slots are given back (the counters count attempts
-   * evaluated, not refused) and the attempt is refused unevaluated, with the same answer
-   * whether or not the account exists. The caller settles the reservation: a failure
-   * keeps it, a success resets the account's count and gives the address's slot back.
-   */
-  private async reserve(email: string, ip: string | null): Promise<LoginReservation> {
-    const { limiter, config } = this.deps;
-    const { windowMs, maxFailuresPerAccount, maxFailuresPerIp } = config.login;
-    const accountKey = `login:acct:${email}`;
-    const addressKey = ip ? `login:ip:${ip}` : null;
-    const giveBack = async () => {
-      await Promise.all([
-        limiter.release(accountKey),
-        addressKey ? limiter.release(addressKey) : Promise.resolve(),
-      ]);
-    };
-    const [account, address] = await Promise.all([
-      limiter.hit(accountKey, windowMs),
-      addressKey ? limiter.hit(addressKey, windowMs) : Promise.resolve(null),
-    ]);
-    const overAccount = account.count > maxFailuresPerAccount;
-    const overAddress = address !== null && address.count > maxFailuresPerIp;
-    if (overAccount || overAddress) {
-      await giveBack();
-      const wait = Math.max(
-        overAccount ? account.resetMs : 0,
-        overAddress && address ? address.resetMs : 0,
-      );
-      throw tooManyAttempts("too many failed sign-in attempts; try again later", wait);
-    }
-    return {
-      giveBack,
-      async passed() {
-        await Promise.all([
-          limiter.reset(accountKey),
-          addressKey ? limiter.release(addressKey) : Promise.resolve(),
-        ]);
-      },
-    };
-  }
-
   /** The attempt's reservation stands: it is the counted failure. */
-  private async failed(userId: string | null, meta: RequestMeta): Promise<never> {
+  private async failed(
+    reservation: SignInReservation,
+    email: string,
+    userId: string | null,
+    meta: RequestMeta,
+  ): Promise<never> {
     await this.audit.record({ event: "login_failed", userId, actor: null, ip: meta.ip });
+    await reservation.failed(userId);
+    this.onSignInFailed(email, meta.ip);
     throw new LatchkeyError("invalid_credentials", "email or password is incorrect");
   }
 
-  /** Checks email and password; the same answer, in about the same time, for unknown emails. */
-  async checkPassword(email: string, password: string, meta: RequestMeta): Promise<string> {
-    const reservation = await this.reserve(email, meta.ip);
+  /**
+   * Checks email and password under the sign-in throttle (login-throttle.ts): the attempt's
+   * slots are taken before the password is looked at, and the answers are the same, in about
+   * the same time, for unknown emails. `waitTicket` is the one a back-off refusal handed out;
+   * `signedIn` (a password change, a step-up) skips the account's back-off, as the session
+   * already proves the caller, but not the other limits or the count.
+   */
+  async checkPassword(
+    email: string,
+    password: string,
+    meta: RequestMeta,
+    options: { waitTicket?: string | undefined; signedIn?: boolean } = {},
+  ): Promise<string> {
+    const reservation = await this.throttle.reserve(email, meta.ip, options).catch((error) => {
+      // A throttled attempt is a failed one too, for the burst alert (not for the counts).
+      if (error instanceof LatchkeyError && error.status === 429)
+        this.onSignInFailed(email, meta.ip);
+      throw error;
+    });
     let row: UserRow | undefined;
     let matches: boolean;
     try {
@@ -179,14 +155,17 @@ export class Accounts {
       await reservation.giveBack();
       throw error;
     }
-    if (!row || !matches || row.disabled === 1) return this.failed(row?.id ?? null, meta);
+    if (!row || !matches || row.disabled === 1)
+      return this.failed(reservation, email, row?.id ?? null, meta);
     await reservation.passed();
     return row.id;
   }
 
   async login(input: LoginInput, meta: RequestMeta): Promise<SessionTokens> {
     const email = normalizeEmail(input.email);
-    const userId = await this.checkPassword(email, input.password, meta);
+    const userId = await this.checkPassword(email, input.password, meta, {
+      waitTicket: input.waitTicket,
+    });
     const amr = ["pwd"];
     const factor = this.secondFactor;
     if (factor && (await factor.isEnabled(userId))) {

@@ -7,6 +7,7 @@ import type { MailOutbox } from "../mail/outbox.js";
 import { passwordChangedMail, passwordResetMail, portalLink } from "../mail/templates.js";
 import { normalizeEmail, type Accounts, type SecondFactor } from "./accounts.js";
 import type { RequestMeta } from "./login.js";
+import type { LoginThrottle } from "./login-throttle.js";
 import { spendableToken } from "./one-time-tokens.js";
 import { refuseWeakPassword } from "./password-rules.js";
 
@@ -35,6 +36,7 @@ export class PasswordFlows {
     private readonly audit: AuditLog,
     private readonly outbox: MailOutbox,
     private readonly secondFactor: SecondFactor | null,
+    private readonly throttle: LoginThrottle,
   ) {}
 
   /**
@@ -48,7 +50,7 @@ export class PasswordFlows {
     meta: RequestMeta,
     actor: string,
   ): Promise<{ sessionsEnded: number }> {
-    await this.accounts.checkPassword(user.email, input.currentPassword, meta);
+    await this.accounts.checkPassword(user.email, input.currentPassword, meta, { signedIn: true });
     await refuseWeakPassword(this.deps, input.newPassword, user.email, "new_password");
     if (input.newPassword === input.currentPassword)
       throw new LatchkeyError(
@@ -188,8 +190,9 @@ export class PasswordFlows {
       throw new LatchkeyError("token_invalid", "this reset link is not valid or was already used");
     await this.afterCommit(ended);
     await this.deps.bus.publish({ type: "user_changed", userId: user.id });
-    // The owner proved the mailbox (and the second factor): failed sign-ins start afresh.
-    await this.deps.limiter.reset(`login:acct:${user.email}`);
+    // The owner proved the mailbox (and the second factor): failed sign-ins start afresh,
+    // and a password-sign-in suspension ends.
+    await this.throttle.clear(user.email);
     await this.audit.record({
       event: "password_reset",
       userId: user.id,

@@ -87,7 +87,9 @@ export class Reauthentication {
     proof: PasswordProof,
     meta: RequestMeta,
   ): Promise<string[]> {
-    const passwordOwner = await this.accounts.checkPassword(user.email, proof.password, meta);
+    const passwordOwner = await this.accounts.checkPassword(user.email, proof.password, meta, {
+      signedIn: true,
+    });
     if (passwordOwner !== user.id)
       throw new LatchkeyError("invalid_credentials", "email or password is incorrect");
     const amr = ["pwd"];

@@ -15,6 +15,7 @@ export type AuditEvent =
   | "2fa_disabled"
   | "2fa_failed_code"
   | "2fa_locked"
+  | "password_login_suspended"
   | "backup_code_used"
   | "backup_codes_regenerated"
   | "key_created"
@@ -75,8 +76,6 @@ export interface AuditPublisher {
   fromAudit(input: AuditInput): WebhookEventType | null;
   publishAudit(tx: Store, type: WebhookEventType, input: AuditInput): Promise<void>;
   committed(): void;
-  /** Not awaited: a failed sign-in on a real account must take as long as on an unknown one. */
-  loginFailed(userId: string, ip: string | null): void;
 }
 
 export class AuditLog {
@@ -93,8 +92,6 @@ export class AuditLog {
     const type = this.publisher?.fromAudit(input) ?? null;
     if (type === null) {
       await this.insert(this.deps.store, input);
-      if (input.event === "login_failed" && input.userId !== null && this.publisher)
-        this.publisher.loginFailed(input.userId, input.ip ?? null);
       return;
     }
     // The entry and its webhook event commit together: one exists exactly when the other does.

@@ -14,6 +14,7 @@ import { newId } from "../../infra/ids.js";
 import { sha256 } from "../../infra/secrets.js";
 import { DuplicateError, type ChallengePurpose, type PasskeyRow } from "../../store/port.js";
 import type { LoginSessions, RequestMeta } from "../accounts/login.js";
+import type { LoginThrottle } from "../accounts/login-throttle.js";
 import type { SessionTokens } from "../accounts/sessions.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
@@ -90,6 +91,8 @@ export class Passkeys {
     private readonly deps: Deps,
     private readonly audit: AuditLog,
     private readonly logins: LoginSessions,
+    /** A passkey sign-in lifts a password-sign-in suspension (SECURITY.md, "Sign-in throttling"). */
+    private readonly throttle: LoginThrottle | null = null,
   ) {
     this.mfaTokens = new MfaTokens(deps);
   }
@@ -271,6 +274,7 @@ export class Passkeys {
       // The password step's token is spent with the second factor, once.
       await this.mfaTokens.spend(mfaToken);
     }
+    await this.throttle?.clearUser(checked.userId);
     return this.logins.finish(
       checked.userId,
       passkeyAmr(checked.userVerified, mfaToken !== undefined),

@@ -6,12 +6,22 @@ import type { Deps } from "../deps.js";
 /** SPEC §5: after 10 consecutive failed codes, second-factor sign-in pauses 15 minutes. */
 export const MAX_FAILED_CODES = 10;
 export const LOCK_MS = 15 * 60_000;
+/** Each further pause doubles (30 min, 1 h, …) up to a day, so about 70 codes a day, then 10. */
+export const MAX_LOCK_MS = 24 * 60 * 60_000;
 /** Failures count as consecutive until a success; a day without one starts afresh. */
 const FAILURE_MEMORY_MS = 24 * 60 * 60_000;
+/** Pauses are remembered a week (or until a success) to size the next one. */
+const PAUSE_MEMORY_MS = 7 * 24 * 60 * 60_000;
 
 /** Slots taken in this run of failures: failed codes plus codes being checked now. */
 const failKey = (userId: string) => `2fa:fail:${userId}`;
 const lockKey = (userId: string) => `2fa:lock:${userId}`;
+const pausesKey = (userId: string) => `2fa:pauses:${userId}`;
+
+/** The pause after the `n`th run of 10 failures (1-based): 15 minutes, doubling, at most a day. */
+export function pauseMs(n: number): number {
+  return Math.min(MAX_LOCK_MS, LOCK_MS * 2 ** Math.min(Math.max(0, n - 1), 16));
+}
 
 const paused = (resetMs: number) =>
   tooManyAttempts("too many failed codes; two-factor sign-in is paused, try again later", resetMs);
@@ -48,7 +58,9 @@ export class CodeLockout {
     await limiter.release(failKey(userId));
     // All slots taken but no pause yet: the codes being checked hold the last ones, and
     // the pause the 10th sets if it fails is what this caller would wait for.
-    throw paused(locked ? lock.resetMs : LOCK_MS);
+    throw paused(
+      locked ? lock.resetMs : pauseMs((await limiter.peek(pausesKey(userId))).count + 1),
+    );
   }
 
   /** The reserved code was not checked (a bad request, a conflict, an outage). */
@@ -67,21 +79,27 @@ export class CodeLockout {
     const { limiter } = this.deps;
     await this.audit.record({ event: "2fa_failed_code", userId, actor, ip: meta.ip, details });
     if (slot < MAX_FAILED_CODES) return;
-    // A fresh 15-minute window from the 10th failure (not from the first one). Set before
-    // the slots are cleared (see reserve); the first to set it audits, so once per pause.
-    const lock = await limiter.hit(lockKey(userId), LOCK_MS);
+    // A fresh pause from the 10th failure (not from the first one), longer each time. Set
+    // before the slots are cleared (see reserve); the first to set it audits, once per pause.
+    const pauses = await limiter.peek(pausesKey(userId));
+    const length = pauseMs(pauses.count + 1);
+    const lock = await limiter.hit(lockKey(userId), length);
     if (lock.count !== 1) return;
+    await limiter.hit(pausesKey(userId), PAUSE_MEMORY_MS);
     await limiter.reset(failKey(userId));
     await this.audit.record({
       event: "2fa_locked",
       userId,
       actor,
       ip: meta.ip,
-      details: { minutes: LOCK_MS / 60_000 },
+      details: { minutes: length / 60_000 },
     });
   }
 
   async succeeded(userId: string): Promise<void> {
-    await this.deps.limiter.reset(failKey(userId));
+    await Promise.all([
+      this.deps.limiter.reset(failKey(userId)),
+      this.deps.limiter.reset(pausesKey(userId)),
+    ]);
   }
 }

@@ -129,15 +129,20 @@ export class WebhookEvents {
   }
 
   /**
-   * A failed sign-in on an account (after its audit entry): the tenth within 15 minutes
-   * makes a `login.failed_burst`, at most once an hour per account across the cluster.
+   * A failed or throttled sign-in for an email: the tenth within 15 minutes makes a
+   * `login.failed_burst` for its account (if there is one), at most once an hour per account
+   * across the cluster. Not awaited by sign-in: a real account must answer as fast as an
+   * unknown email, so the account is looked up only at the threshold.
    */
-  loginFailed(userId: string, ip: string | null): void {
+  signInFailed(email: string, ip: string | null): void {
     this.track(
       (async () => {
-        const key = `webhooks:burst:${userId}`;
+        const key = `webhooks:burst:${email}`;
         const { count } = await this.deps.limiter.hit(key, BURST_WINDOW_MS);
         if (count !== BURST_FAILURES) return;
+        const user = await this.deps.store.users.byEmail(email);
+        if (!user) return;
+        const userId = user.id;
         const hour = Math.floor(this.deps.now() / HOUR_MS);
         await this.publishNow(
           userId,

@@ -6,6 +6,7 @@ import type { Database } from "../schema.js";
 import { KyselyAccountTokens } from "./account-tokens.js";
 import { KyselyAudit } from "./audit.js";
 import { KyselyKeys } from "./keys.js";
+import { KyselyLoginFailures } from "./login-failures.js";
 import { KyselyMail } from "./mail.js";
 import { KyselyPasskeys } from "./passkeys.js";
 import { KyselyOwnerLimits } from "./owner-limits.js";
@@ -35,6 +36,7 @@ export class KyselyStore implements Store {
   readonly mail: KyselyMail;
   readonly passkeys: KyselyPasskeys;
   readonly ownerLimits: KyselyOwnerLimits;
+  readonly loginFailures: KyselyLoginFailures;
   readonly sealed: KyselySealed;
   readonly webhooks: KyselyWebhooks;
   private readonly transact: Transact;
@@ -70,6 +72,7 @@ export class KyselyStore implements Store {
     this.mail = new KyselyMail(db, traits);
     this.passkeys = new KyselyPasskeys(db);
     this.ownerLimits = new KyselyOwnerLimits(db, this.transact);
+    this.loginFailures = new KyselyLoginFailures(db);
     this.sealed = new KyselySealed(db, this.transact);
     this.webhooks = new KyselyWebhooks(db, traits, this.transact);
   }

@@ -41,6 +41,8 @@ export function AuthCard({
 }
 
 const UNREACHABLE = "Latchkey cannot be reached. Check your connection.";
+/** The longest back-off the sign-in form waits out by itself. */
+const MAX_WAIT_SECONDS = 120;
 const asApiError = (error: unknown) => toApiError(error, UNREACHABLE);
 
 /** Field-level messages for the sign-in forms; the rest goes to the form's alert. */
@@ -62,13 +64,33 @@ export function SignInPage({ onSignedIn }: Props) {
   const [mfa, setMfa] = useState<{ token: string; passkey: boolean } | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
+  const [waiting, setWaiting] = useState<number | null>(null);
+
+  /**
+   * Inside the account's back-off the server answers 429 `rate_limited` with a wait ticket:
+   * wait `retry_after` and try once more with it (SECURITY.md, "Sign-in throttling").
+   */
+  const signIn = async () => {
+    try {
+      await request("POST", "/v1/portal/login", { email, password });
+    } catch (caught) {
+      const wait = asApiError(caught);
+      const seconds = wait.retryAfter ?? Infinity;
+      if (wait.code !== "rate_limited" || !wait.waitTicket || seconds > MAX_WAIT_SECONDS)
+        throw caught;
+      setWaiting(seconds);
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      setWaiting(null);
+      await request("POST", "/v1/portal/login", { email, password, wait_ticket: wait.waitTicket });
+    }
+  };
 
   const submit = async (event: Event) => {
     event.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      await request("POST", "/v1/portal/login", { email, password });
+      await signIn();
       await onSignedIn();
     } catch (caught) {
       const failure = asApiError(caught);
@@ -82,6 +104,7 @@ export function SignInPage({ onSignedIn }: Props) {
         setError(failure);
       }
     } finally {
+      setWaiting(null);
       setBusy(false);
     }
   };
@@ -110,6 +133,11 @@ export function SignInPage({ onSignedIn }: Props) {
     >
       <form onSubmit={submit} noValidate>
         <FormError message={p.form} />
+        {waiting !== null && (
+          <p class="muted" role="status">
+            Too many failed sign-ins for this account. Trying again in {waiting} s…
+          </p>
+        )}
         <TextField
           label="Email"
           type="email"

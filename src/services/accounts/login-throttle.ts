@@ -199,14 +199,28 @@ export class LoginThrottle {
     const match = /^v1\.(\d{1,16})\.([A-Za-z0-9_-]{8,64})\.([0-9a-f]{64})$/.exec(text);
     if (!match) return null;
     const body = `v1.${match[1]}.${match[2]}`;
-    const expected = Buffer.from(this.mac(email, body), "hex");
-    if (!timingSafeEqual(expected, Buffer.from(match[3]!, "hex"))) return null;
+    const given = Buffer.from(match[3]!, "hex");
+    // Any key of the master-key ring: a ticket outlives a rotation that happens in its wait.
+    const known = this.macs(email, body).some((mac) =>
+      timingSafeEqual(Buffer.from(mac, "hex"), given),
+    );
+    if (!known) return null;
     return { text, notBefore: Number(match[1]), nonce: match[2]! };
   }
 
-  /** Bound to the account by its email, which the ticket itself does not carry. */
+  /**
+   * Bound to the account by its email, which the ticket itself does not carry: the hex
+   * HMAC under the ring's sealing key (the box's `mac` without its `v2.<key id>.` label).
+   */
   private mac(email: string, body: string): string {
-    return this.deps.box.mac(`login-wait-ticket:${email}:${body}`);
+    return this.deps.box.mac(`login-wait-ticket:${email}:${body}`).split(".").at(-1)!;
+  }
+
+  /** The ticket's HMAC under each key of the ring. */
+  private macs(email: string, body: string): string[] {
+    return this.deps.box
+      .macCandidates(`login-wait-ticket:${email}:${body}`)
+      .filter((mac) => !mac.startsWith("v2."));
   }
 }
 

@@ -1,6 +1,7 @@
 import { newId } from "../../infra/ids.js";
 import type { Store } from "../../store/port.js";
 import type { Deps } from "../deps.js";
+import { PollLoop } from "../poll-loop.js";
 import type { MailKind, MailMessage } from "./templates.js";
 
 /** How long a sender holds a claimed message: well past nodemailer's own timeouts. */
@@ -29,13 +30,17 @@ export function backoffMs(attempt: number): number {
  * emptied once sent: the database never holds a one-time link in clear.
  */
 export class MailOutbox {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
+  private readonly loop: PollLoop;
+  private closed = false;
   private prunedAt = -Infinity;
 
-  constructor(private readonly deps: Deps) {}
+  constructor(private readonly deps: Deps) {
+    this.loop = new PollLoop(
+      () => this.sendDue(),
+      () => deps.config.mail.pollMs,
+      (error) => deps.logger.warn({ err: errorText(error) }, "mail outbox pass failed"),
+    );
+  }
 
   /** Adds a message inside `tx`; call `wake()` once the transaction has committed. */
   async enqueue(tx: Store, kind: MailKind, message: MailMessage): Promise<string> {
@@ -58,48 +63,17 @@ export class MailOutbox {
 
   /** Starts the sender loop (main.ts; services built by tests send only when told). */
   start(): void {
-    if (this.stopped || this.timer) return;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** A new message is committed: send it now rather than at the next poll. */
   wake(): void {
-    if (this.timer === null || this.stopped) return;
-    this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      void this.cycle().finally(() => {
-        if (!this.stopped) this.schedule(this.deps.config.mail.pollMs);
-      });
-    }, ms);
-    this.timer.unref();
+    this.loop.wake();
   }
 
   /** One pass (never two at once on this instance): the number of messages it handled. */
-  async cycle(): Promise<number> {
-    if (this.running) {
-      this.again = true;
-      await this.running;
-      return 0;
-    }
-    let handled = 0;
-    this.running = (async () => {
-      do {
-        this.again = false;
-        handled += await this.sendDue();
-      } while (this.again && !this.stopped);
-    })();
-    try {
-      await this.running;
-    } catch (error) {
-      this.deps.logger.warn({ err: errorText(error) }, "mail outbox pass failed");
-    } finally {
-      this.running = null;
-    }
-    return handled;
+  cycle(): Promise<number> {
+    return this.loop.cycle();
   }
 
   private async sendDue(): Promise<number> {
@@ -136,12 +110,10 @@ export class MailOutbox {
 
   /** Stops the loop and sends what is due (bounded), for a graceful shutdown. */
   async close(): Promise<void> {
-    if (this.stopped) return;
-    const started = this.timer !== null;
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.running) await this.running.catch(() => undefined);
+    if (this.closed) return;
+    this.closed = true;
+    const started = this.loop.started;
+    await this.loop.stop();
     // A sender that never started (services built without main.ts) leaves the mail queued.
     if (!started) return;
     const deadline = Date.now() + DRAIN_MS;

@@ -17,7 +17,7 @@ import type { Deps } from "../deps.js";
 import type { Caller } from "../keys/api-keys.js";
 import { badField } from "../keys/rows.js";
 import { requireStepUp } from "../step-up.js";
-import type { WebhookEvents } from "./events.js";
+import { newDelivery, type WebhookEvents } from "./events.js";
 import { checkTarget } from "./targets.js";
 
 /** Endpoints one owner may have. */
@@ -228,21 +228,7 @@ export class WebhookEndpoints {
       throw new LatchkeyError("not_found", "no such delivery");
     if (endpoint.enabled !== 1)
       throw new LatchkeyError("conflict", "the endpoint is switched off: enable it first");
-    const now = this.deps.now();
-    const row = {
-      id: newId(this.deps.random, "whd"),
-      event_id: original.event_id,
-      endpoint_id: id,
-      created_at: now,
-      next_attempt_at: now,
-      attempts: 0,
-      lease_until: null,
-      delivered_at: null,
-      failed_at: null,
-      last_status: null,
-      last_latency_ms: null,
-      last_error: null,
-    };
+    const row = newDelivery(this.deps.random, original.event_id, id, this.deps.now());
     await this.deps.store.webhooks.insertDeliveries([row]);
     this.events.committed();
     await this.audit.record({

@@ -6,7 +6,8 @@
  * key.expired) and verification (key.rate_limited), once each through a `dedup_key`.
  */
 import { newId } from "../../infra/ids.js";
-import type { Store, WebhookEndpointRow } from "../../store/port.js";
+import type { Random } from "../../infra/random.js";
+import type { Store, WebhookDeliveryRow, WebhookEndpointRow } from "../../store/port.js";
 import type { TEST_EVENT } from "../../core/webhook-events.js";
 import { type WebhookEventType } from "../../core/webhook-events.js";
 import type { AuditInput } from "../audit/audit.js";
@@ -29,6 +30,29 @@ const BURST_WINDOW_MS = 15 * 60_000;
 const HOUR_MS = 3_600_000;
 /** key.rate_limited is sent at most once an hour per key; this many keys are remembered. */
 const RATE_LIMITED_MEMORY = 10_000;
+
+/** A delivery of `eventId` to `endpointId`, due now. */
+export function newDelivery(
+  random: Random,
+  eventId: string,
+  endpointId: string,
+  now: number,
+): WebhookDeliveryRow {
+  return {
+    id: newId(random, "whd"),
+    event_id: eventId,
+    endpoint_id: endpointId,
+    created_at: now,
+    next_attempt_at: now,
+    attempts: 0,
+    lease_until: null,
+    delivered_at: null,
+    failed_at: null,
+    last_status: null,
+    last_latency_ms: null,
+    last_error: null,
+  };
+}
 
 export interface PublishedEvent {
   id: string;
@@ -91,20 +115,7 @@ export class WebhookEvents {
     });
     if (!stored) return null;
     await tx.webhooks.insertDeliveries(
-      endpoints.map((endpoint) => ({
-        id: newId(this.deps.random, "whd"),
-        event_id: id,
-        endpoint_id: endpoint.id,
-        created_at: now,
-        next_attempt_at: now,
-        attempts: 0,
-        lease_until: null,
-        delivered_at: null,
-        failed_at: null,
-        last_status: null,
-        last_latency_ms: null,
-        last_error: null,
-      })),
+      endpoints.map((endpoint) => newDelivery(this.deps.random, id, endpoint.id, now)),
     );
     return { id, deliveries: endpoints.length };
   }

@@ -14,6 +14,7 @@ import { Webhook } from "standardwebhooks";
 import type { DueDelivery } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
+import { PollLoop } from "../poll-loop.js";
 import { bareHost, guardedLookup, isPublicAddress } from "./targets.js";
 
 /** Wait after the n-th failed attempt (Standard Webhooks' usual schedule, ~24 h in all). */
@@ -51,62 +52,33 @@ interface Answer {
 }
 
 export class WebhookSender {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-  private again = false;
-  private stopped = false;
+  private readonly loop: PollLoop;
   private prunedAt = -Infinity;
 
   constructor(
     private readonly deps: Deps,
     private readonly audit: AuditLog,
-  ) {}
+  ) {
+    this.loop = new PollLoop(
+      () => this.sendDue(),
+      () => deps.config.webhooks.pollMs,
+      (error) => deps.logger.warn({ err: errorText(error) }, "webhook delivery pass failed"),
+    );
+  }
 
   /** Starts the loop (main.ts; services built by tests deliver only when told). */
   start(): void {
-    if (this.stopped || this.timer) return;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** An event was committed: deliver it now rather than at the next poll. */
   wake(): void {
-    if (this.timer === null || this.stopped) return;
-    this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      void this.cycle().finally(() => {
-        if (!this.stopped) this.schedule(this.deps.config.webhooks.pollMs);
-      });
-    }, ms);
-    this.timer.unref();
+    this.loop.wake();
   }
 
   /** One pass (never two at once on this instance): how many deliveries it attempted. */
-  async cycle(): Promise<number> {
-    if (this.running) {
-      this.again = true;
-      await this.running;
-      return 0;
-    }
-    this.running = (async () => {
-      let handled = 0;
-      do {
-        this.again = false;
-        handled += await this.sendDue();
-      } while (this.again && !this.stopped);
-      return handled;
-    })();
-    try {
-      return await this.running;
-    } catch (error) {
-      this.deps.logger.warn({ err: errorText(error) }, "webhook delivery pass failed");
-      return 0;
-    } finally {
-      this.running = null;
-    }
+  cycle(): Promise<number> {
+    return this.loop.cycle();
   }
 
   private async sendDue(): Promise<number> {
@@ -256,11 +228,8 @@ export class WebhookSender {
   }
 
   /** Stops the loop; a delivery in flight finishes (its lease covers a crash instead). */
-  async close(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.running) await this.running.catch(() => undefined);
+  close(): Promise<void> {
+    return this.loop.stop();
   }
 }
 

@@ -174,9 +174,6 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   const server = await startServer(config);
   const engine =
     server.deps.store.engine === "postgres" ? "PostgreSQL" : `SQLite (${config.database})`;
-  process.stdout.write(
-    `Latchkey is listening on ${server.url} — portal: ${server.url}/ — database: ${engine}\n`,
-  );
   const shutdown = (signal: string) => {
     server.app.log.info({ signal }, "shutting down");
     server
@@ -197,6 +194,10 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   });
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
+  // Said once the signal handlers are in place: a SIGHUP sent on seeing it is handled, not fatal.
+  process.stdout.write(
+    `Latchkey is listening on ${server.url} — portal: ${server.url}/ — database: ${engine}\n`,
+  );
 }
 
 const invokedDirectly =

@@ -170,6 +170,8 @@ export class WebhookSender {
   private post(row: DueDelivery): Promise<Answer> {
     const { config, box } = this.deps;
     const started = performance.now();
+    // One reading of the clock for the signature and its header: two could straddle a second.
+    const signedAt = this.deps.now();
     const done = (status: number | null, error: string | null): Answer => ({
       status,
       error,
@@ -180,7 +182,7 @@ export class WebhookSender {
     try {
       url = new URL(row.url);
       const secret = box.open(row.secret_sealed, `webhook:${row.endpoint_id}`);
-      signature = new Webhook(secret).sign(row.event_id, new Date(this.deps.now()), row.payload);
+      signature = new Webhook(secret).sign(row.event_id, new Date(signedAt), row.payload);
     } catch (error) {
       return Promise.resolve(done(null, errorText(error)));
     }
@@ -188,7 +190,6 @@ export class WebhookSender {
     const guard = !config.webhooks.allowPrivate;
     if (guard && isIP(host) !== 0 && !isPublicAddress(host))
       return Promise.resolve(done(null, `${host} is not a public address`));
-    const timestamp = Math.floor(this.deps.now() / 1000);
     const body = Buffer.from(row.payload);
     return new Promise<Answer>((resolve) => {
       const send = url.protocol === "https:" ? httpsRequest : httpRequest;
@@ -201,7 +202,7 @@ export class WebhookSender {
             "content-length": body.length,
             "user-agent": USER_AGENT,
             "webhook-id": row.event_id,
-            "webhook-timestamp": String(timestamp),
+            "webhook-timestamp": String(Math.floor(signedAt / 1000)),
             "webhook-signature": signature,
           },
           timeout: config.webhooks.timeoutMs,

@@ -1,7 +1,10 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { EngineTraits } from "../engines.js";
 import type { MailRow, MailStore } from "../port.js";
 import type { Database } from "../schema.js";
+import { claimDue, type OutboxTable } from "./outbox-claim.js";
+
+const MAIL: OutboxTable = { table: "mail_outbox", ended: ["sent_at", "failed_at"] };
 
 export class KyselyMail implements MailStore {
   constructor(
@@ -13,35 +16,8 @@ export class KyselyMail implements MailStore {
     await this.db.insertInto("mail_outbox").values(row).execute();
   }
 
-  async claim(now: number, leaseUntil: number, limit: number): Promise<MailRow[]> {
-    // The sender asks every second; mostly nothing is due. A read first, so an idle poll
-    // never takes SQLite's write lock (nor a PostgreSQL row lock) from the requests.
-    const due = await this.db
-      .selectFrom("mail_outbox")
-      .select("id")
-      .where("sent_at", "is", null)
-      .where("failed_at", "is", null)
-      .where("next_attempt_at", "<=", now)
-      .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<=", now)]))
-      .limit(1)
-      .executeTakeFirst();
-    if (!due) return [];
-    // One statement: the due rows are chosen and leased together. PostgreSQL skips rows
-    // another sender is claiming this instant; SQLite's single writer serialises claims.
-    const skipLocked = this.traits.engine === "postgres" ? sql` for update skip locked` : sql``;
-    const result = await sql<MailRow>`
-      update mail_outbox
-         set lease_until = ${leaseUntil}, attempts = attempts + 1
-       where id in (
-         select id from mail_outbox
-          where sent_at is null and failed_at is null and next_attempt_at <= ${now}
-            and (lease_until is null or lease_until <= ${now})
-          order by next_attempt_at, id
-          limit ${limit}${skipLocked})
-         and sent_at is null and failed_at is null
-         and (lease_until is null or lease_until <= ${now})
-      returning *`.execute(this.db);
-    return result.rows.map((row) => ({ ...row, attempts: Number(row.attempts) }));
+  claim(now: number, leaseUntil: number, limit: number): Promise<MailRow[]> {
+    return claimDue<MailRow>(this.db, this.traits, MAIL, now, leaseUntil, limit);
   }
 
   async sent(id: string, attempt: number, at: number): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { EngineTraits } from "../engines.js";
 import type {
   DeliveryListRow,
@@ -13,8 +13,13 @@ import type {
 } from "../port.js";
 import type { Database } from "../schema.js";
 import type { Transact } from "./index.js";
+import { claimDue, type OutboxTable } from "./outbox-claim.js";
 
 const ERROR_MAX = 500;
+const DELIVERIES: OutboxTable = {
+  table: "webhook_deliveries",
+  ended: ["delivered_at", "failed_at"],
+};
 
 export class KyselyWebhooks implements WebhookStore {
   constructor(
@@ -87,35 +92,16 @@ export class KyselyWebhooks implements WebhookStore {
   }
 
   async claim(now: number, leaseUntil: number, limit: number): Promise<DueDelivery[]> {
-    // Polled every second or so and mostly idle: a read first, so an idle poll never takes
-    // SQLite's write lock (nor a PostgreSQL row lock) from the requests.
-    const due = await this.db
-      .selectFrom("webhook_deliveries")
-      .select("id")
-      .where("delivered_at", "is", null)
-      .where("failed_at", "is", null)
-      .where("next_attempt_at", "<=", now)
-      .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<=", now)]))
-      .limit(1)
-      .executeTakeFirst();
-    if (!due) return [];
-    // One statement chooses and leases the rows: PostgreSQL skips rows another instance is
-    // claiming this instant, SQLite's single writer serialises the claims.
-    const skipLocked = this.traits.engine === "postgres" ? sql` for update skip locked` : sql``;
-    const claimed = await sql<WebhookDeliveryRow>`
-      update webhook_deliveries
-         set lease_until = ${leaseUntil}, attempts = attempts + 1
-       where id in (
-         select id from webhook_deliveries
-          where delivered_at is null and failed_at is null and next_attempt_at <= ${now}
-            and (lease_until is null or lease_until <= ${now})
-          order by next_attempt_at, id
-          limit ${limit}${skipLocked})
-         and delivered_at is null and failed_at is null
-         and (lease_until is null or lease_until <= ${now})
-      returning *`.execute(this.db);
-    if (claimed.rows.length === 0) return [];
-    const ids = claimed.rows.map((row) => row.id);
+    const claimed = await claimDue<WebhookDeliveryRow>(
+      this.db,
+      this.traits,
+      DELIVERIES,
+      now,
+      leaseUntil,
+      limit,
+    );
+    if (claimed.length === 0) return [];
+    const ids = claimed.map((row) => row.id);
     const rows = await this.db
       .selectFrom("webhook_deliveries as d")
       .innerJoin("webhook_events as e", "e.id", "d.event_id")

@@ -5,11 +5,9 @@
  */
 import { useState } from "preact/hooks";
 import { api } from "../api.js";
-import { FormError } from "../components/field.js";
 import { WarningIcon } from "../components/icons.js";
-import { Modal } from "../components/modal.js";
+import { ConfirmDialog } from "../components/confirm.js";
 import { Badge } from "../components/ui.js";
-import { useSubmit } from "../components/use-submit.js";
 import { formatDateTime } from "../format.js";
 import type { ApiKey } from "../types.js";
 
@@ -121,30 +119,19 @@ function ReleaseDialog({
   onClose: () => void;
   onReleased: () => void;
 }) {
-  const release = useSubmit(
-    () => api.patch(`/v1/api-keys/${encodeURIComponent(apiKey.id)}`, { enabled: true }),
-    onReleased,
-  );
   return (
-    <Modal title={`Release “${apiKey.name}”?`} onClose={onClose}>
-      <FormError message={release.error?.message} />
+    <ConfirmDialog
+      title={`Release “${apiKey.name}”?`}
+      action="Release key"
+      busy="Releasing…"
+      run={() => api.patch(`/v1/api-keys/${encodeURIComponent(apiKey.id)}`, { enabled: true })}
+      onDone={onReleased}
+      onClose={onClose}
+    >
       <p>
         <code>{apiKey.prefix}…</code> works again at once, everywhere. Release it only if you are
         sure the key was not exposed — anyone who saw it could use it.
       </p>
-      <div class="modal-actions">
-        <button type="button" class="button button-secondary" onClick={onClose} autoFocus>
-          Cancel
-        </button>
-        <button
-          type="button"
-          class="button button-danger"
-          disabled={release.busy}
-          onClick={() => void release.run()}
-        >
-          {release.busy ? "Releasing…" : "Release key"}
-        </button>
-      </div>
-    </Modal>
+    </ConfirmDialog>
   );
 }

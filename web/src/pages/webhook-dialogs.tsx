@@ -2,9 +2,10 @@
 import { useEffect, useId, useState } from "preact/hooks";
 import { api, asApiError, localError, type ApiError } from "../api.js";
 import { FieldError, FormError, TextField } from "../components/field.js";
-import { WarningIcon } from "../components/icons.js";
+import { ConfirmDialog } from "../components/confirm.js";
 import { Modal } from "../components/modal.js";
-import { CopyButton, Spinner } from "../components/ui.js";
+import { SecretReveal } from "../components/secret.js";
+import { Spinner } from "../components/ui.js";
 import { useSubmit } from "../components/use-submit.js";
 import type { CreatedWebhook, EventType, Webhook } from "../types.js";
 
@@ -237,30 +238,24 @@ export function SecretDialog({
 }) {
   return (
     <Modal title={title} onClose={onDone}>
-      <div class="secret">
-        <div class="alert alert-warning">
-          <WarningIcon />
-          <span>
+      <SecretReveal
+        secret={secret}
+        onDone={onDone}
+        copyLabel="Copy secret"
+        testId="webhook-secret"
+        warning={
+          <>
             <strong>Copy this signing secret now.</strong> You will not see it again: to get another
             one, rotate the secret.
-          </span>
-        </div>
-        <div class="secret-box">
-          <code class="secret-value" data-testid="webhook-secret">
-            {secret}
-          </code>
-          <CopyButton text={secret} label="Copy secret" />
-        </div>
-        <p class="hint">
-          Your receiver checks the <code>webhook-signature</code> header with it (Standard
-          Webhooks), e.g. <code>verifyWebhook(payload, headers, secret)</code> from the SDK.
-        </p>
-        <div class="modal-actions">
-          <button type="button" class="button button-primary" onClick={onDone}>
-            I've copied it
-          </button>
-        </div>
-      </div>
+          </>
+        }
+        hint={
+          <>
+            Your receiver checks the <code>webhook-signature</code> header with it (Standard
+            Webhooks), e.g. <code>verifyWebhook(payload, headers, secret)</code> from the SDK.
+          </>
+        }
+      />
     </Modal>
   );
 }
@@ -274,31 +269,23 @@ export function RotateSecretDialog({
   onClose: () => void;
   onRotated: (created: CreatedWebhook) => void;
 }) {
-  const submit = useSubmit(
-    () => api.post<CreatedWebhook>(`/v1/webhooks/${encodeURIComponent(webhook.id)}/rotate-secret`),
-    onRotated,
-  );
   return (
-    <Modal title="Rotate the signing secret?" onClose={onClose}>
-      <FormError message={submit.error?.message} />
+    <ConfirmDialog
+      title="Rotate the signing secret?"
+      action="Rotate secret"
+      busy="Rotating…"
+      tone="primary"
+      run={() =>
+        api.post<CreatedWebhook>(`/v1/webhooks/${encodeURIComponent(webhook.id)}/rotate-secret`)
+      }
+      onDone={onRotated}
+      onClose={onClose}
+    >
       <p>
         A new secret signs every delivery from now on, and the old one stops at once: deliveries
         fail verification until your receiver has the new one.
       </p>
-      <div class="modal-actions">
-        <button type="button" class="button button-secondary" onClick={onClose} autoFocus>
-          Cancel
-        </button>
-        <button
-          type="button"
-          class="button button-primary"
-          onClick={() => void submit.run()}
-          disabled={submit.busy}
-        >
-          {submit.busy ? "Rotating…" : "Rotate secret"}
-        </button>
-      </div>
-    </Modal>
+    </ConfirmDialog>
   );
 }
 
@@ -311,30 +298,19 @@ export function DeleteEndpointDialog({
   onClose: () => void;
   onDeleted: () => void;
 }) {
-  const submit = useSubmit(
-    () => api.delete(`/v1/webhooks/${encodeURIComponent(webhook.id)}`),
-    onDeleted,
-  );
   return (
-    <Modal title="Delete this endpoint?" onClose={onClose}>
-      <FormError message={submit.error?.message} />
+    <ConfirmDialog
+      title="Delete this endpoint?"
+      action="Delete endpoint"
+      busy="Deleting…"
+      run={() => api.delete(`/v1/webhooks/${encodeURIComponent(webhook.id)}`)}
+      onDone={onDeleted}
+      onClose={onClose}
+    >
       <p>
         Nothing more is sent to <code class="break">{webhook.url}</code>, and its delivery log is
         deleted with it. This cannot be undone.
       </p>
-      <div class="modal-actions">
-        <button type="button" class="button button-secondary" onClick={onClose} autoFocus>
-          Cancel
-        </button>
-        <button
-          type="button"
-          class="button button-danger"
-          onClick={() => void submit.run()}
-          disabled={submit.busy}
-        >
-          {submit.busy ? "Deleting…" : "Delete endpoint"}
-        </button>
-      </div>
-    </Modal>
+    </ConfirmDialog>
   );
 }

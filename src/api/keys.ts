@@ -151,6 +151,8 @@ export const KeyRecord = z.object({
     .describe("usage credits left; null: unlimited. Lists show the balance as last written back"),
   refill: Refill.nullable(),
   ratelimits: z.array(NamedLimit).describe("the key's own named limits (its owner's are shared)"),
+  org_id: z.string().nullable().describe("the organization that owns the key; null for yours"),
+  created_by: z.string().nullable().describe("for an organization's key: the member who minted it"),
 });
 
 export const KeyList = z.object({ api_keys: z.array(KeyRecord) });
@@ -313,6 +315,10 @@ export const VerifyResponse = z.object({
   code: VerifyCode,
   key_id: z.string().nullable(),
   owner_id: z.string().nullable(),
+  org_id: z
+    .string()
+    .nullable()
+    .describe("the organization that owns the key (then also `owner_id`); null for a person's"),
   environment: Environment.nullable(),
   scopes: z.array(z.string()).describe("the key's effective scopes"),
   project_id: z.string().nullable(),

@@ -97,6 +97,7 @@ describe("account mappers", () => {
         disabled: false,
         emailVerified: false,
         access: new Set(),
+        orgs: [{ id: "org_1", name: "Acme", role: "admin" }],
       },
       sessionId: null,
       amr: [],
@@ -118,6 +119,8 @@ describe("account mappers", () => {
       project_id: "prj_1",
       amr: [],
       scopes: ["audit:read", "keys:write"],
+      org_id: null,
+      orgs: [{ id: "org_1", name: "Acme", role: "admin" }],
     });
   });
 
@@ -150,6 +153,7 @@ describe("account mappers", () => {
       at: T,
       event: "login",
       userId: "usr_1",
+      orgId: null,
       actor: null,
       ip: "203.0.113.1",
       details: { amr: ["pwd"] },
@@ -159,6 +163,7 @@ describe("account mappers", () => {
       at: ISO,
       event: "login",
       user_id: "usr_1",
+      org_id: null,
       actor: null,
       ip: "203.0.113.1",
       details: { amr: ["pwd"] },

@@ -44,6 +44,10 @@ import {
 import type { NamedLimitT, OwnerLimitsT } from "./keys.js";
 import type { AuditEntryT, SessionT, TokenPairT, UserT, WhoamiT } from "./schemas.js";
 import type { TwoFactorSetupResponseT, TwoFactorStatusT } from "./twofa.js";
+import type { InvitationT, MemberT, OrgPolicyT, OrgT } from "./orgs.js";
+import type { Org, OrgInvitation, OrgMember } from "../services/orgs/orgs.js";
+import type { OrgRole } from "../core/org-roles.js";
+import { formatDuration } from "../core/durations.js";
 
 /** The listed fields of SPEC §4, plus status. Never the secret or its hash. */
 export function toRecord(row: ApiKey, now: number): KeyRecordT {
@@ -69,6 +73,8 @@ export function toRecord(row: ApiKey, now: number): KeyRecordT {
     remaining: storedBalance(row, now)?.remaining ?? null,
     refill: refillOf(row),
     ratelimits: storedLimits(row).map(toNamedLimit),
+    org_id: row.owner_id.startsWith("org_") ? row.owner_id : null,
+    created_by: row.created_by ?? null,
   };
 }
 
@@ -177,6 +183,7 @@ export function toVerifyResponse(result: CheckResult): VerifyResponseT {
     code: result.code,
     key_id: key?.id ?? null,
     owner_id: key?.ownerId ?? null,
+    org_id: key?.orgId ?? null,
     environment: key?.environment ?? null,
     // Empty for a refused key.
     scopes: sorted(result.scopes),
@@ -258,6 +265,8 @@ export function toWhoami(p: Principal): WhoamiT {
     project_id: p.key?.projectId ?? null,
     amr: p.amr,
     scopes: sorted(p.scopes),
+    org_id: p.user.org ? p.user.id : null,
+    orgs: p.user.orgs.map((o) => ({ id: o.id, name: o.name, role: o.role })),
   };
 }
 
@@ -292,6 +301,7 @@ export function toAuditEntry(record: AuditRecord): AuditEntryT {
     at: iso(record.at)!,
     event: record.event,
     user_id: record.userId,
+    org_id: record.orgId,
     actor: record.actor,
     ip: record.ip,
     details: record.details,
@@ -342,5 +352,53 @@ export function toDeliveryDetails(row: DeliveryDetails): WebhookDeliveryDetailsT
       latency_ms: a.latency_ms,
       error: a.error,
     })),
+  };
+}
+
+// ---- organizations (issue 16) ----
+
+/** An organization's policies as the API shows them. */
+export function toOrgPolicy(row: Org): OrgPolicyT {
+  const list = (text: string | null) => (text === null ? null : (JSON.parse(text) as string[]));
+  return {
+    max_key_lifetime:
+      row.max_key_lifetime_ms === null ? null : formatDuration(Number(row.max_key_lifetime_ms)),
+    require_2fa: row.require_2fa === 1,
+    allowed_environments: list(row.allowed_environments) as ("live" | "test")[] | null,
+    ip_allow: list(row.ip_allow),
+    allowed_scopes: list(row.allowed_scopes),
+  };
+}
+
+export function toOrg(row: Org, role: OrgRole | null, plan: string): OrgT {
+  return {
+    id: row.id,
+    name: row.name,
+    role,
+    plan,
+    created_at: iso(row.created_at)!,
+    policy: toOrgPolicy(row),
+  };
+}
+
+export function toMember(row: OrgMember): MemberT {
+  return {
+    user_id: row.user_id,
+    email: row.email,
+    role: row.role as OrgRole,
+    has_2fa: row.has_2fa,
+    joined_at: iso(row.created_at)!,
+  };
+}
+
+/** A pending invitation: never its token (only the answer of its creation has that). */
+export function toInvitation(row: OrgInvitation): InvitationT {
+  return {
+    id: row.id,
+    org_id: row.org_id,
+    email: row.email,
+    role: row.role as OrgRole,
+    created_at: iso(row.created_at)!,
+    expires_at: iso(row.expires_at)!,
   };
 }

@@ -127,6 +127,19 @@ export const Whoami = z.object({
   project_id: z.string().nullable(),
   amr: z.array(z.string()),
   scopes: z.array(z.string()),
+  org_id: z
+    .string()
+    .nullable()
+    .describe("for an organization's key: the organization (then `user_id` is it too)"),
+  orgs: z
+    .array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        role: z.enum(["owner", "admin", "member", "viewer"]),
+      }),
+    )
+    .describe("the user's organizations and their role in each"),
 });
 
 export const AuditEntry = z.object({
@@ -134,6 +147,7 @@ export const AuditEntry = z.object({
   at: z.string(),
   event: z.string(),
   user_id: z.string().nullable(),
+  org_id: z.string().nullable().describe("the organization the event belongs to, if any"),
   actor: z.string().nullable(),
   ip: z.string().nullable(),
   details: z.record(z.string(), z.unknown()),

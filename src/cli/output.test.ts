@@ -126,6 +126,8 @@ describe("key list", () => {
     remaining: null,
     refill: null,
     ratelimits: [],
+    org_id: null,
+    created_by: null,
     ...over,
   });
 

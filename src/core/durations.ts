@@ -17,3 +17,12 @@ export function parseDuration(text: string): number | null {
   const ms = Number(match[1]) * UNITS[match[2]!]!;
   return ms <= 100 * UNITS.y! ? ms : null;
 }
+
+/** The largest whole unit that writes `ms` exactly (`90d`, `36h`), as parseDuration reads it. */
+export function formatDuration(ms: number): string {
+  for (const unit of ["y", "w", "d", "h", "m", "s"]) {
+    const size = UNITS[unit]!;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${Math.ceil(ms / 1000)}s`;
+}

@@ -32,6 +32,9 @@ export const ERRORS = {
   // Issue 17: a webhook URL that is not http(s), or resolves to a loopback, private or
   // link-local address (unless LATCHKEY_WEBHOOKS_ALLOW_PRIVATE=true).
   webhook_url_not_allowed: { status: 400, exit: 2 },
+  // Issue 16: an organization's policy refuses it (key lifetime, environment, allowed scopes,
+  // required two-factor); also a verification of an org key its organization's policy forbids.
+  policy_violation: { status: 403, exit: 1 },
   not_found: { status: 404, exit: 1 },
   conflict: { status: 409, exit: 1 },
   payload_too_large: { status: 413, exit: 1 },
@@ -67,6 +70,7 @@ export const REFUSAL_MESSAGES = {
   ip_not_allowed: "API key may not be used from this address",
   rate_limited: "API key's rate limit is exhausted",
   usage_exceeded: "API key's usage credits are spent",
+  policy_violation: "API key is refused by its organization's policy",
 } as const satisfies Partial<Record<ErrorCode, string>>;
 
 /** The codes of a refused `POST /v1/keys/verify`, in the spec's order; `valid` is the other answer. */
@@ -81,6 +85,7 @@ export const VERIFY_REFUSALS = [
   "ip_not_allowed",
   "rate_limited",
   "usage_exceeded",
+  "policy_violation",
 ] as const satisfies readonly (keyof typeof REFUSAL_MESSAGES)[];
 
 export type VerifyRefusal = (typeof VERIFY_REFUSALS)[number];

@@ -19,6 +19,7 @@ import { authRoutes } from "./routes/auth.js";
 import { keyExchangeRoutes } from "./routes/key-exchange.js";
 import { keyUsageRoutes } from "./routes/key-usage.js";
 import { leakRoutes } from "./routes/leaks.js";
+import { orgRoutes } from "./routes/orgs.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { revocationRoutes } from "./routes/revocations.js";
 import { projectRoutes } from "./routes/projects.js";
@@ -161,6 +162,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<App>
   await app.register(async (scoped) => keyExchangeRoutes(scoped, services));
   await app.register(async (scoped) => leakRoutes(scoped, services));
   await app.register(async (scoped) => webhookRoutes(scoped, services));
+  await app.register(async (scoped) => orgRoutes(scoped, services));
   await app.register(async (scoped) => revocationRoutes(scoped, services));
   await app.register(async (scoped) => portalRoutes(scoped, services));
 

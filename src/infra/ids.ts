@@ -3,7 +3,8 @@ import type { Random } from "./random.js";
 /** Opaque ids with a readable type prefix, e.g. `usr_3kT9…`. */
 export function newId(
   random: Random,
-  prefix: "usr" | "ses" | "key" | "prj" | "bkc" | "msg" | "pk" | "whe" | "whd" | "evt",
+  prefix:
+    "usr" | "ses" | "key" | "prj" | "bkc" | "msg" | "pk" | "whe" | "whd" | "evt" | "org" | "inv",
 ): string {
   return `${prefix}_${random.bytes(12).toString("base64url")}`;
 }

@@ -20,6 +20,9 @@ import { KeyVerifier } from "./keys/verify.js";
 import { MailOutbox } from "./mail/outbox.js";
 import { LeakReports } from "./leaks/leaks.js";
 import { Passkeys } from "./passkeys/passkeys.js";
+import { KeyCreators } from "./orgs/access.js";
+import { Invitations } from "./orgs/invitations.js";
+import { Orgs } from "./orgs/orgs.js";
 import { Projects } from "./projects/projects.js";
 import { TwoFactor } from "./twofa/twofa.js";
 import { UsageReports } from "./usage/reports.js";
@@ -67,6 +70,10 @@ export interface Services {
   mailOutbox: MailOutbox;
   /** Leak reports (`POST /v1/keys/leaks`): real keys revoked, owners told. */
   leaks: LeakReports;
+  /** Organizations, their members, roles and policies (issue 16, SPEC §10). */
+  orgs: Orgs;
+  /** Invitations to an organization: one-time, mailed, accepted by the invited address. */
+  invitations: Invitations;
   /** Webhook endpoints, their delivery log and redelivery (SPEC §11). */
   webhooks: WebhookEndpoints;
   /** Webhook events: stored with what causes them, queued for each subscribed endpoint. */
@@ -112,13 +119,16 @@ export function createServices(deps: Deps): Services {
   const projects = new Projects(deps, audit);
   const keyCache = new KeyCache(deps);
   const keyMetering = new KeyMetering(deps, audit);
-  const keyChecker = new KeyChecker(deps, keyCache, users, audit, keyMetering);
+  const keyCreators = new KeyCreators(deps);
+  const keyChecker = new KeyChecker(deps, keyCache, users, audit, keyMetering, keyCreators);
   const usage = new UsageBuffer(deps);
   const keyVerifier = new KeyVerifier(deps, keyChecker, usage, (key, limit) =>
     webhookEvents.rateLimited(key, limit),
   );
   const keyLeases = new KeyLeases(deps);
   const apiKeys = new ApiKeys(deps, projects, audit, keyMetering);
+  const orgs = new Orgs(deps, audit, users, apiKeys);
+  apiKeys.actInOrgs((caller, orgId) => orgs.callerFor(caller, orgId));
 
   let closed = false;
   return {
@@ -132,7 +142,7 @@ export function createServices(deps: Deps): Services {
     projects,
     keyVerifier,
     keyLeases,
-    keyExchange: new KeyExchange(deps, users, keyCache),
+    keyExchange: new KeyExchange(deps, users, keyCache, keyCreators),
     keyMetering,
     ownerLimits: new OwnerLimits(deps, audit),
     usageReports: new UsageReports(deps, usage, keyLeases),
@@ -143,6 +153,8 @@ export function createServices(deps: Deps): Services {
     reauthentication: new Reauthentication(accounts, twofa, sessions, audit, passkeys),
     mailOutbox,
     leaks: new LeakReports(deps, apiKeys, audit),
+    orgs,
+    invitations: new Invitations(deps, orgs, mailOutbox),
     webhooks: new WebhookEndpoints(deps, audit, webhookEvents),
     webhookEvents,
     webhookSender,

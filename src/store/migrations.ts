@@ -487,6 +487,77 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+
+    // Organizations (issue 16). An organization is an account too (`users.kind = 'org'`, as
+    // GitHub keeps its organizations): it owns keys, projects, webhook endpoints and a plan
+    // through the same owner columns as a person, so a key it owns survives the member who
+    // minted it. `api_keys.created_by` names that member; `audit_log.org_id` files an event
+    // under its organization.
+    "0014_organizations": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable("users")
+          .addColumn("kind", "text", (c) => c.notNull().defaultTo("user"))
+          .execute();
+        await db.schema
+          .createTable("orgs")
+          .addColumn("id", "text", (c) => c.primaryKey().references("users.id").onDelete("cascade"))
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("created_by", "text")
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .addColumn("deleted_at", "bigint")
+          // Policies: null where the organization sets none.
+          .addColumn("max_key_lifetime_ms", "bigint")
+          .addColumn("require_2fa", "integer", (c) => c.notNull().defaultTo(0))
+          .addColumn("allowed_environments", "text")
+          .addColumn("ip_allow", "text")
+          .addColumn("allowed_scopes", "text")
+          .execute();
+        await db.schema
+          .createTable("org_members")
+          .addColumn("org_id", "text", (c) => c.notNull().references("orgs.id").onDelete("cascade"))
+          .addColumn("user_id", "text", (c) =>
+            c.notNull().references("users.id").onDelete("cascade"),
+          )
+          .addColumn("role", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("org_members_pk", ["org_id", "user_id"])
+          .execute();
+        await db.schema
+          .createIndex("org_members_user")
+          .on("org_members")
+          .column("user_id")
+          .execute();
+        await db.schema
+          .createTable("org_invitations")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("org_id", "text", (c) => c.notNull().references("orgs.id").onDelete("cascade"))
+          .addColumn("email", "text", (c) => c.notNull())
+          .addColumn("role", "text", (c) => c.notNull())
+          .addColumn("token_hash", "text", (c) => c.notNull().unique())
+          .addColumn("invited_by", "text")
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .addColumn("accepted_at", "bigint")
+          .addColumn("accepted_by", "text")
+          .addColumn("revoked_at", "bigint")
+          .execute();
+        await db.schema
+          .createIndex("org_invitations_org")
+          .on("org_invitations")
+          .columns(["org_id", "created_at"])
+          .execute();
+        await db.schema.alterTable("api_keys").addColumn("created_by", "text").execute();
+        await db.schema.alterTable("audit_log").addColumn("org_id", "text").execute();
+        await db.schema
+          .createIndex("audit_log_org")
+          .on("audit_log")
+          .columns(["org_id", "id"])
+          .execute();
+      },
+    },
   };
 }
 

@@ -23,6 +23,11 @@ export interface UserRow {
   email_verified_at: number | null;
   /** What a leak report does to this owner's keys: `revoke` (default) or `quarantine`. */
   leak_policy: string;
+  /**
+   * `user`, or `org` for an organization's own account (issue 16): it owns the organization's
+   * keys, projects and plan, and never signs in. Absent on insert: `user`.
+   */
+  kind?: string;
   created_at: number;
   updated_at: number;
 }
@@ -209,6 +214,11 @@ export interface KeyRow {
   leaked_at: number | null;
   /** Where the report said it was seen (its url, else its source); null when not said. */
   leak_source: string | null;
+  /**
+   * For an organization's key: the member who minted it (their role narrows it while they
+   * are a member). Null for a person's own key. Absent on insert: null.
+   */
+  created_by?: string | null;
 }
 
 export type KeyPatch = Partial<
@@ -349,6 +359,8 @@ export interface AuditRow {
   ip: string | null;
   /** JSON text, or null. */
   details: string | null;
+  /** The organization the event belongs to (its admins see it); null for a person's own. */
+  org_id?: string | null;
 }
 
 export interface StoredAudit extends AuditRow {
@@ -673,6 +685,8 @@ export interface AuditStore {
     limit: number;
     before?: number | undefined;
     event?: string | undefined;
+    /** Only the organization's events (`org_id`), whoever's they are. */
+    orgId?: string | undefined;
   }): Promise<StoredAudit[]>;
 }
 
@@ -768,6 +782,107 @@ export interface SealedStore {
   replace(column: ResealableColumn, changes: readonly SealedChange[]): Promise<number>;
 }
 
+/** An organization (issue 16); its account row (users, kind `org`) has the same id. */
+export interface OrgRow {
+  id: string;
+  name: string;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
+  /** Set when deleted: its keys are revoked, its members gone, its account disabled. */
+  deleted_at: number | null;
+  // Policies; null (0) where the organization sets none.
+  max_key_lifetime_ms: number | null;
+  require_2fa: number;
+  /** JSON `["live"]`, `["test"]` or both. */
+  allowed_environments: string | null;
+  /** JSON CIDR list every org key must also satisfy. */
+  ip_allow: string | null;
+  /** JSON grants; the organization's access is the catalogue's within them. */
+  allowed_scopes: string | null;
+}
+
+export type OrgPatch = Partial<
+  Pick<
+    OrgRow,
+    | "name"
+    | "updated_at"
+    | "deleted_at"
+    | "max_key_lifetime_ms"
+    | "require_2fa"
+    | "allowed_environments"
+    | "ip_allow"
+    | "allowed_scopes"
+  >
+>;
+
+export interface OrgMemberRow {
+  org_id: string;
+  user_id: string;
+  /** `owner`, `admin`, `member` or `viewer` (core/org-roles.ts). */
+  role: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A member as listed: with their email and whether two-factor is on. */
+export interface OrgMemberView extends OrgMemberRow {
+  email: string;
+  has_2fa: boolean;
+}
+
+export interface OrgInvitationRow {
+  id: string;
+  org_id: string;
+  /** Lower-cased; only an account with this address may accept. */
+  email: string;
+  role: string;
+  /** SHA-256 of the token; the token is shown once. */
+  token_hash: string;
+  invited_by: string | null;
+  created_at: number;
+  expires_at: number;
+  accepted_at: number | null;
+  accepted_by: string | null;
+  revoked_at: number | null;
+}
+
+export interface OrgStore {
+  /** The organization's account, its row and its first owner, in one transaction. */
+  create(account: UserRow, org: OrgRow, owner: OrgMemberRow): Promise<void>;
+  /** A live (not deleted) organization. */
+  byId(id: string): Promise<OrgRow | undefined>;
+  /**
+   * A live organization, read under a lock held until the transaction ends, so membership
+   * changes serialise per organization (PostgreSQL `FOR UPDATE`; SQLite its single writer).
+   */
+  lock(id: string): Promise<OrgRow | undefined>;
+  update(id: string, patch: OrgPatch): Promise<boolean>;
+  membership(orgId: string, userId: string): Promise<OrgMemberRow | undefined>;
+  /** The user's live organizations with their role, by name. */
+  membershipsOf(userId: string): Promise<{ org: OrgRow; role: string }[]>;
+  /** Owners first, then by when they joined. */
+  members(orgId: string): Promise<OrgMemberView[]>;
+  /** False when the user is a member already. */
+  addMember(row: OrgMemberRow): Promise<boolean>;
+  setRole(orgId: string, userId: string, role: string, now: number): Promise<boolean>;
+  removeMember(orgId: string, userId: string): Promise<boolean>;
+  removeAllMembers(orgId: string): Promise<string[]>;
+  countOwners(orgId: string): Promise<number>;
+  insertInvitation(row: OrgInvitationRow): Promise<void>;
+  /** Neither accepted, revoked nor expired at `now`; newest first. */
+  pendingInvitations(orgId: string, now: number): Promise<OrgInvitationRow[]>;
+  invitationByHash(tokenHash: string): Promise<OrgInvitationRow | undefined>;
+  /** Marks it accepted, only if it is still pending at `now`: true for the one call that did. */
+  acceptInvitation(id: string, userId: string, now: number): Promise<boolean>;
+  /** True when a pending invitation was revoked. */
+  revokeInvitation(orgId: string, id: string, now: number): Promise<boolean>;
+  /** Unrevoked keys of the organization, all or those `createdBy` minted. */
+  keysOf(orgId: string, createdBy?: string): Promise<KeyRow[]>;
+  /** Whether the user has an enabled TOTP factor (for `require_2fa`). */
+  has2fa(userId: string): Promise<boolean>;
+}
+
 export interface ProjectStore {
   insert(row: ProjectRow): Promise<void>;
   /** Oldest first, then by id. */
@@ -791,6 +906,7 @@ export interface Store {
   readonly loginFailures: LoginFailureStore;
   readonly sealed: SealedStore;
   readonly webhooks: WebhookStore;
+  readonly orgs: OrgStore;
   /**
    * Runs `fn` on at most one instance at a time across the cluster (PostgreSQL: an advisory
    * lock named `name`; SQLite: this process, which is the only one on its file). Resolves

@@ -6,6 +6,9 @@ import type {
   BackupCodeRow,
   KeyRow,
   LoginFailureRow,
+  OrgInvitationRow,
+  OrgMemberRow,
+  OrgRow,
   MailRow,
   MfaTokenRow,
   ChallengeRow,
@@ -74,6 +77,9 @@ export interface Database {
   webhook_events: WebhookEventRow;
   webhook_deliveries: WebhookDeliveryRow;
   webhook_attempts: WebhookAttemptsTable;
+  orgs: OrgRow;
+  org_members: OrgMemberRow;
+  org_invitations: OrgInvitationRow;
 }
 
 export interface WebhookAttemptsTable extends WebhookAttemptRow {

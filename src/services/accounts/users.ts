@@ -1,10 +1,12 @@
 import { LatchkeyError } from "../../core/errors.js";
+import type { OrgRole } from "../../core/org-roles.js";
 import type { Plan } from "../../core/plans.js";
 import type { Role } from "../../core/scopes.js";
 import type { Settled } from "../../core/settled.js";
 import type { UserPatch, UserRow } from "../../store/port.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
+import { orgAccessOf, policyOf, type OrgPolicy } from "../orgs/policy.js";
 import { endOtherSessions } from "./sessions.js";
 
 /** An account, as staff list and change it. `createdAt` is epoch milliseconds. */
@@ -22,10 +24,24 @@ export interface User {
   createdAt: number;
 }
 
-/** A user as the hot path needs them: who they are and what they may do. */
+/** An organization the user belongs to, as whoami lists it. */
+export interface Membership {
+  id: string;
+  name: string;
+  role: OrgRole;
+}
+
+/**
+ * A user as the hot path needs them: who they are and what they may do. An organization's
+ * account (issue 16) is one too: it owns the organization's keys; `org` holds its policies.
+ */
 export interface UserAccess extends Omit<User, "createdAt"> {
   /** Concrete scopes the user may use or grant, from role and staff flag. */
   access: ReadonlySet<string>;
+  /** The user's organizations (none for an organization's account). */
+  orgs: readonly Membership[];
+  /** Set for an organization's account: its name and policies. */
+  org?: { name: string; policy: OrgPolicy };
 }
 
 /** A stored user row as the domain's User (never the password hash). */
@@ -51,33 +67,69 @@ const CACHE_LIMIT = 50_000;
  */
 export class Users {
   private readonly cache = new Map<string, UserAccess>();
+  /** Bumped by every change, so a read that raced one is not cached. */
+  private generation = 0;
 
   constructor(
     private readonly deps: Deps,
     private readonly audit: AuditLog,
   ) {
     deps.bus.subscribe((event) => {
-      if (event.type === "user_changed") this.cache.delete(event.userId);
+      if (event.type === "user_changed") {
+        this.generation += 1;
+        this.cache.delete(event.userId);
+      }
     });
   }
 
-  /** The user's current access: from memory when cached (no promise), else read and cached. */
-  access(userId: string): Settled<UserAccess | null> {
-    return this.cache.get(userId) ?? this.load(userId);
+  /**
+   * The user's current access: from memory when cached (no promise), else read and cached.
+   * `fresh`: read it again whatever is cached (a key re-read after a change, keys/check.ts).
+   */
+  access(userId: string, fresh = false): Settled<UserAccess | null> {
+    return (fresh ? undefined : this.cache.get(userId)) ?? this.load(userId);
   }
 
   private async load(userId: string): Promise<UserAccess | null> {
+    const generation = this.generation;
     const row = await this.deps.store.users.byId(userId);
     if (!row) return null;
-    const access = this.toAccess(row);
+    const access = await this.withOrgs(row);
+    // A change published while this read was in flight may not be in it: not cached then.
+    if (generation !== this.generation) return access;
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(userId, access);
     return access;
   }
 
+  /** The row's access, with its organizations (a person) or its policies (an organization). */
+  async withOrgs(row: UserRow): Promise<UserAccess> {
+    const base = this.toAccess(row);
+    if (row.kind === "org") {
+      const org = await this.deps.store.orgs.byId(row.id);
+      // A deleted organization's account is disabled: its keys are refused as invalid.
+      if (!org) return { ...base, disabled: true, access: new Set() };
+      const policy = policyOf(org);
+      return {
+        ...base,
+        access: orgAccessOf(this.deps.catalogue, policy),
+        org: { name: org.name, policy },
+      };
+    }
+    const memberships = await this.deps.store.orgs.membershipsOf(row.id);
+    return {
+      ...base,
+      orgs: memberships.map(({ org, role }) => ({
+        id: org.id,
+        name: org.name,
+        role: role as OrgRole,
+      })),
+    };
+  }
+
   toAccess(row: UserRow): UserAccess {
     const { createdAt: _createdAt, ...user } = userOf(row);
-    return { ...user, access: this.deps.catalogue.accessOf(user) };
+    return { ...user, access: this.deps.catalogue.accessOf(user), orgs: [] };
   }
 
   get(userId: string): Promise<UserRow | undefined> {
@@ -98,6 +150,17 @@ export class Users {
     patch: { plan?: Plan; role?: Role; staff?: boolean; service?: boolean; disabled?: boolean },
     by: { actor: string; userId: string; ip: string | null },
   ): Promise<User> {
+    const row = await this.get(userId);
+    // An organization's account (issue 16) has a plan and may be disabled; it has no role,
+    // staff or service flag.
+    if (
+      row?.kind === "org" &&
+      (patch.role !== undefined || patch.staff !== undefined || patch.service !== undefined)
+    )
+      throw new LatchkeyError(
+        "invalid_request",
+        "an organization's account takes only plan and disabled; roles are its members'",
+      );
     const values: UserPatch = { updated_at: this.deps.now() };
     if (patch.plan !== undefined) values.plan = patch.plan;
     if (patch.role !== undefined) values.role = patch.role;

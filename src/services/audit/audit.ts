@@ -48,11 +48,27 @@ export type AuditEvent =
   | "webhook_endpoint_deleted"
   | "webhook_endpoint_disabled"
   | "webhook_redelivered"
-  | "leak_policy_set";
+  | "leak_policy_set"
+  // Issue 16: organizations, their members, invitations and policies.
+  | "org_created"
+  | "org_renamed"
+  | "org_deleted"
+  | "org_policy_set"
+  | "org_invitation_created"
+  | "org_invitation_revoked"
+  | "org_invitation_accepted"
+  | "org_member_role_changed"
+  | "org_member_removed"
+  | "org_member_left";
 
 export interface AuditInput {
   event: AuditEvent;
   userId: string | null;
+  /**
+   * The organization the event belongs to. Unset: the subject's, when the subject
+   * (`userId`) is an organization's account (ids `org_…`), else none.
+   */
+  orgId?: string | null;
   /** Who acted: `session:<id>`, `key:<id>`, or null for anonymous. Never a secret. */
   actor?: string | null;
   ip?: string | null;
@@ -66,6 +82,7 @@ export interface AuditRecord {
   /** An AuditEvent name, as stored. */
   event: string;
   userId: string | null;
+  orgId: string | null;
   actor: string | null;
   ip: string | null;
   details: Record<string, unknown>;
@@ -111,6 +128,7 @@ export class AuditLog {
       event: input.event,
       ip: input.ip ?? null,
       details: input.details ? JSON.stringify(input.details) : null,
+      org_id: input.orgId ?? (input.userId?.startsWith("org_") ? input.userId : null),
     });
   }
 
@@ -120,6 +138,7 @@ export class AuditLog {
     limit: number;
     before?: number;
     event?: string;
+    orgId?: string;
   }): Promise<AuditRecord[]> {
     const rows = await this.deps.store.audit.list(options);
     return rows.map((row) => ({
@@ -127,6 +146,7 @@ export class AuditLog {
       at: row.at,
       event: row.event,
       userId: row.user_id,
+      orgId: row.org_id ?? null,
       actor: row.actor,
       ip: row.ip,
       details: row.details ? (JSON.parse(row.details) as Record<string, unknown>) : {},

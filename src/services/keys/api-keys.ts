@@ -1,15 +1,17 @@
-import { parseDuration } from "../../core/durations.js";
+import { formatDuration, parseDuration } from "../../core/durations.js";
 import { LatchkeyError } from "../../core/errors.js";
 import type { Environment } from "../../core/key-format.js";
 import { isoOrNull, keyStatus } from "../../core/key-status.js";
 import { ADMIN_SCOPE } from "../../core/scopes.js";
 import { isPrivilegedKey } from "../../core/step-up.js";
+import { roleCan, type OrgRole } from "../../core/org-roles.js";
 import type { KeyPatch, Store } from "../../store/port.js";
 import type { UserAccess } from "../accounts/users.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 import { requireStepUp } from "../step-up.js";
 import type { Projects } from "../projects/projects.js";
+import { orgAccessOf, type OrgPolicy } from "../orgs/policy.js";
 import { isRangeWithin } from "./ip-allow.js";
 import type { ApiKey, CreatedKey, KeyAt, NamedLimitInput, NewKeyInput, Refill } from "./model.js";
 import { planLimit, planState } from "./plan-limits.js";
@@ -33,9 +35,19 @@ export interface Caller {
    * (live, with write or admin scopes) needs it recent. Absent: treated as not recent.
    */
   authTime?: number | undefined;
+  /**
+   * Set when a member acts in an organization (issue 16): `user` is then the organization's
+   * account, `scopes` the member's share of it, and this says who and in what role.
+   */
+  member?: { userId: string; role: OrgRole } | undefined;
 }
 
 const notFound = () => new LatchkeyError("not_found", "API key not found");
+const PERSONAL_KEY_IN_ORG = () =>
+  new LatchkeyError(
+    "forbidden",
+    "a personal key only reads in an organization: sign in, or use one of the organization's keys",
+  );
 const CANNOT_ROTATE = {
   revoked: "a revoked key cannot be rotated",
   expired: "an expired key cannot be rotated",
@@ -44,6 +56,9 @@ const CANNOT_ROTATE = {
 
 /** The lifecycle of API keys: create, edit, revoke, rotate. Verification is in key-check.ts. */
 export class ApiKeys {
+  /** How a person acts in an organization whose key they name (services/orgs, set once). */
+  private inOrg: OrgCallerOf | null = null;
+
   constructor(
     private readonly deps: Deps,
     private readonly projects: Projects,
@@ -51,16 +66,26 @@ export class ApiKeys {
     private readonly metering: KeyMetering,
   ) {}
 
+  /** Set by createServices: lets a member reach an organization's key by its id. */
+  actInOrgs(inOrg: OrgCallerOf): void {
+    this.inOrg = inOrg;
+  }
+
   async create(caller: Caller, input: NewKeyInput): Promise<CreatedKey> {
+    if (caller.member !== undefined && caller.keyId !== null) throw PERSONAL_KEY_IN_ORG();
     this.checkVerified(caller);
+    const policy = caller.user.org?.policy ?? null;
+    // An organization's policy speaks first, so its refusal names the policy, not the role.
+    if (policy) checkPolicyScopes(this.deps, policy, this.known(input.scopes));
     const grants = this.checkGrants(caller, input.scopes);
     const now = this.deps.now();
-    const parent = caller.keyId === null ? null : await this.own(caller, caller.keyId);
+    const parent = caller.keyId === null ? null : await this.ownRow(caller, caller.keyId);
     const environment: Environment =
       input.environment ?? (parent?.environment === "test" ? "test" : "live");
     if (isPrivilegedKey(this.deps.catalogue, environment, grants))
       requireStepUp(this.deps, caller, "creating a live key with write or admin scopes");
     let expiresAt = expiryOf(input, now);
+    if (policy) checkPolicyKey(policy, { environment, expiresAt, now });
     let ipAllow = input.ip_allow ? compileIpAllow(input.ip_allow) : null;
     if (parent) {
       const field = input.expires_at !== undefined ? "expires_at" : "expires_in";
@@ -90,6 +115,8 @@ export class ApiKeys {
       description: input.description || null,
       meta: input.meta === undefined ? null : JSON.stringify(input.meta),
       limits: creditColumns(input, now),
+      // An organization's key remembers the member who minted it (a key minting: its creator).
+      createdBy: caller.member?.userId ?? parent?.created_by ?? null,
     });
     await this.deps.store.transaction(async (tx) => {
       const { limit, counted } = await planState(tx, caller.user.id, now);
@@ -117,6 +144,7 @@ export class ApiKeys {
         project_id: projectId,
         expires_at: isoOrNull(expiresAt),
         ...(parent ? { parent_key_id: parent.id } : {}),
+        ...(row.created_by ? { created_by: row.created_by } : {}),
         ...(row.credits_remaining !== null
           ? { remaining: row.credits_remaining, refill: input.refill ?? null }
           : {}),
@@ -152,7 +180,8 @@ export class ApiKeys {
       ratelimits?: NamedLimitInput[] | null | undefined;
     },
   ): Promise<KeyAt> {
-    const row = await this.own(caller, id);
+    const { row, caller: acting } = await this.resolve(caller, id, true);
+    caller = acting;
     const now = this.deps.now();
     const values: KeyPatch = {};
     const changes: Record<string, unknown> = {};
@@ -265,7 +294,7 @@ export class ApiKeys {
    * handlers synchronously) and, with Redis, the key's change counter tells every other one.
    */
   async revoke(caller: Caller, id: string): Promise<KeyAt> {
-    const row = await this.own(caller, id);
+    const { row } = await this.resolve(caller, id, true);
     const now = this.deps.now();
     if (row.revoked_at !== null) return { row, at: now };
     await this.revokeWithDescendants(row, now, { actor: caller.actor, ip: caller.ip });
@@ -354,7 +383,8 @@ export class ApiKeys {
   /** A new key with the same name, scopes, environment and project; the old one overlaps. */
   async rotate(caller: Caller, id: string, expireOldIn: string | undefined): Promise<CreatedKey> {
     this.checkVerified(caller);
-    const old = await this.own(caller, id);
+    const { row: old, caller: acting } = await this.resolve(caller, id, true);
+    caller = acting;
     const now = this.deps.now();
     const status = keyStatus(old, now);
     if (status !== "active") throw new LatchkeyError("conflict", CANNOT_ROTATE[status]);
@@ -377,7 +407,7 @@ export class ApiKeys {
     // and dies with it. A key rotating itself keeps its lineage.
     const minter =
       caller.keyId !== null && caller.keyId !== old.id
-        ? await this.own(caller, caller.keyId)
+        ? await this.ownRow(caller, caller.keyId)
         : null;
     if (minter) {
       if (minter.project_id !== null && old.project_id !== minter.project_id)
@@ -387,6 +417,13 @@ export class ApiKeys {
         { environment, expiresAt, ipAllow },
         { expiry: "cap", field: "expire_old_in" },
       ));
+    }
+    const policy = caller.user.org?.policy ?? null;
+    if (policy) {
+      checkPolicyKey(policy, { environment, expiresAt: null, now });
+      // Under a lifetime policy the successor lives no longer than it allows.
+      if (policy.maxKeyLifetimeMs !== null)
+        expiresAt = Math.min(expiresAt ?? Infinity, now + policy.maxKeyLifetimeMs);
     }
     const { key, row } = newKeyRow(this.deps.random, {
       ownerId: old.owner_id,
@@ -413,6 +450,7 @@ export class ApiKeys {
         credits_pool: old.credits_remaining === null ? null : (old.credits_pool ?? old.id),
         ratelimits: old.ratelimits,
       },
+      createdBy: old.created_by ?? null,
     });
     const capped = await this.deps.store.transaction(async (tx) => {
       const { limit, counted, successorOf } = await planState(tx, old.owner_id, now);
@@ -454,11 +492,78 @@ export class ApiKeys {
     return { row, at: now, key };
   }
 
-  /** The caller's own key; anyone else's is indistinguishable from a missing one. */
+  /**
+   * The caller's own key, or an organization's the caller is a member of (issue 16); anyone
+   * else's is indistinguishable from a missing one.
+   */
   async own(caller: Caller, id: string): Promise<ApiKey> {
+    return (await this.resolve(caller, id, false)).row;
+  }
+
+  /** Strictly the caller's (the acting owner's) own key. */
+  private async ownRow(caller: Caller, id: string): Promise<ApiKey> {
     const row = await this.deps.store.keys.owned(id, caller.user.id);
     if (!row) throw notFound();
     return row;
+  }
+
+  /**
+   * The key and who acts on it: the caller for their own key; for an organization's key, the
+   * caller as a member of it (their role's share of its access). A member without the role to
+   * manage every key may change only the keys they minted (`write`).
+   */
+  private async resolve(
+    caller: Caller,
+    id: string,
+    write: boolean,
+  ): Promise<{ row: ApiKey; caller: Caller }> {
+    let row = await this.deps.store.keys.owned(id, caller.user.id);
+    let acting = caller;
+    if (!row) {
+      // A person naming an organization's key: they act in that organization, if a member.
+      if (this.inOrg === null || caller.user.org !== undefined || caller.member) throw notFound();
+      const [found] = await this.deps.store.keys.byIds([id]);
+      if (!found || !found.owner_id.startsWith("org_")) throw notFound();
+      const inOrg = await this.inOrg(caller, found.owner_id);
+      if (inOrg === null) throw notFound();
+      if (write && caller.keyId !== null) throw PERSONAL_KEY_IN_ORG();
+      row = found;
+      acting = inOrg;
+    }
+    if (write && acting.member && !roleCan(acting.member.role, "manage_all_keys")) {
+      if (row.created_by !== acting.member.userId)
+        throw new LatchkeyError(
+          "forbidden",
+          `a ${acting.member.role} may change only the organization's keys they minted`,
+        );
+    }
+    return { row, caller: acting };
+  }
+
+  /**
+   * Tells every instance that these keys changed (an organization's member or policy did):
+   * each is re-read, with its owner and creator, before its next use anywhere.
+   */
+  async touch(rows: readonly ApiKey[]): Promise<void> {
+    for (const row of rows) await this.changed(row, false);
+  }
+
+  /**
+   * Revokes every unrevoked key of `ownerId` (an organization being deleted), each with the
+   * keys it minted, on every instance before this returns.
+   */
+  async revokeAll(
+    rows: readonly ApiKey[],
+    by: { actor: string | null; ip: string | null; reason: string },
+  ): Promise<number> {
+    const now = this.deps.now();
+    let revoked = 0;
+    for (const row of rows) {
+      if (row.revoked_at !== null) continue;
+      await this.revokeWithDescendants(row, now, by);
+      revoked += 1;
+    }
+    return revoked;
   }
 
   /**
@@ -570,7 +675,8 @@ export class ApiKeys {
     const grants = this.known(scopes);
     const { catalogue } = this.deps;
     const beyond = new Set(catalogue.ungrantable(grants, caller.user.access));
-    if (caller.keyId !== null) {
+    // A key, or a member in an organization: within its own (the member's role's) share too.
+    if (caller.keyId !== null || caller.member !== undefined) {
       for (const grant of grants) {
         const reach = catalogue.expand([grant], caller.user.access);
         for (const scope of reach) if (!caller.scopes.has(scope)) beyond.add(grant);
@@ -585,6 +691,45 @@ export class ApiKeys {
       });
     return grants;
   }
+}
+
+/** How a person acts in an organization: their caller there, or null when not a member. */
+export type OrgCallerOf = (caller: Caller, orgId: string) => Promise<Caller | null>;
+
+function policyViolation(message: string, field: string): LatchkeyError {
+  return new LatchkeyError("policy_violation", message, { details: [{ field, message }] });
+}
+
+/** An organization's allowed scopes (issue 16): a grant beyond them is its policy's refusal. */
+function checkPolicyScopes(deps: Deps, policy: OrgPolicy, grants: string[]): void {
+  if (policy.allowedScopes === null) return;
+  const allowed = orgAccessOf(deps.catalogue, policy);
+  const beyond = deps.catalogue.ungrantable(grants, allowed);
+  if (grants.includes("*") || beyond.length > 0) {
+    const named = grants.includes("*") ? "*" : beyond.join(", ");
+    throw policyViolation(
+      `the organization allows keys only these scopes: ${policy.allowedScopes.join(", ")} (not ${named})`,
+      "scopes",
+    );
+  }
+}
+
+/** An organization's environments and maximum key lifetime (issue 16). */
+function checkPolicyKey(
+  policy: OrgPolicy,
+  key: { environment: Environment; expiresAt: number | null; now: number },
+): void {
+  if (policy.environments !== null && !policy.environments.has(key.environment))
+    throw policyViolation(
+      `the organization allows only ${[...policy.environments].join(" and ")} keys`,
+      "environment",
+    );
+  const max = policy.maxKeyLifetimeMs;
+  if (max !== null && (key.expiresAt === null || key.expiresAt - key.now > max))
+    throw policyViolation(
+      `the organization's keys must expire within ${formatDuration(max)}: set expires_in`,
+      "expires_in",
+    );
 }
 
 /**

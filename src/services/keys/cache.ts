@@ -19,7 +19,14 @@ export interface CachedKey {
   /** Shared change version seen when this row was read (cluster mode); null when unknown. */
   version: string | null;
   loadedAt: number;
-  /** Effective scopes memoised per owner-access object (Users replaces it on every change). */
+  /** For an organization's key: the organization (its owner, issue 16); null for a person's. */
+  orgId: string | null;
+  /** For an organization's key: the member who minted it; null otherwise. */
+  createdBy: string | null;
+  /**
+   * Effective scopes memoised per access object (Users replaces the owner's on every change;
+   * an organization's key's universe is its creator's share of it, services/orgs/access.ts).
+   */
   memo: { access: ReadonlySet<string>; scopes: ReadonlySet<string> } | null;
   /** The name of its rate-limit window in the limiter, made once (keys/check.ts). */
   window: string | null;
@@ -63,6 +70,8 @@ export function toCachedKey(
     leakedAt: row.leaked_at,
     version,
     loadedAt: now,
+    orgId: row.owner_id.startsWith("org_") ? row.owner_id : null,
+    createdBy: row.created_by ?? null,
     memo: null,
     window: null,
     meta: row.meta === null ? null : (JSON.parse(row.meta) as Record<string, unknown>),

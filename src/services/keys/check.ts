@@ -7,6 +7,7 @@ import { sha256 } from "../../infra/secrets.js";
 import type { UserAccess, Users } from "../accounts/users.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
+import { keyUniverse, type Creator, type KeyCreators } from "../orgs/access.js";
 import type { CachedKey, KeyCache } from "./cache.js";
 import { isIpAllowed } from "./ip-allow.js";
 import type { KeyMetering, MeterInput, Metered, NamedLimitState } from "./metering.js";
@@ -63,12 +64,16 @@ interface Checking {
   /** Whether `key` was re-read after a version change (at most once per check). */
   reloaded: boolean;
   now: number;
+  /** For an organization's key: the member who minted it, as the check found them. */
+  creator: Creator | null;
 }
 
 /** A key's rate-limit window: its length, and its counter's name in the limiter. */
 export const KEY_WINDOW_MS = 60_000;
 export const keyWindow = (keyId: string): string => `key:${keyId}`;
 const NOTHING: ReadonlySet<string> = new Set();
+/** An organization's key no member minted (or whose creator the check does not narrow by). */
+const NO_CREATOR: Creator = { role: null, has2fa: false, memo: null };
 const REFUSAL_AUDIT_EVERY_MS = 60_000;
 const REFUSAL_AUDIT_LIMIT = 10_000;
 
@@ -92,6 +97,7 @@ export class KeyChecker {
     private readonly users: Users,
     private readonly audit: AuditLog,
     private readonly metering: KeyMetering,
+    private readonly creators: KeyCreators,
   ) {}
 
   /**
@@ -128,8 +134,9 @@ export class KeyChecker {
       return this.refuseDead("key_expired", key, input);
     if (key.disabledAt !== null)
       return refused(key.leakedAt === null ? "key_disabled" : "key_leaked", key);
-    const c: Checking = { key, input, spent, reloaded, now };
-    const owner = this.users.access(key.ownerId);
+    const c: Checking = { key, input, spent, reloaded, now, creator: null };
+    // A key re-read after a change reads its owner again too (a role or policy may be why).
+    const owner = this.users.access(key.ownerId, reloaded);
     if (!(owner instanceof Promise)) return this.withOwner(c, owner);
     return owner.then((found) => this.withOwner(c, found));
   }
@@ -137,6 +144,8 @@ export class KeyChecker {
   private withOwner(c: Checking, owner: UserAccess | null): Settled<CheckResult> {
     const { key, input } = c;
     if (!owner || owner.disabled) return refused("key_invalid", key);
+    // An organization's key (issue 16): its policy, then the member who minted it.
+    if (owner.org !== undefined && c.creator === null) return this.withOrg(c, owner);
     if (key.ipAllow && !isIpAllowed(key.ipAllow, input.ip))
       return refused("ip_not_allowed", key, owner);
     if (!input.spend || c.spent) return this.withSpent(c, owner);
@@ -147,6 +156,28 @@ export class KeyChecker {
     );
     if (!(spending instanceof Promise)) return this.withSpent(c, owner, spending);
     return spending.then((state) => this.withSpent(c, owner, state));
+  }
+
+  private withOrg(c: Checking, owner: UserAccess): Settled<CheckResult> {
+    const { key, input } = c;
+    const { policy } = owner.org!;
+    if (policy.environments !== null && !policy.environments.has(key.environment))
+      return refused("policy_violation", key, owner);
+    if (policy.ipAllow !== null && !isIpAllowed(policy.ipAllow, input.ip))
+      return refused("ip_not_allowed", key, owner);
+    if (key.createdBy === null) {
+      c.creator = NO_CREATOR;
+      return this.withOwner(c, owner);
+    }
+    const creator = this.creators.get(owner.id, key.createdBy, c.reloaded);
+    if (!(creator instanceof Promise)) {
+      c.creator = creator;
+      return this.withOwner(c, owner);
+    }
+    return creator.then((found) => {
+      c.creator = found;
+      return this.withOwner(c, owner);
+    });
   }
 
   private withSpent(
@@ -187,7 +218,7 @@ export class KeyChecker {
       key.projectId !== input.projectId
     )
       return { ...refused("project_mismatch", key, owner), ratelimit };
-    const scopes = this.effective(key, owner);
+    const scopes = this.effective(key, owner, c.creator);
     const missing = (input.scopes ?? []).filter((scope) => !scopes.has(scope));
     const code = missing.length > 0 ? "scope_insufficient" : "valid";
     // Credits and named limits: one null check for a key without them.
@@ -199,10 +230,15 @@ export class KeyChecker {
     return { code, key, owner, scopes, ratelimit, missing, credits: null, ratelimits: null };
   }
 
-  private effective(key: CachedKey, owner: UserAccess): ReadonlySet<string> {
-    if (key.memo?.access === owner.access) return key.memo.scopes;
-    const scopes = new Set(this.deps.catalogue.effective(key.grants, owner.access));
-    key.memo = { access: owner.access, scopes };
+  private effective(
+    key: CachedKey,
+    owner: UserAccess,
+    creator: Creator | null,
+  ): ReadonlySet<string> {
+    const universe = creator === null ? owner.access : keyUniverse(owner, creator);
+    if (key.memo?.access === universe) return key.memo.scopes;
+    const scopes = new Set(this.deps.catalogue.effective(key.grants, universe));
+    key.memo = { access: universe, scopes };
     return scopes;
   }
 

@@ -2,6 +2,7 @@ import { LatchkeyError } from "../../core/errors.js";
 import type { KeyTokenClaims } from "../accounts/tokens.js";
 import { KEY_TOKEN_MAX_TTL_S } from "../accounts/tokens.js";
 import type { Users } from "../accounts/users.js";
+import { keyUniverse, type KeyCreators } from "../orgs/access.js";
 import type { Deps } from "../deps.js";
 import type { Principal } from "../principal.js";
 import type { CachedKey, KeyCache } from "./cache.js";
@@ -50,6 +51,7 @@ export class KeyExchange {
     private readonly deps: Deps,
     private readonly users: Users,
     private readonly cache: KeyCache,
+    private readonly creators: KeyCreators,
   ) {}
 
   async exchange(principal: Principal, input: ExchangeInput): Promise<Exchanged> {
@@ -135,7 +137,12 @@ export class KeyExchange {
       throw new LatchkeyError("key_disabled", "the key this token was exchanged for is disabled");
     const owner = await this.users.access(state.ownerId);
     if (!owner || owner.disabled) throw new LatchkeyError("token_invalid", "account is disabled");
-    const current = new Set(this.deps.catalogue.effective(state.grants, owner.access));
+    const creator =
+      owner.org !== undefined && state.createdBy !== null
+        ? await this.creators.get(owner.id, state.createdBy)
+        : null;
+    const universe = keyUniverse(owner, creator);
+    const current = new Set(this.deps.catalogue.effective(state.grants, universe));
     return {
       type: "api_key",
       user: owner,

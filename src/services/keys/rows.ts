@@ -60,6 +60,8 @@ export function newKeyRow(
     meta: string | null;
     /** Credits and named limits (pool null: the new key's own id). */
     limits?: LimitColumns;
+    /** An organization's key: the member who minted it. */
+    createdBy?: string | null;
   },
 ): { key: string; row: ApiKey } {
   const key = formatKey(input.brand, input.environment, random.bytes(32));
@@ -87,6 +89,7 @@ export function newKeyRow(
     disabled_at: null,
     leaked_at: null,
     leak_source: null,
+    created_by: input.createdBy ?? null,
     ...limits,
     credits_pool: limits.credits_remaining === null ? null : (limits.credits_pool ?? id),
   };

@@ -12,7 +12,12 @@ export interface MailMessage {
 }
 
 export type MailKind =
-  "verify_email" | "password_reset" | "password_changed" | "change_email" | "email_change_notice";
+  | "verify_email"
+  | "password_reset"
+  | "password_changed"
+  | "change_email"
+  | "email_change_notice"
+  | "org_invitation";
 
 function escapeHtml(text: string): string {
   return text
@@ -116,5 +121,22 @@ export function emailChangeNoticeMail(to: string, newAddress: string): MailMessa
       "If this was not you, sign in, change your password and review your sessions and API keys: the request needed a recent sign-in.",
     ],
     null,
+  );
+}
+
+/** Issue 16: an invitation to join an organization (the link carries its one-time token). */
+export function orgInvitationMail(
+  to: string,
+  invite: { orgName: string; role: string; url: string },
+): MailMessage {
+  return compose(
+    to,
+    `You are invited to join ${invite.orgName} on Latchkey`,
+    [
+      `You have been invited to join the organization "${invite.orgName}" as ${invite.role}. Sign in with this address and open the link below to accept.`,
+      "The link works once and expires in 7 days.",
+      "If you did not expect this invitation, ignore this message.",
+    ],
+    { url: invite.url, label: "Accept the invitation" },
   );
 }

@@ -112,6 +112,8 @@ export class TwoFactor implements SecondFactor {
     if (!codes)
       throw new LatchkeyError("conflict", "the pending setup changed; start again with setup");
     await this.lockout.succeeded(userId);
+    // Organizations that require two-factor (issue 16) let the member in from now on.
+    await this.deps.bus.publish({ type: "user_changed", userId });
     // Sessions signed in with the password alone end: from now on signing in needs the code.
     const ended = await endOtherSessions(this.deps, userId, sessionId, "2fa_enabled");
     await this.audit.record({
@@ -149,6 +151,8 @@ export class TwoFactor implements SecondFactor {
   ): Promise<void> {
     await this.checkCode(userId, input, meta, "disable", actor);
     await this.deps.store.twofa.remove(userId);
+    // Organizations that require two-factor (issue 16) keep the member out from now on.
+    await this.deps.bus.publish({ type: "user_changed", userId });
     const ended = await endOtherSessions(this.deps, userId, sessionId, "2fa_disabled");
     await this.audit.record({
       event: "2fa_disabled",

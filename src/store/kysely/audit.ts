@@ -14,6 +14,7 @@ export class KyselyAudit implements AuditStore {
     limit: number;
     before?: number | undefined;
     event?: string | undefined;
+    orgId?: string | undefined;
   }): Promise<StoredAudit[]> {
     let query = this.db
       .selectFrom("audit_log")
@@ -23,6 +24,7 @@ export class KyselyAudit implements AuditStore {
     if (options.userId !== null) query = query.where("user_id", "=", options.userId);
     if (options.before !== undefined) query = query.where("id", "<", options.before);
     if (options.event !== undefined) query = query.where("event", "=", options.event);
+    if (options.orgId !== undefined) query = query.where("org_id", "=", options.orgId);
     const rows = await query.execute();
     return rows.map((row) => ({ ...row, id: Number(row.id) }));
   }

@@ -9,6 +9,7 @@ import { KyselyKeys } from "./keys.js";
 import { KyselyLoginFailures } from "./login-failures.js";
 import { KyselyMail } from "./mail.js";
 import { KyselyPasskeys } from "./passkeys.js";
+import { KyselyOrgs } from "./orgs.js";
 import { KyselyOwnerLimits } from "./owner-limits.js";
 import { KyselyProjects } from "./projects.js";
 import { KyselySealed } from "./sealed.js";
@@ -39,6 +40,7 @@ export class KyselyStore implements Store {
   readonly loginFailures: KyselyLoginFailures;
   readonly sealed: KyselySealed;
   readonly webhooks: KyselyWebhooks;
+  readonly orgs: KyselyOrgs;
   private readonly transact: Transact;
   /** SQLite: the names held by this process (the only one on its database file). */
   private readonly held = new Set<string>();
@@ -75,6 +77,7 @@ export class KyselyStore implements Store {
     this.loginFailures = new KyselyLoginFailures(db);
     this.sealed = new KyselySealed(db, this.transact);
     this.webhooks = new KyselyWebhooks(db, traits, this.transact);
+    this.orgs = new KyselyOrgs(db, traits, this.transact);
   }
 
   async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {

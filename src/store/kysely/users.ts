@@ -28,13 +28,20 @@ export class KyselyUsers implements UserStore {
   }
 
   byEmail(email: string): Promise<UserRow | undefined> {
-    return this.db.selectFrom("users").selectAll().where("email", "=", email).executeTakeFirst();
+    // An organization's account has no address (its email column holds its id).
+    return this.db
+      .selectFrom("users")
+      .selectAll()
+      .where("email", "=", email)
+      .where("kind", "=", "user")
+      .executeTakeFirst();
   }
 
   list(options: { limit: number; offset: number }): Promise<UserRow[]> {
     return this.db
       .selectFrom("users")
       .selectAll()
+      .where("kind", "=", "user")
       .orderBy("created_at", "asc")
       .orderBy("id", "asc")
       .limit(options.limit)

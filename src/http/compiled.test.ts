@@ -79,6 +79,7 @@ describe("compiled serialisation of the verify answer", () => {
       code: "valid",
       key_id: "key_1",
       owner_id: "usr_1",
+      org_id: null,
       environment: "live",
       scopes: ["services:read", "keys:verify"],
       project_id: null,
@@ -101,6 +102,7 @@ describe("compiled serialisation of the verify answer", () => {
       code: "key_invalid",
       key_id: null,
       owner_id: null,
+      org_id: null,
       environment: null,
       scopes: [],
       project_id: null,
@@ -136,6 +138,8 @@ describe("compiled serialisation of whoami", () => {
       staff: false,
       service: true,
       plan: "free",
+      org_id: null,
+      orgs: [{ id: "org_1", name: 'Acme "A"', role: "admin" }],
     };
     for (const answer of [
       {

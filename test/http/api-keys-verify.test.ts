@@ -43,6 +43,7 @@ describeEachStore("POST /v1/keys/verify, projects and IP restriction", (store) =
       code: "valid",
       key_id: key.id,
       owner_id: user.userId,
+      org_id: null,
       environment: "test",
       scopes: ["logs:read", "services:read"],
       project_id: null,
@@ -66,6 +67,7 @@ describeEachStore("POST /v1/keys/verify, projects and IP restriction", (store) =
         code: "key_invalid",
         key_id: null,
         owner_id: null,
+        org_id: null,
         environment: null,
         scopes: [],
         project_id: null,
@@ -172,6 +174,7 @@ describeEachStore("POST /v1/keys/verify, projects and IP restriction", (store) =
       code: "key_revoked",
       key_id: key.id,
       owner_id: user.userId,
+      org_id: null,
       scopes: [],
     });
   });

@@ -21,6 +21,8 @@ const LISTED = [
   "disabled_at",
   "leaked_at",
   "leak_source",
+  "org_id",
+  "created_by",
   "name",
   "prefix",
   "environment",

@@ -42,6 +42,7 @@ function user(overrides: Partial<UserRow> = {}): UserRow {
     is_service: 0,
     email_verified_at: null,
     leak_policy: "revoke",
+    kind: "user",
     created_at: T0,
     updated_at: T0,
     ...overrides,
@@ -72,6 +73,7 @@ function key(ownerId: string, overrides: Partial<KeyRow> = {}): KeyRow {
     disabled_at: null,
     leaked_at: null,
     leak_source: null,
+    created_by: null,
     ...NO_LIMITS,
     ...overrides,
   };
@@ -507,6 +509,152 @@ describeEachStore("store contract", (kind) => {
   flushContract(() => store, newUser);
 
   // ---- audit ----
+
+  // ---- organizations (issue 16) ----
+
+  async function newOrg(ownerId: string) {
+    const account = user({ kind: "org" });
+    const org = {
+      id: account.id,
+      name: "Acme",
+      created_by: ownerId,
+      created_at: T0,
+      updated_at: T0,
+      deleted_at: null,
+      max_key_lifetime_ms: null,
+      require_2fa: 0,
+      allowed_environments: null,
+      ip_allow: null,
+      allowed_scopes: null,
+    };
+    const owner = {
+      org_id: org.id,
+      user_id: ownerId,
+      role: "owner",
+      created_at: T0,
+      updated_at: T0,
+    };
+    await store.orgs.create({ ...account, email: account.id }, org, owner);
+    return org;
+  }
+
+  it("orgs: create stores the account, the org and its owner; the account is no user by email or list", async () => {
+    const alice = await newUser();
+    const org = await newOrg(alice.id);
+    expect((await store.orgs.byId(org.id))?.name).toBe("Acme");
+    expect((await store.users.byId(org.id))?.kind).toBe("org");
+    expect(await store.users.byEmail(org.id)).toBeUndefined();
+    const listed = await store.users.list({ limit: 10_000, offset: 0 });
+    expect(listed.map((u) => u.id)).not.toContain(org.id);
+    expect(await store.orgs.membershipsOf(alice.id)).toEqual([
+      { org: expect.objectContaining({ id: org.id }), role: "owner" },
+    ]);
+    expect(await store.orgs.countOwners(org.id)).toBe(1);
+    await store.orgs.update(org.id, { deleted_at: T0 + 1 });
+    expect(await store.orgs.byId(org.id)).toBeUndefined();
+    expect(await store.orgs.membershipsOf(alice.id)).toEqual([]);
+  });
+
+  it("orgs: members add once, list owners first with their 2FA, change role and leave", async () => {
+    const alice = await newUser();
+    const bob = await newUser();
+    const org = await newOrg(alice.id);
+    const row = {
+      org_id: org.id,
+      user_id: bob.id,
+      role: "viewer",
+      created_at: T0 + 1,
+      updated_at: T0 + 1,
+    };
+    expect(await store.orgs.addMember(row)).toBe(true);
+    expect(await store.orgs.addMember(row)).toBe(false);
+    await store.twofa.putPending(bob.id, "sealed", T0);
+    await store.twofa.enable(bob.id, "sealed", 1, T0);
+    expect(await store.orgs.has2fa(bob.id)).toBe(true);
+    expect(await store.orgs.has2fa(alice.id)).toBe(false);
+    const members = await store.orgs.members(org.id);
+    expect(members.map((m) => [m.user_id, m.role, m.has_2fa])).toEqual([
+      [alice.id, "owner", false],
+      [bob.id, "viewer", true],
+    ]);
+    expect(await store.orgs.setRole(org.id, bob.id, "admin", T0 + 2)).toBe(true);
+    expect((await store.orgs.membership(org.id, bob.id))?.role).toBe("admin");
+    expect(await store.orgs.removeMember(org.id, bob.id)).toBe(true);
+    expect(await store.orgs.removeMember(org.id, bob.id)).toBe(false);
+    expect(await store.orgs.removeAllMembers(org.id)).toEqual([alice.id]);
+  });
+
+  it("orgs: of racing accepts of one invitation exactly one wins; expired and revoked ones never", async () => {
+    const alice = await newUser();
+    const org = await newOrg(alice.id);
+    const invitation = (id: string, overrides = {}) => ({
+      id,
+      org_id: org.id,
+      email: "bob@example.test",
+      role: "member",
+      token_hash: `hash-${id}`,
+      invited_by: alice.id,
+      created_at: T0,
+      expires_at: T0 + 1000,
+      accepted_at: null,
+      accepted_by: null,
+      revoked_at: null,
+      ...overrides,
+    });
+    const id = uid("inv");
+    await store.orgs.insertInvitation(invitation(id));
+    expect((await store.orgs.invitationByHash(`hash-${id}`))?.id).toBe(id);
+    const wins = await Promise.all(
+      Array.from({ length: 10 }, () => store.orgs.acceptInvitation(id, alice.id, T0 + 1)),
+    );
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    const late = uid("inv");
+    await store.orgs.insertInvitation(invitation(late));
+    expect(await store.orgs.acceptInvitation(late, alice.id, T0 + 1000)).toBe(false);
+    const revoked = uid("inv");
+    await store.orgs.insertInvitation(invitation(revoked));
+    expect((await store.orgs.pendingInvitations(org.id, T0)).map((i) => i.id)).toContain(revoked);
+    expect(await store.orgs.revokeInvitation(org.id, revoked, T0 + 1)).toBe(true);
+    expect(await store.orgs.revokeInvitation(org.id, revoked, T0 + 1)).toBe(false);
+    expect(await store.orgs.acceptInvitation(revoked, alice.id, T0 + 2)).toBe(false);
+    expect((await store.orgs.pendingInvitations(org.id, T0 + 2)).map((i) => i.id)).toEqual([late]);
+  });
+
+  it("orgs: keysOf lists the organization's unrevoked keys, all or one member's", async () => {
+    const alice = await newUser();
+    const org = await newOrg(alice.id);
+    const mine = key(org.id, { created_by: alice.id });
+    const other = key(org.id, { created_by: "usr_other" });
+    const gone = key(org.id, { created_by: alice.id, revoked_at: T0 });
+    for (const row of [mine, other, gone]) await store.keys.insert(row);
+    expect((await store.orgs.keysOf(org.id)).map((k) => k.id).sort()).toEqual(
+      [mine.id, other.id].sort(),
+    );
+    expect((await store.orgs.keysOf(org.id, alice.id)).map((k) => k.id)).toEqual([mine.id]);
+  });
+
+  it("audit: lists an organization's events by org_id", async () => {
+    const orgId = uid("org");
+    await store.audit.insert({
+      at: T0,
+      user_id: "usr_a",
+      actor: null,
+      event: "org_created",
+      ip: null,
+      details: null,
+      org_id: orgId,
+    });
+    await store.audit.insert({
+      at: T0,
+      user_id: "usr_a",
+      actor: null,
+      event: "login",
+      ip: null,
+      details: null,
+    });
+    const listed = await store.audit.list({ userId: null, orgId, limit: 10 });
+    expect(listed.map((e) => e.event)).toEqual(["org_created"]);
+  });
 
   it("audit: insert and list newest first, by user, event and before", async () => {
     const a = await newUser();

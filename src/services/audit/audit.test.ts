@@ -15,6 +15,7 @@ describe("AuditLog", () => {
     await audit.record({
       event: "login",
       userId: "usr_a",
+      orgId: null,
       actor: "session:ses_1",
       details: { amr: ["pwd"] },
     });
@@ -26,6 +27,7 @@ describe("AuditLog", () => {
         at: t.clock.now,
         event: "login",
         userId: "usr_a",
+        orgId: null,
         actor: "session:ses_1",
         ip: null,
         details: { amr: ["pwd"] },
@@ -35,6 +37,7 @@ describe("AuditLog", () => {
         at: t.clock.now - 1000,
         event: "signup",
         userId: "usr_a",
+        orgId: null,
         actor: null,
         ip: "203.0.113.1",
         details: {},

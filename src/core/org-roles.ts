@@ -51,8 +51,9 @@ export const ORG_ROLE_TABLE: Readonly<Record<OrgRole, RoleRow>> = {
     scopes: everything,
     can: ["manage_members", "configure", "read_audit", "manage_all_keys"],
   },
-  // Everything but paying; keys:write only on the keys they minted (manage_all_keys).
-  member: { scopes: (scope) => scope !== "billing:write", can: [] },
+  // Everything but paying and the organization's webhook endpoints; keys:write only on the
+  // keys they minted (manage_all_keys).
+  member: { scopes: (scope) => scope !== "billing:write" && scope !== "webhooks:write", can: [] },
   // Reading, and minting read-only keys of their own (keys:write, as a platform viewer).
   viewer: { scopes: (scope) => reads(scope) || scope === "keys:write", can: [] },
 };

@@ -1,3 +1,4 @@
+import { actorOf } from "../core/actor.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { LatchkeyError } from "../core/errors.js";
 import { hasAll } from "../core/scopes.js";
@@ -23,6 +24,11 @@ declare module "fastify" {
     keyRateLimit?: boolean;
     /** false: a token exchanged for a key is refused here (minting keys, exchanging). */
     exchangedTokens?: boolean;
+    /**
+     * true: a `Latchkey-Org: <org id>` header makes a member act in that organization (issue
+     * 16): the principal becomes the organization's account with the member's share of it.
+     */
+    orgContext?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -155,10 +161,50 @@ export function registerAuth(app: FastifyInstance, services: Services): void {
     } catch (error) {
       return done(error as Error);
     }
+    const org = config.orgContext === true ? request.headers[ORG_HEADER] : undefined;
+    if (org !== undefined)
+      principal = Promise.resolve(principal).then((found) => inOrg(services, request, found, org));
     if (principal instanceof Promise)
       principal.then((found) => done(admit(services, request, reply, found) ?? undefined), done);
     else done(admit(services, request, reply, principal) ?? undefined);
   });
+}
+
+/** The header that names the organization a request acts in (routes with `orgContext`). */
+export const ORG_HEADER = "latchkey-org";
+
+/**
+ * The principal acting in the organization the header names: its account, the member's share
+ * of their scopes (a personal key: reads only), read fresh from the store. Not a member: 404.
+ */
+async function inOrg(
+  services: Services,
+  request: FastifyRequest,
+  principal: Principal | null,
+  header: string | string[],
+): Promise<Principal | null> {
+  if (!principal) return null;
+  const orgId = Array.isArray(header) ? header[0]! : header.trim();
+  if (orgId === "" || orgId === principal.user.id) return principal;
+  const actor = actorOf({ keyId: principal.key?.id, sessionId: principal.sessionId });
+  const ctx = await services.orgs.context(
+    {
+      user: principal.user,
+      scopes: principal.scopes,
+      keyId: principal.key?.id ?? null,
+      projectId: principal.key?.projectId ?? null,
+      actor: actor ?? "",
+      ip: request.ip,
+      authTime: principal.authTime,
+    },
+    orgId,
+  );
+  return {
+    ...principal,
+    user: ctx.caller.user,
+    scopes: ctx.caller.scopes,
+    member: ctx.caller.member,
+  };
 }
 
 /** Lets an authenticated principal through to the route, or says why not. */

@@ -53,5 +53,6 @@ export function callerOf(request: FastifyRequest): Caller {
     projectId: p.key?.projectId ?? null,
     actor: actorOfRequest(request),
     ip: request.ip,
+    member: p.member,
   };
 }

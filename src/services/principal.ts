@@ -1,3 +1,4 @@
+import type { OrgRole } from "../core/org-roles.js";
 import type { UserAccess } from "./accounts/users.js";
 
 /** Who a request acts as, once its credential is checked: a session or an API key. */
@@ -25,4 +26,9 @@ export interface Principal {
   exchanged?: true;
   /** Effective scopes: for a session the user's access; for a key its scopes ∩ that access. */
   scopes: ReadonlySet<string>;
+  /**
+   * Set when a member acts in an organization (the `Latchkey-Org` header, issue 16): `user` is
+   * then the organization's account and `scopes` the member's share; this names the member.
+   */
+  member?: { userId: string; role: OrgRole } | undefined;
 }

@@ -68,7 +68,7 @@ describeEachStore("organizations", (store) => {
   }
 
   beforeAll(async () => {
-    server = await startTestServer({ store });
+    server = await startTestServer({ store, env: { LATCHKEY_WEBHOOKS_ALLOW_PRIVATE: "true" } });
     api = client(server.url);
     staff = await person();
     verifier = await serviceKey(server, api, staff.token);
@@ -629,6 +629,56 @@ describeEachStore("organizations", (store) => {
     );
     const listed = await api.get(`/v1/orgs/${org}/projects`, { token: alice.token });
     expect(listed.body.projects.map((p: { id: string }) => p.id)).toEqual([project.body.id]);
+  });
+
+  it("the Latchkey-Org header switches key, project and webhook routes into the organization", async () => {
+    const alice = await person();
+    const org = await newOrg(alice);
+    const bob = await join(org, alice, "member");
+    const viewer = await join(org, alice, "viewer");
+    const inOrg = (token: string) => ({ token, headers: { "latchkey-org": org } });
+    const created = await api.post(
+      "/v1/api-keys",
+      { name: "ci", scopes: ["services:read"], expires_in: "7d" },
+      inOrg(bob.token),
+    );
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ org_id: org, created_by: bob.userId });
+    const listed = await api.get("/v1/api-keys", inOrg(alice.token));
+    expect(listed.body.api_keys.map((k: { id: string }) => k.id)).toEqual([created.body.id]);
+    expect((await api.get("/v1/api-keys", { token: bob.token })).body.api_keys).toEqual([]);
+    expectError(
+      await api.post(
+        "/v1/api-keys",
+        { name: "w", scopes: ["services:write"] },
+        inOrg(viewer.token),
+      ),
+      403,
+      "scope_not_grantable",
+    );
+    // A personal key reads there, never writes; a stranger's header names nothing.
+    const personal = await createKey(api, bob.token, { scopes: ["keys:read", "keys:write"] });
+    expect((await api.get("/v1/api-keys", inOrg(personal.key))).status).toBe(200);
+    expectError(
+      await api.post("/v1/api-keys", { name: "x", scopes: ["services:read"] }, inOrg(personal.key)),
+      403,
+      "scope_insufficient",
+    );
+    const stranger = await person();
+    expectError(await api.get("/v1/api-keys", inOrg(stranger.token)), 404, "not_found");
+    // Projects and webhook endpoints of the organization; members cannot add endpoints.
+    const project = await api.post("/v1/projects", { name: "web" }, inOrg(alice.token));
+    expect(project.status).toBe(201);
+    expect(
+      (await api.get(`/v1/orgs/${org}/projects`, { token: bob.token })).body.projects,
+    ).toHaveLength(1);
+    const hook = { url: "http://127.0.0.1:9/acme", events: ["key.created"] };
+    expectError(await api.post("/v1/webhooks", hook, inOrg(bob.token)), 403, "scope_insufficient");
+    const endpoint = await api.post("/v1/webhooks", hook, inOrg(alice.token));
+    expect(endpoint.status, JSON.stringify(endpoint.body)).toBe(201);
+    expect((await api.get("/v1/webhooks", inOrg(bob.token))).body.webhooks).toHaveLength(1);
+    const own = await api.get("/v1/webhooks", { token: alice.token });
+    expect(JSON.stringify(own.body)).not.toContain(endpoint.body.id);
   });
 
   it("deletes only without active keys, or revoking them all", async () => {

@@ -25,8 +25,9 @@ import { callerOf, principalOf } from "../request.js";
 import { stepUpCaller } from "../step-up.js";
 
 const security = [{ bearer: [] }];
-const read = { auth: "any" as const, scopes: ["keys:read"] };
-const write = { auth: "any" as const, scopes: ["keys:write"] };
+// `orgContext`: the Latchkey-Org header makes a member act in that organization (issue 16).
+const read = { auth: "any" as const, scopes: ["keys:read"], orgContext: true };
+const write = { auth: "any" as const, scopes: ["keys:write"], orgContext: true };
 /** Minting keys takes the key itself or a session, never a token exchanged for a key. */
 const mint = { ...write, exchangedTokens: false };
 const tags = ["api-keys"];

@@ -17,7 +17,7 @@ export function projectRoutes(base: FastifyInstance, services: Services): void {
   app.post(
     "/v1/projects",
     {
-      config: { auth: "any", scopes: ["projects:write"] },
+      config: { auth: "any", scopes: ["projects:write"], orgContext: true },
       schema: {
         tags,
         security,
@@ -37,7 +37,7 @@ export function projectRoutes(base: FastifyInstance, services: Services): void {
   app.get(
     "/v1/projects",
     {
-      config: { auth: "any", scopes: ["projects:read"] },
+      config: { auth: "any", scopes: ["projects:read"], orgContext: true },
       schema: { tags, security, response: { 200: ProjectList, 401: ErrorBody, 403: ErrorBody } },
     },
     async (request) => {

@@ -23,8 +23,9 @@ import { principalOf } from "../request.js";
 import { stepUpCaller } from "../step-up.js";
 
 const security = [{ bearer: [] }];
-const read = { auth: "any" as const, scopes: ["webhooks:read"] };
-const write = { auth: "any" as const, scopes: ["webhooks:write"] };
+// `orgContext`: the Latchkey-Org header manages an organization's endpoints (issue 16).
+const read = { auth: "any" as const, scopes: ["webhooks:read"], orgContext: true };
+const write = { auth: "any" as const, scopes: ["webhooks:write"], orgContext: true };
 const tags = ["webhooks"];
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 

@@ -198,6 +198,9 @@ export class Orgs {
     const now = this.deps.now();
     await this.deps.store.orgs.update(ctx.org.id, { name, updated_at: now });
     await this.changedOrg(ctx.org.id);
+    // Members' whoami lists the organization by name.
+    for (const member of await this.deps.store.orgs.members(ctx.org.id))
+      await this.deps.bus.publish({ type: "user_changed", userId: member.user_id });
     await this.record(ctx, "org_renamed", { name, previous: ctx.org.name });
     return { ...ctx.org, name, updated_at: now };
   }

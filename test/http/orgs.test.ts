@@ -681,6 +681,33 @@ describeEachStore("organizations", (store) => {
     expect(JSON.stringify(own.body)).not.toContain(endpoint.body.id);
   });
 
+  it("an organization's leak policy: set by its owners and admins, applied to its keys", async () => {
+    const alice = await person();
+    const org = await newOrg(alice);
+    const bob = await join(org, alice, "member");
+    const inOrg = (token: string) => ({ token, headers: { "latchkey-org": org } });
+    expectError(
+      await api.put("/v1/keys/leaks/policy", { policy: "quarantine" }, inOrg(bob.token)),
+      403,
+      "forbidden",
+    );
+    const set = await api.put(
+      "/v1/keys/leaks/policy",
+      { policy: "quarantine" },
+      inOrg(alice.token),
+    );
+    expect(set.body).toEqual({ policy: "quarantine" });
+    expect((await api.get("/v1/keys/leaks/policy", inOrg(bob.token))).body.policy).toBe(
+      "quarantine",
+    );
+    expect((await api.get("/v1/keys/leaks/policy", { token: alice.token })).body.policy).toBe(
+      "revoke",
+    );
+    const key = await orgKey(org, bob);
+    await api.post("/v1/keys/leaks", { keys: [{ key: key.key, source: "test" }] });
+    expect((await verify(api, verifier, { key: key.key })).code).toBe("key_leaked");
+  });
+
   it("deletes only without active keys, or revoking them all", async () => {
     const alice = await person();
     const org = await newOrg(alice);

@@ -1,3 +1,5 @@
+import { LatchkeyError } from "../../core/errors.js";
+import { roleCan } from "../../core/org-roles.js";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { LeakPolicy, LeakReceipt, LeakReportBody } from "../../api/leaks.js";
@@ -65,10 +67,11 @@ export function leakRoutes(base: FastifyInstance, services: Services): void {
   app.get(
     "/v1/keys/leaks/policy",
     {
-      config: { auth: "any", scopes: ["keys:read"] },
+      config: { auth: "any", scopes: ["keys:read"], orgContext: true },
       schema: {
         tags: ["api-keys"],
-        summary: "what a leak report does to your keys: revoke (default) or quarantine",
+        summary:
+          "what a leak report does to your keys (an organization's with Latchkey-Org): revoke (default) or quarantine",
         security: [{ bearer: [] }],
         response: { 200: LeakPolicy, 401: ErrorBody, 403: ErrorBody },
       },
@@ -79,11 +82,12 @@ export function leakRoutes(base: FastifyInstance, services: Services): void {
   app.put(
     "/v1/keys/leaks/policy",
     {
-      config: { auth: "session" },
+      config: { auth: "session", orgContext: true },
       preHandler: stepUp(services, "changing the leak policy"),
       schema: {
         tags: ["api-keys"],
-        summary: "choose revoke or quarantine for your reported keys (step-up)",
+        summary:
+          "choose revoke or quarantine for your reported keys (step-up; an organization's: its owners and admins, with Latchkey-Org)",
         security: [{ bearer: [] }],
         body: LeakPolicy,
         response: { 200: LeakPolicy, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
@@ -91,6 +95,11 @@ export function leakRoutes(base: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const caller = callerOf(request);
+      if (caller.member && !roleCan(caller.member.role, "configure"))
+        throw new LatchkeyError(
+          "forbidden",
+          `a ${caller.member.role} cannot change the organization's leak policy`,
+        );
       const policy = await services.leaks.setPolicy(
         { userId: caller.user.id, actor: caller.actor, ip: caller.ip },
         request.body.policy,

@@ -292,6 +292,11 @@ export interface LoginFailureStore {
   subtract(email: string): Promise<void>;
   /** A sign-in, passkey sign-in or reset succeeded: the count starts afresh. */
   clear(email: string): Promise<void>;
+  /**
+   * Forgets counts whose last failure is before `before` — all of an unknown email's, and an
+   * account's below `keepFrom` (a suspended account's stays until it signs in); how many.
+   */
+  prune(before: number, keepFrom: number): Promise<number>;
 }
 
 export interface UsageBucketRow {

@@ -2,7 +2,8 @@
  * Webhooks over time, on each store, with the server's clock moved by hand: retries with
  * backoff after a 500 (same webhook-id), an endpoint switched off after 24 h of failures,
  * the scheduler's key.expiring (7 days, 1 day) and key.expired once each, 2fa.disabled, and
- * leaked keys revoked or quarantined (key_leaked) by the owner's policy.
+ * leaked keys revoked or quarantined (key_leaked) by the owner's policy; and the scheduler's
+ * pruning of month-old sign-in failure counts.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { client, expectError, PASSWORD } from "../helpers/http.js";
@@ -195,6 +196,23 @@ describeEachStore("webhooks over time", (store) => {
     await api.delete(`/v1/api-keys/${gone.id}`, { token });
     clock.advance(1.5 * DAY);
     expect(await scheduler.tick()).toBe(0);
+  });
+
+  it("forgets month-old sign-in failure counts of unknown emails on its run", async () => {
+    const email = `nobody-${Date.now()}@example.test`;
+    await api.post("/v1/auth/login", { email, password: "not-the-password" });
+    const count = () =>
+      server.db
+        .selectFrom("login_failures")
+        .select("failures")
+        .where("email", "=", email)
+        .executeTakeFirst();
+    expect((await count())?.failures).toBe(1);
+    await server.services.scheduler.tick();
+    expect((await count())?.failures).toBe(1);
+    clock.advance(31 * DAY);
+    await server.services.scheduler.tick();
+    expect(await count()).toBeUndefined();
   });
 
   it("tells when 2FA is turned off", async () => {

@@ -1144,6 +1144,22 @@ describeEachStore("store contract", (kind) => {
     expect(await store.loginFailures.add(email, 2_000)).toBe(1);
     expect(await store.loginFailures.count("other@example.test")).toBe(0);
   });
+
+  it("login failures: prune forgets old counts, but a suspended account's stays", async () => {
+    const account = await newUser();
+    const unknown = `unknown-${uid("x")}@example.test`;
+    const fresh = `fresh-${uid("x")}@example.test`;
+    for (let i = 0; i < 100; i++) await store.loginFailures.add(account.email, 10);
+    for (let i = 0; i < 100; i++) await store.loginFailures.add(unknown, 10);
+    await store.loginFailures.add(fresh, 1_000);
+    expect(await store.loginFailures.prune(500, 100)).toBeGreaterThanOrEqual(1);
+    expect(await store.loginFailures.count(unknown)).toBe(0);
+    expect(await store.loginFailures.count(account.email)).toBe(100);
+    expect(await store.loginFailures.count(fresh)).toBe(1);
+    await store.loginFailures.subtract(account.email);
+    await store.loginFailures.prune(500, 100);
+    expect(await store.loginFailures.count(account.email)).toBe(0);
+  });
 });
 
 /** UsageStore.flush, on every engine and (below) through the SQLite worker. */

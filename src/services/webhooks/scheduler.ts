@@ -3,11 +3,13 @@
  * and 1 day before) and `key.expired`, and pruning the delivery log. Each tick runs under
  * `store.exclusive` (a PostgreSQL advisory lock; on SQLite this process, the only one on its
  * file), so instances take turns rather than all scanning; each event also carries a
- * `dedup_key`, so even two overlapping runs send it once. (Deliveries and their retries are
+ * `dedup_key`, so even two overlapping runs send it once. It also forgets month-old sign-in
+ * failure counts. (Deliveries and their retries are
  * claimed per delivery, `FOR UPDATE SKIP LOCKED`, by whichever instance's sender is free.)
  */
 import type { ExpiringKeyRow } from "../../store/port.js";
 import type { WebhookEventType } from "../../core/webhook-events.js";
+import { SUSPEND_AFTER } from "../accounts/login-throttle.js";
 import type { Deps } from "../deps.js";
 import type { WebhookEvents } from "./events.js";
 
@@ -16,6 +18,8 @@ const DAY_MS = 86_400_000;
 const EXPIRED_LOOKBACK_MS = 7 * DAY_MS;
 const BATCH = 500;
 const LOCK = "latchkey:scheduler";
+/** How long a sign-in failure count is kept after its last failure. */
+export const LOGIN_FAILURES_KEPT_MS = 30 * DAY_MS;
 
 interface Notice {
   type: WebhookEventType;
@@ -46,7 +50,11 @@ export class Scheduler {
    */
   async tick(): Promise<number | null> {
     if (this.running) return null;
-    const run = this.deps.store.exclusive(LOCK, () => this.expiryNotices());
+    const run = this.deps.store.exclusive(LOCK, async () => {
+      const published = await this.expiryNotices();
+      await this.pruneLoginFailures();
+      return published;
+    });
     this.running = run;
     try {
       return (await run) ?? null;
@@ -56,6 +64,16 @@ export class Scheduler {
     } finally {
       this.running = null;
     }
+  }
+
+  /**
+   * Sign-in failure counts (login-throttle.ts) whose last failure is a month old go, so
+   * unknown emails sprayed at the sign-in do not pile up; a suspended account's count stays.
+   */
+  private async pruneLoginFailures(): Promise<void> {
+    const before = this.deps.now() - LOGIN_FAILURES_KEPT_MS;
+    const pruned = await this.deps.store.loginFailures.prune(before, SUSPEND_AFTER);
+    if (pruned > 0) this.deps.logger.info({ pruned }, "pruned old sign-in failure counts");
   }
 
   private async expiryNotices(): Promise<number> {

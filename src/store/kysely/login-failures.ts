@@ -42,4 +42,25 @@ export class KyselyLoginFailures implements LoginFailureStore {
   async clear(email: string): Promise<void> {
     await this.db.deleteFrom("login_failures").where("email", "=", email).execute();
   }
+
+  async prune(before: number, keepFrom: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom("login_failures")
+      .where("last_failed_at", "<", before)
+      .where((eb) =>
+        eb.or([
+          eb("failures", "<", keepFrom),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom("users")
+                .select("users.id")
+                .whereRef("users.email", "=", "login_failures.email"),
+            ),
+          ),
+        ]),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
 }

@@ -154,9 +154,45 @@ interface RotateOptions extends CommonOptions {
   batchSize?: string;
 }
 
-async function runReencrypt(config: Config, box: SecretBox, batchSize: number) {
+/**
+ * Audits a master-key operation (ASVS 16.3.x: changes to key material are logged), as the
+ * platform-wide event it is: no user, no actor but the host's operator, never the key.
+ */
+async function recordKeyEvent(
+  store: Store,
+  event: "master_key_rotated" | "master_key_reencrypted" | "master_key_retired",
+  details: Record<string, unknown>,
+): Promise<void> {
+  await store.audit.insert({
+    at: Date.now(),
+    user_id: null,
+    actor: null,
+    event,
+    ip: null,
+    details: JSON.stringify({ via: "latchkey admin rotate-master-key", ...details }),
+  });
+}
+
+function reencryptedCounts(report: ReencryptReport): Record<string, unknown> {
+  return { ...report, failed: report.failed.length };
+}
+
+async function runReencrypt(
+  config: Config,
+  box: SecretBox,
+  batchSize: number,
+  event: {
+    name: "master_key_rotated" | "master_key_reencrypted";
+    details?: Record<string, unknown>;
+  },
+) {
   return withStore(config, async (store) => {
     const report = await reencrypt(store, box, { batchSize });
+    await recordKeyEvent(store, event.name, {
+      sealing_key_id: box.sealingKeyId,
+      ...event.details,
+      reencrypted: reencryptedCounts(report),
+    });
     return { report, holdings: await countHoldings(store, box) };
   });
 }
@@ -177,7 +213,10 @@ async function rotateFiles(
   const added = addKeyFile(ring);
   const now = loadMasterKeys(config);
   const box = new SecretBox(now);
-  const { report, holdings } = await runReencrypt(config, box, batch);
+  const { report, holdings } = await runReencrypt(config, box, batch, {
+    name: "master_key_rotated",
+    details: { key_id: added.id, ring: "files" },
+  });
   if (options.output === "json") {
     json({
       key_id: added.id,
@@ -244,6 +283,9 @@ async function retire(config: Config, ring: MasterKeyRing, keyId: string, output
   }
   const key = ring.keys.find((k) => k.id === keyId)!;
   if (ring.kind === "files") removeKeyFile(key);
+  await withStore(config, (store) =>
+    recordKeyEvent(store, "master_key_retired", { key_id: keyId, ring: ring.kind }),
+  );
   const message =
     ring.kind === "files"
       ? `Master key ${keyId} holds nothing any more: deleted ${key.source}. Servers drop it at their next restart or SIGHUP.`
@@ -263,7 +305,9 @@ async function rotate(options: RotateOptions): Promise<void> {
   if (options.retire !== undefined) return retire(config, ring, options.retire, options.output);
   if (options.reencrypt) {
     const box = new SecretBox(ring);
-    const { report, holdings } = await runReencrypt(config, box, batch);
+    const { report, holdings } = await runReencrypt(config, box, batch, {
+      name: "master_key_reencrypted",
+    });
     if (options.output === "json")
       json({ reencrypted: report, ...holdingsJson(ring, box, holdings) });
     else print([...reencryptLines(report), ...leftLines(box, holdings)].join("\n") + "\n");

@@ -91,6 +91,23 @@ describe("latchkey admin rotate-master-key / master-keys (key files)", () => {
     expect(again.stdout).toContain(
       `Re-encrypted under ${newId}: 0 TOTP secrets, 0 pending mails, 0 webhook secrets.`,
     );
+    // Each operation is in the audit log, naming keys by id only.
+    const audited = await server.db
+      .selectFrom("audit_log")
+      .select(["event", "user_id", "details"])
+      .where("event", "like", "master_key_%")
+      .orderBy("id")
+      .execute();
+    expect(audited.map((row) => row.event)).toEqual([
+      "master_key_rotated",
+      "master_key_reencrypted",
+    ]);
+    expect(JSON.parse(audited[0]!.details!)).toMatchObject({
+      key_id: newId,
+      sealing_key_id: newId,
+      reencrypted: { totp_secrets: 1 },
+    });
+    expect(JSON.stringify(audited)).not.toContain(readFileSync(file, "utf8").trim());
   });
 });
 

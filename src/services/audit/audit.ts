@@ -49,6 +49,11 @@ export type AuditEvent =
   | "webhook_endpoint_disabled"
   | "webhook_redelivered"
   | "leak_policy_set"
+  // Issue 18: the host's operator rotated, re-encrypted under or retired a master key
+  // (written by `latchkey admin rotate-master-key`, with no user and no actor).
+  | "master_key_rotated"
+  | "master_key_reencrypted"
+  | "master_key_retired"
   // Issue 16: organizations, their members, invitations and policies.
   | "org_created"
   | "org_renamed"

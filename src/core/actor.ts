@@ -7,3 +7,8 @@ export function actorOf(by: { keyId?: string | null; sessionId?: string | null }
   if (by.sessionId) return `session:${by.sessionId}`;
   return null;
 }
+
+/** The session an actor names (`session:<id>`), else null (a key, or nobody). */
+export function sessionOfActor(actor: string | null | undefined): string | null {
+  return actor?.startsWith("session:") ? actor.slice("session:".length) : null;
+}

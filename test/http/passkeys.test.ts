@@ -131,6 +131,32 @@ describeEachStore("passkeys", (store) => {
     );
     // A removed passkey signs in no more.
     expectError(await passwordless(authenticator), 401, "passkey_invalid");
+    // Adding and removing a factor end every other session (ASVS 7.4.3), never this one.
+    const other = await api.post("/v1/auth/login", { email: user.email, password: PASSWORD });
+    const options2 = await api.post("/v1/auth/passkeys/register/options", undefined, {
+      token: user.accessToken,
+    });
+    const second = await api.post(
+      "/v1/auth/passkeys/register",
+      { credential: new SoftAuthenticator(origin).register(options2.body) },
+      { token: user.accessToken },
+    );
+    expect(second.status).toBe(201);
+    expectError(
+      await api.get("/v1/auth/sessions", { token: other.body.access_token }),
+      401,
+      "token_invalid",
+    );
+    const third = await api.post("/v1/auth/login", { email: user.email, password: PASSWORD });
+    expect(
+      (await api.delete(`/v1/auth/passkeys/${second.body.id}`, { token: user.accessToken })).status,
+    ).toBe(204);
+    expectError(
+      await api.get("/v1/auth/sessions", { token: third.body.access_token }),
+      401,
+      "token_invalid",
+    );
+    expect((await api.get("/v1/auth/sessions", { token: user.accessToken })).status).toBe(200);
     expect(await events(user.userId)).toEqual(
       expect.arrayContaining(["passkey_added", "passkey_renamed", "passkey_removed"]),
     );

@@ -263,12 +263,22 @@ describeEachStore("2FA enrolment, disable and backup codes", (store) => {
     const user = await signupAndLogin(server.url);
     const { secret, backupCodes } = await enableTwoFactor(server.url, user.accessToken, clock.ms);
     clock.steps();
+    // Another session, signed in with the code: regenerating ends it (ASVS 7.4.3).
+    const other = await api.post("/v1/auth/login", {
+      email: user.email,
+      password: PASSWORD,
+      backup_code: backupCodes[9],
+    });
+    expect(other.status).toBe(200);
     const regen = await api.post(
       "/v1/auth/2fa/backup-codes",
       { code: authenticatorCode(secret, clock.ms) },
       { token: user.accessToken },
     );
     expect(regen.status).toBe(200);
+    expect(
+      (await api.get("/v1/auth/sessions", { token: other.body.access_token })).body.error?.code,
+    ).toBe("token_invalid");
     expect(regen.headers.get("cache-control")).toBe("no-store");
     const fresh: string[] = regen.body.backup_codes;
     expect(fresh).toHaveLength(10);

@@ -9,13 +9,14 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from "@simplewebauthn/server";
+import { sessionOfActor } from "../../core/actor.js";
 import { LatchkeyError, tooManyAttempts } from "../../core/errors.js";
 import { newId } from "../../infra/ids.js";
 import { sha256 } from "../../infra/secrets.js";
 import { DuplicateError, type ChallengePurpose, type PasskeyRow } from "../../store/port.js";
 import type { LoginSessions, RequestMeta } from "../accounts/login.js";
 import type { LoginThrottle } from "../accounts/login-throttle.js";
-import type { SessionTokens } from "../accounts/sessions.js";
+import { endOtherSessions, type SessionTokens } from "../accounts/sessions.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 import { MfaTokens } from "../twofa/mfa-tokens.js";
@@ -188,12 +189,24 @@ export class Passkeys {
         throw new LatchkeyError("conflict", "this passkey is already registered");
       throw error;
     }
+    // A new factor (ASVS 7.4.3): every other session ends, so one a thief held cannot stay.
+    const ended = await endOtherSessions(
+      this.deps,
+      user.id,
+      sessionOfActor(actor),
+      "passkey_added",
+    );
     await this.audit.record({
       event: "passkey_added",
       userId: user.id,
       actor,
       ip: meta.ip,
-      details: { passkey_id: row.id, name: row.name, device_type: row.device_type },
+      details: {
+        passkey_id: row.id,
+        name: row.name,
+        device_type: row.device_type,
+        sessions_ended: ended.length,
+      },
     });
     return toView(row);
   }
@@ -222,12 +235,19 @@ export class Passkeys {
   async remove(userId: string, id: string, meta: RequestMeta, actor: string): Promise<void> {
     if (!(await this.deps.store.passkeys.remove(userId, id)))
       throw new LatchkeyError("not_found", "passkey not found");
+    // Sessions the removed passkey signed in end with it, as every other one (ASVS 7.4.3).
+    const ended = await endOtherSessions(
+      this.deps,
+      userId,
+      sessionOfActor(actor),
+      "passkey_removed",
+    );
     await this.audit.record({
       event: "passkey_removed",
       userId,
       actor,
       ip: meta.ip,
-      details: { passkey_id: id },
+      details: { passkey_id: id, sessions_ended: ended.length },
     });
   }
 

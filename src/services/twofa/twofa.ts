@@ -1,4 +1,5 @@
 import QRCode from "qrcode";
+import { sessionOfActor } from "../../core/actor.js";
 import { LatchkeyError } from "../../core/errors.js";
 import {
   BACKUP_CODE_COUNT,
@@ -177,7 +178,20 @@ export class TwoFactor implements SecondFactor {
       return this.replaceBackupCodes(tx, userId);
     });
     if (!codes) throw new LatchkeyError("conflict", "two-factor authentication is not enabled");
-    await this.audit.record({ event: "backup_codes_regenerated", userId, actor, ip: meta.ip });
+    // New recovery codes (ASVS 7.4.3): every other session ends.
+    const ended = await endOtherSessions(
+      this.deps,
+      userId,
+      sessionOfActor(actor),
+      "backup_codes_regenerated",
+    );
+    await this.audit.record({
+      event: "backup_codes_regenerated",
+      userId,
+      actor,
+      ip: meta.ip,
+      details: { sessions_ended: ended.length },
+    });
     return codes;
   }
 

@@ -63,6 +63,37 @@ describe("UsageBuffer", () => {
     expect((await t.deps.store.keys.byHash(key.key_hash))?.usage_count).toBe(ACTIVITY_KEEP + 21);
   });
 
+  it("remembers stored activity of a bounded number of keys, and still prunes a forgotten one", async () => {
+    await usage.close();
+    usage = new UsageBuffer(t.deps, { storedActivityLimit: 1 });
+    const owner = await signUp(t, "bob@example.test");
+    const { row: other } = await t.services.apiKeys.create(sessionCaller(owner), {
+      name: "other",
+      scopes: ["keys:read"],
+    });
+    const known = () =>
+      (usage as unknown as { storedActivity: Map<string, number> }).storedActivity;
+    for (let i = 0; i < ACTIVITY_KEEP; i++) {
+      use(t.clock.now + i);
+      if (i % 100 === 99) await usage.flush();
+    }
+    usage.record({
+      keyId: other.id,
+      at: t.clock.now,
+      endpoint: "GET /a",
+      projectId: null,
+      ip: null,
+      outcome: "ok",
+    });
+    await usage.flush();
+    expect([...known().keys()]).toEqual([other.id]);
+    // The first key, forgotten, is over ACTIVITY_KEEP with its next use: pruned all the same.
+    use(t.clock.now + 5_000);
+    await usage.flush();
+    expect(await t.deps.store.usage.countActivity(key.id)).toBe(ACTIVITY_KEEP);
+    expect(known().size).toBe(1);
+  });
+
   it("samples a flood's activity rows per flush; counts stay exact and the rest is sampled", async () => {
     const sample = t.deps.config.usageActivitySample;
     for (let i = 0; i < sample + 250; i++) use(t.clock.now + i, i % 2 ? "GET /a" : "GET /b");

@@ -17,6 +17,9 @@ export interface KeyUse {
 }
 
 /** Newest activity rows kept per key in the database. */
+/** Keys whose stored activity count a buffer remembers at most (about 100 B each). */
+export const STORED_ACTIVITY_LIMIT = 100_000;
+
 export const ACTIVITY_KEEP = 1000;
 const HOUR = 3_600_000;
 const SEP = "\u0000";
@@ -77,12 +80,18 @@ export class UsageBuffer {
    * so pruning (a query per key) only runs for keys that may be over ACTIVITY_KEEP.
    */
   private readonly storedActivity = new Map<string, number>();
+  /** Keys remembered there at most; the least recently flushed is forgotten (one more prune). */
+  private readonly storedActivityLimit: number;
 
   private readonly sample: number;
   /** Activity rows one flush writes at most, all keys together (but one per key always). */
   private readonly budget: number;
 
-  constructor(private readonly deps: Deps) {
+  constructor(
+    private readonly deps: Deps,
+    options: { storedActivityLimit?: number } = {},
+  ) {
+    this.storedActivityLimit = options.storedActivityLimit ?? STORED_ACTIVITY_LIMIT;
     this.sample = Math.min(deps.config.usageActivitySample, ACTIVITY_KEEP);
     this.budget = Math.max(
       1,
@@ -157,11 +166,12 @@ export class UsageBuffer {
       const stored = await this.deps.store.usage.flush(written);
       // Learnt only once the flush commits (a failed flush is retried from scratch).
       for (const [keyId, uses] of batch.activity) {
-        const known = stored.get(keyId);
-        this.storedActivity.set(
-          keyId,
-          known ?? (this.storedActivity.get(keyId) ?? 0) + uses.length,
-        );
+        const known = stored.get(keyId) ?? (this.storedActivity.get(keyId) ?? 0) + uses.length;
+        // Re-inserted, so the map's order is least recently flushed first.
+        this.storedActivity.delete(keyId);
+        if (this.storedActivity.size >= this.storedActivityLimit)
+          this.storedActivity.delete(this.storedActivity.keys().next().value!);
+        this.storedActivity.set(keyId, known);
       }
     } catch (error) {
       this.deps.logger.warn({ err: (error as Error).message }, "usage flush failed; will retry");

@@ -4,6 +4,7 @@ import { parseDuration } from "../core/durations.js";
 import { configDir, CredentialStore, type StoredCredentials } from "./credentials.js";
 import { usageError } from "./exit.js";
 import { ApiClient, type Credential } from "./http.js";
+import { currentOrg } from "./org-context.js";
 import { Output, type Format } from "./output.js";
 
 export const DEFAULT_API_URL = "http://127.0.0.1:8080";
@@ -94,7 +95,7 @@ export function contextOf(
   const userAgent = `latchkey-cli/${VERSION} node/${process.versions.node}`;
   const client = (url: string, with_: Credential, ms = timeoutMs) =>
     new ApiClient({ apiUrl: url, store, credential: with_, timeoutMs: ms, userAgent });
-  return {
+  const cli: Cli = {
     out,
     api: client(apiUrl, credential),
     store,
@@ -103,6 +104,10 @@ export function contextOf(
     clientFor: (s, options) =>
       client(s.api_url, { source: "file", stored: s }, options?.timeoutMs ?? timeoutMs),
   };
+  // The switched-to organization (`latchkey org switch`): key, project, webhook and
+  // leak-policy requests act in it; `--org` / `--personal` override it (org-context.ts).
+  cli.api.org = currentOrg(cli)?.org_id ?? null;
+  return cli;
 }
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);

@@ -78,6 +78,11 @@ export function sessionFrom(apiUrl: string, pair: TokenPair, now = Date.now()): 
 export class ApiClient {
   /** Set by sensitive commands: how to reauthenticate when the server asks (step-up). */
   reauthenticator: Reauthenticator | null = null;
+  /**
+   * The organization requests act in (issue 16): sent as `Latchkey-Org`, which the key,
+   * project, webhook and leak-policy routes honour and the others ignore. Null: personal.
+   */
+  org: string | null = null;
 
   constructor(private readonly options: ClientOptions) {}
 
@@ -239,7 +244,9 @@ export class ApiClient {
         url: apiUrl + path,
         body,
         bearer,
-        headers: { "user-agent": userAgent },
+        headers: this.org
+          ? { "user-agent": userAgent, "latchkey-org": this.org }
+          : { "user-agent": userAgent },
         timeoutMs,
         redirect: "manual",
         where: apiUrl,

@@ -12,6 +12,7 @@ import { tokenCommand } from "./tokens.js";
 import { twofaCommand } from "./twofa.js";
 import { passkeyCommand } from "./passkeys.js";
 import { usersCommand } from "./users.js";
+import { orgCommand } from "./orgs.js";
 import { webhookCommand } from "./webhooks.js";
 
 /** Settings `addCommand` does not pass down: every command throws instead of exiting, hints on error. */
@@ -61,6 +62,7 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
   program.addCommand(usersCommand());
   program.addCommand(auditCommand());
   program.addCommand(webhookCommand());
+  program.addCommand(orgCommand());
   program.addCommand(scanCommand());
   program.addCommand(serveCommand());
   program.addCommand(await adminFor(argv));

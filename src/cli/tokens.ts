@@ -1,6 +1,7 @@
 import { Argument, Command, Option } from "commander";
 import type { KeyListT } from "../api/keys.js";
 import { LEAK_POLICIES, type LeakPolicyT } from "../api/leaks.js";
+import { applyOrg, withOrgOptions, type OrgOptions } from "./org-context.js";
 import { contextOf, withCommonOptions, type Cli, type CommonOptions } from "./context.js";
 import { enableStepUp, withStepUpOptions, type StepUpOptions } from "./step-up.js";
 import { usageError } from "./exit.js";
@@ -32,7 +33,7 @@ function collectList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
 }
 
-interface CreateOptions extends CommonOptions, StepUpOptions, LimitOptions {
+interface CreateOptions extends CommonOptions, StepUpOptions, LimitOptions, OrgOptions {
   scope: string[];
   env?: "live" | "test";
   expires?: string;
@@ -56,6 +57,7 @@ function parseMeta(text: string): Record<string, unknown> {
 
 async function create(name: string, options: CreateOptions): Promise<void> {
   const cli = contextOf(options);
+  const org = await applyOrg(cli, options);
   enableStepUp(cli, options);
   const body: Record<string, unknown> = { name, scopes: options.scope };
   if (options.env) body.environment = options.env;
@@ -69,13 +71,15 @@ async function create(name: string, options: CreateOptions): Promise<void> {
     created,
     (s) =>
       `${s.green("✓")} Created ${created.environment} key ${s.bold(created.id)} "${created.name}" ` +
+      (org ? `owned by the organization ${org.name} ` : "") +
       `with ${created.scopes.join(", ")}; it ${expiryNote(created)}.\n` +
       renderSecret(created, s),
   );
 }
 
-async function list(options: CommonOptions): Promise<void> {
+async function list(options: CommonOptions & OrgOptions): Promise<void> {
   const cli = contextOf(options);
+  await applyOrg(cli, options);
   const reply = await cli.api.get<KeyListT>("/v1/api-keys");
   cli.out.result(reply, (s) => keyTable(reply.api_keys, s));
 }
@@ -206,9 +210,10 @@ const LEAK_POLICY_MEANS: Record<LeakPolicyT["policy"], string> = {
 /** `token leak-policy [revoke|quarantine]`: shows the policy, or sets it (step-up). */
 async function leakPolicy(
   policy: LeakPolicyT["policy"] | undefined,
-  options: CommonOptions & StepUpOptions,
+  options: CommonOptions & StepUpOptions & OrgOptions,
 ): Promise<void> {
   const cli = contextOf(options);
+  await applyOrg(cli, options);
   enableStepUp(cli, options);
   const reply = policy
     ? await cli.api.call<LeakPolicyT>("PUT", "/v1/keys/leaks/policy", { body: { policy } })
@@ -232,8 +237,10 @@ export function tokenCommand(): Command {
   token.addCommand(
     withCommonOptions(
       withStepUpOptions(
-        new Command("create")
-          .description("create an API key; its secret is printed this once")
+        withOrgOptions(new Command("create"))
+          .description(
+            "create an API key (an organization's with --org or after `org switch`); its secret is printed this once",
+          )
           .argument("<name>", "what the key is for, e.g. ci-deploy")
           .requiredOption("--scope <scope>", SCOPE_HELP, collectList)
           .addOption(new Option("--env <environment>", "key environment").choices(["live", "test"]))
@@ -249,7 +256,11 @@ export function tokenCommand(): Command {
   );
   token.addCommand(
     withCommonOptions(
-      new Command("list").description("your API keys, without their secrets"),
+      withOrgOptions(
+        new Command("list").description(
+          "your API keys (an organization's with --org or after `org switch`), without their secrets",
+        ),
+      ),
     ).action(list),
   );
   token.addCommand(
@@ -343,7 +354,7 @@ export function tokenCommand(): Command {
   token.addCommand(
     withCommonOptions(
       withStepUpOptions(
-        new Command("leak-policy")
+        withOrgOptions(new Command("leak-policy"))
           .description(
             "what a leak report does to your keys: revoke (default) or quarantine; no argument shows it",
           )

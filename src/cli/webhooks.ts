@@ -11,6 +11,7 @@ import type {
   WebhookEndpointT,
 } from "../api/webhooks.js";
 import { isWebhookEventType, WEBHOOK_EVENT_TYPES } from "../core/webhook-events.js";
+import { applyOrg, withOrgOptions, type OrgOptions } from "./org-context.js";
 import { contextOf, withCommonOptions, type CommonOptions } from "./context.js";
 import { usageError } from "./exit.js";
 import { table } from "./output.js";
@@ -53,8 +54,9 @@ function parseUrl(text: string): string {
   return text;
 }
 
-async function list(options: CommonOptions): Promise<void> {
+async function list(options: CommonOptions & OrgOptions): Promise<void> {
   const cli = contextOf(options);
+  await applyOrg(cli, options);
   const reply = await cli.api.get<{ webhooks: WebhookEndpointT[] }>("/v1/webhooks");
   cli.out.result(reply, (s) => endpointTable(reply.webhooks, s));
 }
@@ -73,13 +75,14 @@ async function events(options: CommonOptions): Promise<void> {
   );
 }
 
-interface CreateOptions extends CommonOptions, StepUpOptions {
+interface CreateOptions extends CommonOptions, StepUpOptions, OrgOptions {
   event: string[];
   description?: string;
 }
 
 async function create(url: string, options: CreateOptions): Promise<void> {
   const cli = contextOf(options);
+  await applyOrg(cli, options);
   enableStepUp(cli, options);
   const body: Record<string, unknown> = { url: parseUrl(url), events: options.event };
   if (options.description !== undefined) body.description = options.description;
@@ -238,7 +241,11 @@ export function webhookCommand(): Command {
   const webhook = new Command("webhook").description(
     "endpoints that receive your account's security events (signed, with a delivery log)",
   );
-  webhook.addCommand(sub("list", "your webhook endpoints").action(list));
+  webhook.addCommand(
+    withOrgOptions(sub("list", "your webhook endpoints (an organization's with --org)")).action(
+      list,
+    ),
+  );
   webhook.addCommand(sub("events", "the event types an endpoint can subscribe to").action(events));
   webhook.addCommand(
     withStepUpOptions(
@@ -248,7 +255,9 @@ export function webhookCommand(): Command {
         ["<url>", "where to POST the events: an https:// URL on a public address"],
       )
         .requiredOption("--event <type>", EVENT_HELP, collectEvents)
-        .option("--description <text>", "what the endpoint is for, for people"),
+        .option("--description <text>", "what the endpoint is for, for people")
+        .option("--org <org>", "an endpoint of this organization (id or name)")
+        .option("--personal", "an endpoint of your own, whatever organization is switched to"),
     ).action(create),
   );
   webhook.addCommand(sub("show", "one endpoint's details", ID).action(show));

@@ -80,6 +80,21 @@ import type {
   WebhookList,
   WebhookPatch,
 } from "../api/webhooks.js";
+import type {
+  Accepted,
+  CreateOrgBody,
+  InvitationBody,
+  InvitationCreated,
+  InvitationList,
+  Member,
+  MemberList,
+  MemberPatch,
+  Org,
+  OrgDeleted,
+  OrgList,
+  OrgPolicy,
+  OrgPolicyPatch,
+} from "../api/orgs.js";
 import { Transport, type Fetch } from "./transport.js";
 
 /** What a call sends: the server's request schema as the caller writes it. */
@@ -100,6 +115,11 @@ export interface LatchkeyOptions {
   fetch?: Fetch;
   /** Per-request timeout; default 10 s. */
   timeoutMs?: number;
+  /**
+   * Act in this organization (issue 16): `keys`, `projects`, `webhooks` and the leak policy
+   * then work on its resources (the `Latchkey-Org` header). Change it with `useOrg`.
+   */
+  org?: string;
 }
 
 /**
@@ -118,6 +138,7 @@ export class Latchkey {
   readonly projects;
   readonly audit;
   readonly webhooks;
+  readonly orgs;
   readonly admin;
   private readonly http: Transport;
 
@@ -128,6 +149,7 @@ export class Latchkey {
       timeoutMs: options.timeoutMs,
     });
     this.http.credential = options.apiKey ?? options.accessToken ?? null;
+    this.http.org = options.org ?? null;
     this.auth = authGroup(this.http);
     this.twofa = twofaGroup(this.http);
     this.passkeys = passkeysGroup(this.http);
@@ -135,7 +157,21 @@ export class Latchkey {
     this.projects = projectsGroup(this.http);
     this.audit = auditGroup(this.http);
     this.webhooks = webhooksGroup(this.http);
+    this.orgs = orgsGroup(this.http);
     this.admin = adminGroup(this.http);
+  }
+
+  /**
+   * Makes `keys`, `projects`, `webhooks` and the leak policy act in this organization (an id;
+   * null: your own space again). Not a member: those calls answer 404.
+   */
+  useOrg(orgId: string | null): void {
+    this.http.org = orgId;
+  }
+
+  /** The organization calls act in; null for your own space. */
+  get org(): string | null {
+    return this.http.org;
   }
 
   /** Replaces the credential (an API key or access token); `null` sends none. */
@@ -417,6 +453,72 @@ function webhooksGroup(http: Transport) {
     /** Sends that delivery's event again (same `webhook-id`) as a new delivery. */
     redeliver: (id: string, deliveryId: string) =>
       http.request<Out<typeof WebhookDelivery>>("POST", delivery(id, deliveryId, "/redeliver")),
+  };
+}
+
+/**
+ * Organizations (SPEC §10): team-owned keys, members and roles, invitations, policies and the
+ * organization's audit log. Membership is checked by the server on every call.
+ */
+function orgsGroup(http: Transport) {
+  const path = (id: string, tail = "") => `/v1/orgs/${encodeURIComponent(id)}${tail}`;
+  return {
+    list: () => http.request<Out<typeof OrgList>>("GET", "/v1/orgs"),
+    /** You are its first owner. */
+    create: (body: In<typeof CreateOrgBody>) =>
+      http.request<Out<typeof Org>>("POST", "/v1/orgs", { body }),
+    get: (id: string) => http.request<Out<typeof Org>>("GET", path(id)),
+    rename: (id: string, name: string) =>
+      http.request<Out<typeof Org>>("PATCH", path(id), { body: { name } }),
+    /** Owners, with step-up; refused (409) while active keys remain unless `revokeKeys`. */
+    delete: (id: string, options: { revokeKeys?: boolean } = {}) =>
+      http.request<Out<typeof OrgDeleted>>("DELETE", path(id), {
+        query: options.revokeKeys ? { revoke_keys: "true" } : {},
+      }),
+    policy: (id: string) => http.request<Out<typeof OrgPolicy>>("GET", path(id, "/policy")),
+    /** Only the policies given change; null removes one (owners and admins, step-up). */
+    setPolicy: (id: string, body: In<typeof OrgPolicyPatch>) =>
+      http.request<Out<typeof OrgPolicy>>("PATCH", path(id, "/policy"), { body }),
+    members: (id: string) => http.request<Out<typeof MemberList>>("GET", path(id, "/members")),
+    setRole: (id: string, userId: string, role: In<typeof MemberPatch>["role"]) =>
+      http.request<Out<typeof Member>>(
+        "PATCH",
+        path(id, `/members/${encodeURIComponent(userId)}`),
+        { body: { role } },
+      ),
+    /** The keys they minted stay the organization's. The last owner cannot be removed. */
+    removeMember: (id: string, userId: string) =>
+      http
+        .request<null>("DELETE", path(id, `/members/${encodeURIComponent(userId)}`))
+        .then(() => undefined),
+    /** Leaves the organization (your own membership; the last owner cannot). */
+    leave: async (id: string) => {
+      const me = await http.request<Out<typeof Whoami>>("GET", "/v1/auth/whoami");
+      await http.request<null>("DELETE", path(id, `/members/${encodeURIComponent(me.user_id)}`));
+    },
+    /** The answer's `token` and `url` are shown this once (and mailed to the address). */
+    invite: (id: string, body: In<typeof InvitationBody>) =>
+      http.request<Out<typeof InvitationCreated>>("POST", path(id, "/invitations"), { body }),
+    invitations: (id: string) =>
+      http.request<Out<typeof InvitationList>>("GET", path(id, "/invitations")),
+    revokeInvitation: (id: string, invitationId: string) =>
+      http
+        .request<null>("DELETE", path(id, `/invitations/${encodeURIComponent(invitationId)}`))
+        .then(() => undefined),
+    /** Signed in with the invited address. */
+    acceptInvitation: (token: string) =>
+      http.request<Out<typeof Accepted>>("POST", "/v1/invitations/accept", { body: { token } }),
+    /** The organization's keys. */
+    keys: (id: string) => http.request<Out<typeof KeyList>>("GET", path(id, "/api-keys")),
+    /** A key the organization owns, within your role and its policies; the secret is shown once. */
+    createKey: (id: string, body: In<typeof CreateKeyBody>) =>
+      http.request<Out<typeof KeyCreated>>("POST", path(id, "/api-keys"), { body }),
+    projects: (id: string) => http.request<Out<typeof ProjectList>>("GET", path(id, "/projects")),
+    createProject: (id: string, name: string) =>
+      http.request<Out<typeof Project>>("POST", path(id, "/projects"), { body: { name } }),
+    /** The organization's events, newest first (owners and admins). */
+    auditLog: (id: string, query: { limit?: number; before?: number; event?: string } = {}) =>
+      http.request<Out<typeof AuditList>>("GET", path(id, "/audit-log"), { query }),
   };
 }
 

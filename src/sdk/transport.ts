@@ -23,6 +23,8 @@ export class Transport {
   private readonly timeoutMs: number;
   private readonly userAgent: string;
   credential: string | null = null;
+  /** The organization requests act in (`Latchkey-Org`); null: the caller's own space. */
+  org: string | null = null;
 
   constructor(options: TransportOptions) {
     if (!options.baseUrl) throw new TypeError("baseUrl is required");
@@ -45,7 +47,9 @@ export class Transport {
       url: this.url(path, options.query),
       body: options.body,
       bearer: options.credential === undefined ? this.credential : options.credential,
-      headers: { "user-agent": this.userAgent },
+      headers: this.org
+        ? { "user-agent": this.userAgent, "latchkey-org": this.org }
+        : { "user-agent": this.userAgent },
       timeoutMs: this.timeoutMs,
       fetch: this.fetchImpl,
       where: this.baseUrl,

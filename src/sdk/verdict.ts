@@ -38,7 +38,10 @@ export interface Metering {
 /** Who is calling, as Latchkey vouches for it. */
 export interface Principal {
   type: "session" | "api_key";
+  /** The owner: the person, or for an organization's key the organization (then `orgId` too). */
   userId: string;
+  /** The organization that owns the key (issue 16); null for a person's key and for sessions. */
+  orgId: string | null;
   sessionId: string | null;
   keyId: string | null;
   environment: "live" | "test" | null;

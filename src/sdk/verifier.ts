@@ -374,6 +374,7 @@ class LatchkeyVerifier implements Verifier {
     const principal: Principal = {
       type: "session",
       userId: who.user_id,
+      orgId: who.org_id ?? null,
       sessionId: sid,
       keyId: null,
       environment: null,
@@ -411,6 +412,8 @@ class LatchkeyVerifier implements Verifier {
     const principal: Principal = {
       type: "api_key",
       userId: sub!,
+      // An organization's id is its account's (`org_…`): known offline from the token.
+      orgId: sub!.startsWith("org_") ? sub! : null,
       sessionId: null,
       keyId,
       environment,
@@ -490,6 +493,7 @@ class LatchkeyVerifier implements Verifier {
     const principal: Principal = {
       type: "api_key",
       userId: answer.owner_id,
+      orgId: answer.org_id ?? null,
       sessionId: null,
       keyId: answer.key_id,
       environment: answer.environment,

@@ -7,6 +7,7 @@
  * call is retried once.
  */
 import { LatchkeyApiError, requestJson, type FieldProblem } from "../../src/api/http-client.js";
+import { currentOrg } from "./org.js";
 
 export { LatchkeyApiError as ApiError };
 export type { FieldProblem };
@@ -61,6 +62,8 @@ export function refreshSession(): Promise<boolean> {
 
 function send<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = {};
+  const org = currentOrg();
+  if (org) headers["latchkey-org"] = org;
   if (method !== "GET") {
     const csrf = csrfToken();
     if (csrf) headers["x-csrf-token"] = csrf;

@@ -10,8 +10,17 @@ import { SecurityPage } from "./pages/security.js";
 import { SignInPage, SignUpPage } from "./pages/sign-in.js";
 import { WebhookDetailsPage } from "./pages/webhook-details.js";
 import { WebhooksPage } from "./pages/webhooks.js";
+import { OrgSwitcher } from "./components/org-switcher.js";
+import { currentOrg, onOrgChange, setCurrentOrg } from "./org.js";
+import {
+  AcceptInvitationPage,
+  invitationToken,
+  keepInvitation,
+} from "./pages/accept-invitation.js";
+import { MembersPage } from "./pages/members.js";
+import { OrganizationPage } from "./pages/organization.js";
 import { Link, navigate, usePath } from "./router.js";
-import type { Whoami } from "./types.js";
+import type { Org, Whoami } from "./types.js";
 
 const PUBLIC = new Set(["/sign-in", "/sign-up"]);
 /** Pages a mailed link opens (or that asks for one): shown signed in or not. */
@@ -22,6 +31,10 @@ export function App() {
   const [me, setMe] = useState<Whoami | null | undefined>(undefined);
   // The step-up dialog's answer, while it is open (see whenStepUpNeeded).
   const [stepUp, setStepUp] = useState<((confirmed: boolean) => void) | null>(null);
+  // The organization the portal acts in (org.ts), with its record (role, policies).
+  const [orgId, setOrgId] = useState<string | null>(currentOrg());
+  const [org, setOrg] = useState<Org | null>(null);
+  useEffect(() => onOrgChange(setOrgId), []);
 
   const loadMe = useCallback(async () => {
     try {
@@ -37,8 +50,31 @@ export function App() {
     void loadMe();
   }, [loadMe]);
 
+  // A stored choice the person is no longer a member of goes back to the personal space.
+  useEffect(() => {
+    if (!me) return;
+    if (orgId && !me.orgs.some((o) => o.id === orgId)) {
+      setCurrentOrg(null);
+      return;
+    }
+    if (!orgId) return setOrg(null);
+    api
+      .get<Org>(`/v1/orgs/${encodeURIComponent(orgId)}`)
+      .then(setOrg)
+      .catch(() => setOrg(null));
+  }, [me, orgId]);
+
   useEffect(() => {
     if (STANDALONE.has(path)) return;
+    // An invitation opened signed out waits for the sign-in, then comes back.
+    if (me === null && path === "/accept-invitation") {
+      const token = invitationToken();
+      if (token) keepInvitation(token);
+    }
+    if (me && PUBLIC.has(path) && invitationToken()) {
+      navigate("/accept-invitation", true);
+      return;
+    }
     if (me === null && !PUBLIC.has(path)) navigate("/sign-in", true);
     if (me && PUBLIC.has(path)) navigate("/keys", true);
     if (me && path === "/") navigate("/keys", true);
@@ -86,8 +122,14 @@ export function App() {
 
   const keyMatch = /^\/keys\/([^/]+)$/.exec(path);
   const webhookMatch = /^\/webhooks\/([^/]+)$/.exec(path);
+  const inOrg = orgId !== null && org !== null && org.id === orgId;
   let page;
-  if (keyMatch) page = <KeyDetailsPage id={decodeURIComponent(keyMatch[1]!)} me={me} />;
+  if (path === "/accept-invitation") page = <AcceptInvitationPage me={me} onJoined={loadMe} />;
+  else if (path === "/members")
+    page = inOrg ? <MembersPage org={org} me={me} onLeft={loadMe} /> : <NotInOrg />;
+  else if (path === "/organization")
+    page = inOrg ? <OrganizationPage key={org.id} org={org} onChanged={loadMe} /> : <NotInOrg />;
+  else if (keyMatch) page = <KeyDetailsPage id={decodeURIComponent(keyMatch[1]!)} me={me} />;
   else if (webhookMatch) page = <WebhookDetailsPage id={decodeURIComponent(webhookMatch[1]!)} />;
   else if (path === "/webhooks") page = <WebhooksPage />;
   else if (path === "/security") page = <SecurityPage me={me} onSignOut={signOut} />;
@@ -105,6 +147,7 @@ export function App() {
             <Logo />
             <span>Latchkey</span>
           </Link>
+          <OrgSwitcher me={me} onChanged={loadMe} />
           <nav class="nav" aria-label="Main">
             <Link href="/keys" aria-current={path.startsWith("/keys") ? "page" : undefined}>
               <KeyIcon />
@@ -114,6 +157,19 @@ export function App() {
               <WebhookIcon />
               Webhooks
             </Link>
+            {orgId && (
+              <Link href="/members" aria-current={path === "/members" ? "page" : undefined}>
+                Members
+              </Link>
+            )}
+            {orgId && (
+              <Link
+                href="/organization"
+                aria-current={path === "/organization" ? "page" : undefined}
+              >
+                Organization
+              </Link>
+            )}
             <Link href="/security" aria-current={path === "/security" ? "page" : undefined}>
               <ShieldIcon />
               Security
@@ -129,7 +185,13 @@ export function App() {
           </div>
         </div>
       </header>
-      <main id="main" class="container">
+      <main id="main" class="container" key={orgId ?? "personal"}>
+        {orgId && org && (
+          <p class="alert alert-info org-banner" role="status">
+            Acting in the organization <strong>{org.name}</strong> as {org.role}: keys, webhooks and
+            the leak policy here are the organization's.
+          </p>
+        )}
         {page}
       </main>
       {stepUp && (
@@ -142,6 +204,17 @@ export function App() {
       )}
       <Toaster path={path} />
     </>
+  );
+}
+
+function NotInOrg() {
+  return (
+    <div class="page-header">
+      <div>
+        <h1 tabIndex={-1}>Choose an organization</h1>
+        <p class="muted">Pick an organization in the switcher at the top to see this page.</p>
+      </div>
+    </div>
   );
 }
 

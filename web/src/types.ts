@@ -46,3 +46,9 @@ export interface Count {
   label: string;
   count: number;
 }
+export type {
+  InvitationT as Invitation,
+  MemberT as Member,
+  OrgPolicyT as OrgPolicy,
+  OrgT as Org,
+} from "../../src/api/orgs.js";

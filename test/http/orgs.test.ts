@@ -408,6 +408,24 @@ describeEachStore("organizations", (store) => {
     );
   });
 
+  it("two owners leaving at once leave one of them owner", async () => {
+    const alice = await person();
+    const org = await newOrg(alice);
+    const bob = await join(org, alice, "owner");
+    const [a, b] = await Promise.all([
+      api.delete(`/v1/orgs/${org}/members/${alice.userId}`, { token: alice.token }),
+      api.delete(`/v1/orgs/${org}/members/${bob.userId}`, { token: bob.token }),
+    ]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual([204, 409]);
+    const stayer = a.status === 409 ? alice : bob;
+    const members = await api.get(`/v1/orgs/${org}/members`, { token: stayer.token });
+    expect(members.status).toBe(200);
+    expect(members.body.members).toEqual([
+      expect.objectContaining({ user_id: stayer.userId, role: "owner" }),
+    ]);
+  });
+
   describe("policies", () => {
     it("maximum key lifetime", async () => {
       const alice = await person();

@@ -37,6 +37,18 @@ describe("ip_allow lists", () => {
       expect(isIpAllowed(list, ip), String(ip)).toBe(false);
   });
 
+  it("gives the same answers from its memo, also past its bound", () => {
+    const list = allow(["10.0.0.0/24"]);
+    // 10.0.0.0–10.0.1.255: the first 256 inside, the next 256 outside; asked twice over.
+    const ips = Array.from({ length: 512 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
+    for (let round = 0; round < 2; round++)
+      ips.forEach((ip, i) => expect(isIpAllowed(list, ip), ip).toBe(i < 256));
+    expect(list.seen.size).toBeLessThanOrEqual(128);
+    expect(isIpAllowed(list, "10.0.0.9")).toBe(true);
+    expect(isIpAllowed(list, "10.0.0.9")).toBe(true);
+    expect(list.seen.get("10.0.0.9")).toBe(true);
+  });
+
   it("denies everything with an empty list", () => {
     expect(isIpAllowed(allow([]), "127.0.0.1")).toBe(false);
   });

@@ -6,6 +6,9 @@ import {
   insertKeys,
   meterKeys,
   unmeterKeys,
+  orgKeys,
+  personalKeys,
+  ORG_CLIENT_IP,
   keyRows,
   newKeys,
   stored,
@@ -71,7 +74,7 @@ const PLATFORM_API = "examples/platform-api/main.ts";
 const E_KEYS = 10;
 const FRESH_WARMUP_S = 2;
 
-const verifyRequests = (seeded: Seeded, keys: string[]): BenchRequest[] =>
+const verifyRequests = (seeded: Seeded, keys: string[], ip?: string): BenchRequest[] =>
   keys.map((key) => ({
     method: "POST",
     path: "/v1/keys/verify",
@@ -79,7 +82,9 @@ const verifyRequests = (seeded: Seeded, keys: string[]): BenchRequest[] =>
       authorization: `Bearer ${seeded.verifierKey}`,
       "content-type": "application/json",
     },
-    body: JSON.stringify({ key, scopes: [SCOPE] }),
+    body: JSON.stringify(
+      ip === undefined ? { key, scopes: [SCOPE] } : { key, scopes: [SCOPE], ip },
+    ),
   }));
 
 const bearerRequests = (path: string, tokens: string[]): BenchRequest[] =>
@@ -173,7 +178,7 @@ export class Cases {
     if (this.wants("a-post")) await this.barePost();
     if (this.wants("z", "z-get")) await this.fastifyFloor();
     if (this.wants("f")) await this.betterAuth();
-    if (this.wants("b", "c", "d", "e", "iso", "b-1m", "b-lim"))
+    if (this.wants("b", "c", "d", "e", "iso", "b-1m", "b-lim", "b-org"))
       await this.latchkey({ kind: "sqlite", dataDir: join(this.env.work, "sqlite") });
     if (this.wants("pg-1k", "pg-1m")) {
       const pg = await freshPostgres(this.env.databaseUrl);
@@ -316,6 +321,24 @@ export class Cases {
       await unmeterKeys(store, seeded.userId);
       server = await startLatchkey(this.env.root, store, { name: `latchkey ${tag}` });
     }
+    if (!pg && this.wants("b-org")) {
+      // Also right after b: the same keys, now an organization's, minted there by the seeded
+      // user (an owner), with every policy a verification checks set (issue 16); the requests
+      // name the caller's address, which the organization's allowlist admits.
+      const org = await orgKeys(server.url, store, seeded);
+      await server.stop();
+      server = await startLatchkey(this.env.root, store, { name: `latchkey ${tag} org` });
+      await this.measure(
+        "b-org",
+        `Latchkey POST /v1/keys/verify, ${tag}, 1 000 organization keys, every policy set`,
+        server,
+        verifyRequests(seeded, keys, ORG_CLIENT_IP),
+        (body: any) => valid(body) && body.org_id === org,
+      );
+      await server.stop();
+      await personalKeys(store, org, seeded.userId);
+      server = await startLatchkey(this.env.root, store, { name: `latchkey ${tag}` });
+    }
     if (!pg) await this.sqliteOnly(server, seeded, keys, verify);
     await server.stop();
 
@@ -431,6 +454,7 @@ export class Cases {
     const more = newKeys(SMALL - 2);
     keys.push(...more);
     await insertKeys(store, keyRows(seeded.userId, more.map(stored), 0));
+    if (id === "b-org") await orgKeys(server.url, store, seeded);
     await server.stop();
     if (id === "b-lim") await meterKeys(store, seeded.userId);
     const dir = join(this.env.root, "bench/results");
@@ -449,7 +473,7 @@ export class Cases {
           ? bearerRequests("/v1/auth/whoami", [seeded.accessToken])
           : sdk
             ? bearerRequests("/v1/services", keys.slice(0, E_KEYS))
-            : verifyRequests(seeded, keys);
+            : verifyRequests(seeded, keys, id === "b-org" ? ORG_CLIENT_IP : undefined);
     const results = this.results.length;
     await this.measure(`${id}-profiled`, `${id} under --cpu-prof`, target, requests);
     this.results.splice(results); // profiling overhead: not a result

@@ -308,47 +308,90 @@ export async function freshPostgres(
 }
 
 /**
- * Gives the owner's `services:read` keys usage credits (more than a run can spend) and one
- * named limit (far above what a run can send), as `PATCH /v1/api-keys/:id` would store them.
+ * Runs one statement written with PostgreSQL's `$n` parameters on either store (for SQLite the
+ * parameters become `?` in the order they appear).
  */
-/** Takes b-lim's credits and named limit off the keys again (the cases after it run plain). */
-export async function unmeterKeys(store: Store, ownerId: string): Promise<void> {
-  const sql = `update api_keys set credits_remaining = null, credits_pool = null,
-    ratelimits = null where owner_id = $1 and scopes = '["services:read"]'`;
+async function execute(store: Store, sql: string, params: unknown[]): Promise<void> {
   if (store.kind === "sqlite") {
+    const order: unknown[] = [];
+    const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
+      order.push(params[Number(n) - 1]);
+      return "?";
+    });
     const db = new Database(join(store.dataDir, "latchkey.db"));
     db.pragma("busy_timeout = 10000");
-    db.prepare(sql.replace("$1", "?")).run(ownerId);
+    db.prepare(text).run(...order);
     db.close();
     return;
   }
   const client = new pg.Client(pgConfig(store.url));
   await client.connect();
   try {
-    await client.query(sql, [ownerId]);
+    await client.query(sql, params);
   } finally {
     await client.end();
   }
 }
 
-export async function meterKeys(store: Store, ownerId: string): Promise<void> {
+/** The keys the verify cases present: the HTTP-made client key and the inserted ones. */
+const CLIENT_KEYS = `scopes = '["services:read"]'`;
+
+/** Takes b-lim's credits and named limit off the keys again (the cases after it run plain). */
+export function unmeterKeys(store: Store, ownerId: string): Promise<void> {
+  const sql = `update api_keys set credits_remaining = null, credits_pool = null,
+    ratelimits = null where owner_id = $1 and ${CLIENT_KEYS}`;
+  return execute(store, sql, [ownerId]);
+}
+
+/**
+ * Gives the owner's `services:read` keys usage credits (more than a run can spend) and one
+ * named limit (far above what a run can send), as `PATCH /v1/api-keys/:id` would store them.
+ */
+export function meterKeys(store: Store, ownerId: string): Promise<void> {
   const limits = JSON.stringify([
     { name: "api", limit: 1_000_000_000, window_ms: 60_000, cost: 1 },
   ]);
   const sql = `update api_keys set credits_remaining = 1000000000000, credits_pool = id,
-    ratelimits = $2 where owner_id = $1 and scopes = '["services:read"]'`;
-  if (store.kind === "sqlite") {
-    const db = new Database(join(store.dataDir, "latchkey.db"));
-    db.pragma("busy_timeout = 10000");
-    db.prepare(sql.replace("$1", "?").replace("$2", "?")).run(limits, ownerId);
-    db.close();
-    return;
-  }
-  const client = new pg.Client(pgConfig(store.url));
-  await client.connect();
-  try {
-    await client.query(sql, [ownerId, limits]);
-  } finally {
-    await client.end();
-  }
+    ratelimits = $2 where owner_id = $1 and ${CLIENT_KEYS}`;
+  return execute(store, sql, [ownerId, limits]);
+}
+
+/** The address b-org's requests name (`ip`), inside the organization's allowlist. */
+export const ORG_CLIENT_IP = "203.0.113.7";
+
+/**
+ * Case b-org: the seeded user makes an organization over HTTP and sets every policy a
+ * verification checks (allowed environments, an IP allowlist, allowed scopes); then the
+ * client keys move into it as keys the user minted there (`owner_id` the organization,
+ * `created_by` the user, an owner), as `POST /v1/orgs/:id/api-keys` would store them.
+ * Returns the organization's id.
+ */
+export async function orgKeys(url: string, store: Store, seeded: Seeded): Promise<string> {
+  const token = seeded.accessToken;
+  const org = expect(
+    await call(url, "POST", "/v1/orgs", { token, body: { name: "bench org" } }),
+    201,
+    "POST /v1/orgs",
+  ).id as string;
+  expect(
+    await call(url, "PATCH", `/v1/orgs/${org}/policy`, {
+      token,
+      body: {
+        allowed_environments: ["live", "test"],
+        ip_allow: ["203.0.113.0/24", "2001:db8::/32"],
+        allowed_scopes: ["services:read", "services:write", "keys:verify"],
+      },
+    }),
+    200,
+    "PATCH /v1/orgs/:id/policy",
+  );
+  const sql = `update api_keys set owner_id = $1, created_by = $2 where owner_id = $2 and ${CLIENT_KEYS}`;
+  await execute(store, sql, [org, seeded.userId]);
+  return org;
+}
+
+/** Moves b-org's keys back to the user (the cases after it run on personal keys). */
+export function personalKeys(store: Store, org: string, ownerId: string): Promise<void> {
+  const sql = `update api_keys set owner_id = $2, created_by = null where owner_id = $1 and ${CLIENT_KEYS}`;
+  return execute(store, sql, [org, ownerId]);
 }

@@ -138,5 +138,6 @@ export function targets(byId: Map<string, CaseResult>): Target[] {
     ratio("scale PostgreSQL 1k → 1M", "pg-1m", "pg-1k", 0.9),
     ratio("isolation: verify during 20 logins", "iso", "b", 0.8),
     ratio("verify with credits and a named limit vs plain verify", "b-lim", "b", 0.95),
+    ratio("verify of organization keys with every policy vs personal keys", "b-org", "b", 0.9),
   ];
 }

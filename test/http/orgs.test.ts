@@ -467,6 +467,11 @@ describeEachStore("organizations", (store) => {
       const alice = await person();
       const org = await newOrg(alice);
       const live = await orgKey(org, alice);
+      // A token exchanged for the key before the change: it acts as its key, so it stops too.
+      const exchanged = await api.post("/v1/keys/exchange", {}, { token: live.key });
+      expect(exchanged.status, JSON.stringify(exchanged.body)).toBe(200);
+      const token = exchanged.body.access_token as string;
+      expect((await api.get("/v1/auth/whoami", { token })).status).toBe(200);
       await api.patch(
         `/v1/orgs/${org}/policy`,
         { allowed_environments: ["test"] },
@@ -484,6 +489,12 @@ describeEachStore("organizations", (store) => {
       await orgKey(org, alice, { environment: "test" });
       expect((await verify(api, verifier, { key: live.key })).code).toBe("policy_violation");
       expectError(await api.get("/v1/auth/whoami", { token: live.key }), 403, "policy_violation");
+      expectError(await api.get("/v1/auth/whoami", { token }), 403, "policy_violation");
+      expectError(
+        await api.post("/v1/keys/exchange", {}, { token: live.key }),
+        403,
+        "policy_violation",
+      );
     });
 
     it("allowed scopes narrow every org key; asking beyond them is refused", async () => {

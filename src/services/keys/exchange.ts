@@ -120,7 +120,8 @@ export class KeyExchange {
   /**
    * The principal of an exchanged token on Latchkey's own routes, or the key's refusal:
    * `key_revoked` for a token of a key revoked since (at or after its `iat`), `key_disabled`,
-   * `key_expired`. Its scopes are the token's ∩ the key's effective scopes now.
+   * `key_expired`, `policy_violation` for an organization's key whose environment its policy no
+   * longer allows. Its scopes are the token's ∩ the key's effective scopes now.
    */
   async principal(claims: KeyTokenClaims): Promise<Principal> {
     const state = await this.state(claims.key_id);
@@ -137,6 +138,13 @@ export class KeyExchange {
       throw new LatchkeyError("key_disabled", "the key this token was exchanged for is disabled");
     const owner = await this.users.access(state.ownerId);
     if (!owner || owner.disabled) throw new LatchkeyError("token_invalid", "account is disabled");
+    // An organization's policy changed since the exchange binds the token as it binds the key.
+    const environments = owner.org?.policy.environments ?? null;
+    if (environments !== null && !environments.has(state.environment))
+      throw new LatchkeyError(
+        "policy_violation",
+        "the organization no longer allows keys of this environment",
+      );
     const creator =
       owner.org !== undefined && state.createdBy !== null
         ? await this.creators.get(owner.id, state.createdBy)

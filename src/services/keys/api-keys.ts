@@ -11,7 +11,7 @@ import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 import { requireStepUp } from "../step-up.js";
 import type { Projects } from "../projects/projects.js";
-import { orgAccessOf, type OrgPolicy } from "../orgs/policy.js";
+import { allowsEnvironment, orgAccessOf, type OrgPolicy } from "../orgs/policy.js";
 import { isRangeWithin } from "./ip-allow.js";
 import type { ApiKey, CreatedKey, KeyAt, NamedLimitInput, NewKeyInput, Refill } from "./model.js";
 import { planLimit, planState } from "./plan-limits.js";
@@ -719,9 +719,9 @@ function checkPolicyKey(
   policy: OrgPolicy,
   key: { environment: Environment; expiresAt: number | null; now: number },
 ): void {
-  if (policy.environments !== null && !policy.environments.has(key.environment))
+  if (!allowsEnvironment(policy, key.environment))
     throw policyViolation(
-      `the organization allows only ${[...policy.environments].join(" and ")} keys`,
+      `the organization allows only ${[...policy.environments!].join(" and ")} keys`,
       "environment",
     );
   const max = policy.maxKeyLifetimeMs;

@@ -8,6 +8,7 @@ import type { UserAccess, Users } from "../accounts/users.js";
 import type { AuditLog } from "../audit/audit.js";
 import type { Deps } from "../deps.js";
 import { keyUniverse, type Creator, type KeyCreators } from "../orgs/access.js";
+import { allowsEnvironment } from "../orgs/policy.js";
 import type { CachedKey, KeyCache } from "./cache.js";
 import { isIpAllowed } from "./ip-allow.js";
 import type { KeyMetering, MeterInput, Metered, NamedLimitState } from "./metering.js";
@@ -161,8 +162,7 @@ export class KeyChecker {
   private withOrg(c: Checking, owner: UserAccess): Settled<CheckResult> {
     const { key, input } = c;
     const { policy } = owner.org!;
-    if (policy.environments !== null && !policy.environments.has(key.environment))
-      return refused("policy_violation", key, owner);
+    if (!allowsEnvironment(policy, key.environment)) return refused("policy_violation", key, owner);
     if (policy.ipAllow !== null && !isIpAllowed(policy.ipAllow, input.ip))
       return refused("ip_not_allowed", key, owner);
     if (key.createdBy === null) {

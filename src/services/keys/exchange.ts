@@ -3,6 +3,7 @@ import type { KeyTokenClaims } from "../accounts/tokens.js";
 import { KEY_TOKEN_MAX_TTL_S } from "../accounts/tokens.js";
 import type { Users } from "../accounts/users.js";
 import { keyUniverse, type KeyCreators } from "../orgs/access.js";
+import { allowsEnvironment } from "../orgs/policy.js";
 import type { Deps } from "../deps.js";
 import type { Principal } from "../principal.js";
 import type { CachedKey, KeyCache } from "./cache.js";
@@ -139,8 +140,7 @@ export class KeyExchange {
     const owner = await this.users.access(state.ownerId);
     if (!owner || owner.disabled) throw new LatchkeyError("token_invalid", "account is disabled");
     // An organization's policy changed since the exchange binds the token as it binds the key.
-    const environments = owner.org?.policy.environments ?? null;
-    if (environments !== null && !environments.has(state.environment))
+    if (owner.org !== undefined && !allowsEnvironment(owner.org.policy, state.environment))
       throw new LatchkeyError(
         "policy_violation",
         "the organization no longer allows keys of this environment",

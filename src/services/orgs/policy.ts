@@ -43,6 +43,11 @@ export function policyOf(row: OrgRow): OrgPolicy {
   };
 }
 
+/** Whether the policy lets an organization's key of this environment be minted or used. */
+export function allowsEnvironment(policy: OrgPolicy, environment: Environment): boolean {
+  return policy.environments === null || policy.environments.has(environment);
+}
+
 /** The organization's access: every tenant scope (an owner's), within its allowed scopes. */
 export function orgAccessOf(catalogue: ScopeCatalogue, policy: OrgPolicy): ReadonlySet<string> {
   const all = catalogue.accessOf({ role: "owner", isStaff: false });
